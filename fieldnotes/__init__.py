@@ -1,0 +1,3 @@
+"""fieldnotes: code qualitative field material on co-production, by site."""
+
+__version__ = "0.1.0"

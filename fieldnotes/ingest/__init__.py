@@ -1,0 +1,1 @@
+"""Ingestion: read files, repair extraction damage, segment, and assign sites."""

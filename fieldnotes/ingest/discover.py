@@ -1,0 +1,103 @@
+"""Find the documents of a corpus folder, and the optional manifest of their metadata."""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fieldnotes.errors import CorpusError
+from fieldnotes.settings import IngestSettings
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+@dataclass
+class CorpusFiles:
+    root: Path
+    files: list[tuple[Path, str]]  # absolute path, path relative to root (POSIX)
+    skipped: list[Skipped] = field(default_factory=list)
+    manifest: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def read_manifest(path: Path) -> dict[str, dict[str, str]]:
+    """Read `path,site,...` rows; keys are paths relative to the corpus root."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"{path}: cannot read the manifest ({exc}); save it as UTF-8 CSV") from None
+    reader = csv.DictReader(text.splitlines())
+    if not reader.fieldnames or "path" not in [name.strip().lower() for name in reader.fieldnames]:
+        raise CorpusError(f"{path}:1: the manifest needs a header row with a 'path' column (e.g. 'path,site')")
+    rows: dict[str, dict[str, str]] = {}
+    for line, row in enumerate(reader, start=2):
+        clean = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k}
+        relpath = clean.pop("path", "").replace("\\", "/").lstrip("./")
+        if not relpath:
+            raise CorpusError(f"{path}:{line}: empty 'path'; give the file's path relative to the corpus folder")
+        if relpath in rows:
+            raise CorpusError(f"{path}:{line}: '{relpath}' is listed twice; keep one row per file")
+        rows[relpath] = {k: v for k, v in clean.items() if v}
+    return rows
+
+
+def discover(root: Path, settings: IngestSettings) -> CorpusFiles:
+    """List readable documents under `root` (a folder, or a single file) in a stable order."""
+    root = Path(root)
+    if not root.exists():
+        raise CorpusError(f"{root}: no such file or folder")
+    if root.is_file():
+        return CorpusFiles(root.parent, [(root.resolve(), root.name)])
+    base = root.resolve()
+    found = CorpusFiles(root, [])
+    manifest_path = root / settings.manifest
+    if settings.manifest and manifest_path.is_file():
+        found.manifest = read_manifest(manifest_path)
+    limit = settings.max_file_mb * 1024 * 1024
+    for directory, subdirs, filenames in os.walk(root, followlinks=False):
+        here = Path(directory)
+        for name in sorted(subdirs):
+            if name.startswith((".", "__")):
+                found.skipped.append(Skipped((here / name).relative_to(root).as_posix() + "/", "hidden folder"))
+            elif (here / name).is_symlink():
+                found.skipped.append(
+                    Skipped((here / name).relative_to(root).as_posix() + "/", "symbolic link to a folder, not followed")
+                )
+        subdirs[:] = sorted(n for n in subdirs if not n.startswith((".", "__")) and not (here / n).is_symlink())
+        for name in sorted(filenames):
+            path = here / name
+            relpath = path.relative_to(root).as_posix()
+            if path == manifest_path:
+                continue
+            if name.startswith((".", "~$")):
+                found.skipped.append(Skipped(relpath, "hidden or temporary file"))
+                continue
+            if path.suffix.lower() not in settings.extensions:
+                found.skipped.append(Skipped(relpath, f"unsupported format '{path.suffix or name}'"))
+                continue
+            if path.is_symlink():
+                target = path.resolve()
+                if not target.is_relative_to(base):
+                    found.skipped.append(Skipped(relpath, "symbolic link to a file outside the corpus"))
+                    continue
+            try:
+                size = path.stat().st_size
+            except OSError as exc:
+                found.skipped.append(Skipped(relpath, f"cannot read file ({exc.strerror or exc})"))
+                continue
+            if size > limit:
+                megabytes = size / 1024 / 1024
+                reason = f"larger than max_file_mb ({megabytes:.0f} MB > {settings.max_file_mb:g})"
+                found.skipped.append(Skipped(relpath, reason))
+                continue
+            found.files.append((path, relpath))
+    listed = {relpath for _, relpath in found.files}
+    for relpath in found.manifest:
+        if relpath not in listed:
+            found.skipped.append(Skipped(settings.manifest, f"lists '{relpath}', which is not in the corpus"))
+    return found

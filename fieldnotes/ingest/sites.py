@@ -1,0 +1,255 @@
+"""Decide the site of every passage.
+
+Order of evidence: the document's metadata (front matter or manifest), its
+folder, then its structure. A heading naming one site opens that site's section,
+which runs until the next heading of the same or a higher level; a heading that
+names no site returns to "general". A passage that merely mentions another site
+stays in its section's site.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
+
+from fieldnotes.ingest.model import BlockKind, CleanBlock, Passage
+from fieldnotes.settings import GENERAL_SITE, Site
+
+# Headings of sections that by their nature belong to no one site. A heading
+# inferred from plain-text layout carries no reliable level, so these words
+# (and the sites its section talks about) tell a cross-site section from a
+# subsection of a site's section.
+_GENERAL_HEADING = re.compile(
+    r"\b(introduction|conclusions?|concluding|summary|discussion|comparison|comparing|compared|"
+    r"background|methods?|methodology|overview|references|bibliography|appendix|acknowledg\w*|"
+    r"implications|recommendations|lessons|across|cross-cutting|cross-site|three|all sites|"
+    r"key messages|abstract|preface|notes)\b",
+    re.I,
+)
+# Front-matter values that say "several sites": let the structure decide.
+_MULTI_SITE_VALUES = {"multiple", "mixed", "several", "multi-site", "all", "various"}
+_RUN_IN_HEADING_MAX = 60
+
+
+def _is_cjk(text: str) -> bool:
+    return bool(re.search(r"[\u3040-\u30ff\u3400-\u9fff]", text))
+
+
+class SiteMatcher:
+    """Finds site names (ids, labels and aliases) in text."""
+
+    def __init__(self, sites: Sequence[Site]) -> None:
+        self.sites = list(sites)
+        self.labels = {site.id: site.label for site in sites}
+        self._site_of: dict[str, str] = {}
+        self._patterns: dict[str, re.Pattern[str]] = {}
+        for site in sites:
+            names = sorted({site.id, site.label, *site.aliases}, key=len, reverse=True)
+            self._site_of.update({name.casefold(): site.id for name in names})
+            parts = []
+            for name in names:
+                # Spaces and hyphens are interchangeable: "Minami-Odaka", "Minami Odaka".
+                escaped = re.sub(r"(\\ |\\-)+", r"[\\s\\-]+", re.escape(name))
+                parts.append(escaped if _is_cjk(name) else rf"(?<![^\W_]){escaped}(?![^\W_])")
+            self._patterns[site.id] = re.compile("|".join(parts), re.I)
+
+    def mentions(self, text: str) -> Counter[str]:
+        """How often each site is named in `text` (aliases included, whole words only)."""
+        counts: Counter[str] = Counter()
+        for site_id, pattern in self._patterns.items():
+            found = sum(1 for _ in pattern.finditer(text))
+            if found:
+                counts[site_id] = found
+        return counts
+
+    def sites_named(self, text: str) -> set[str]:
+        return set(self.mentions(text))
+
+    def resolve(self, value: object) -> str | None:
+        """Map a metadata value ('nagoya', 'Osaka', '新居浜') to a site id; None if unknown."""
+        text = str(value).strip()
+        if text.casefold() == GENERAL_SITE:
+            return GENERAL_SITE
+        direct = self._site_of.get(text.casefold())
+        if direct:
+            return direct
+        named = self.sites_named(text)
+        return named.pop() if len(named) == 1 else None
+
+
+@dataclass(frozen=True)
+class SiteDecision:
+    site: str | None  # None: no decision yet, use the next kind of evidence
+    evidence: str
+
+
+def site_from_metadata(metadata: dict[str, object], matcher: SiteMatcher, source: str) -> SiteDecision:
+    """Front matter or manifest `site:`. A list of sites or 'multiple' defers to the structure."""
+    value = metadata.get("site")
+    if value is None or value == "" or value == []:
+        return SiteDecision(None, "")
+    if isinstance(value, list) or str(value).strip().casefold() in _MULTI_SITE_VALUES:
+        return SiteDecision(None, f"{source} lists several sites")
+    site = matcher.resolve(value)
+    if site is None:
+        known = ", ".join([*matcher.labels, GENERAL_SITE])
+        return SiteDecision(None, f"{source} names unknown site '{value}' (known: {known})")
+    return SiteDecision(site, f"{source}: site={value}")
+
+
+def site_from_folder(relpath: str, matcher: SiteMatcher) -> SiteDecision:
+    """The deepest folder of the path whose name is a site's id, label or alias."""
+    folders = PurePosixPath(relpath).parts[:-1]
+    for folder in reversed(folders):
+        name = re.sub(r"[_]+", " ", folder)
+        site = matcher.resolve(name)
+        if site and site != GENERAL_SITE:
+            return SiteDecision(site, f"folder: {folder}/")
+        named = matcher.sites_named(name)
+        if len(named) == 1:
+            return SiteDecision(named.pop(), f"folder: {folder}/")
+    return SiteDecision(None, "")
+
+
+def _run_in_heading(text: str, matcher: SiteMatcher) -> str | None:
+    """A paragraph opening 'Nagoya: ...' or 'Niihama site — ...' acts as a section heading."""
+    match = re.match(rf"^([^.!?:\n—–]{{2,{_RUN_IN_HEADING_MAX}}})\s*[:—–]\s+\S", text)
+    if not match:
+        return None
+    named = matcher.sites_named(match.group(1))
+    return named.pop() if len(named) == 1 else None
+
+
+def _quote(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return f'"{text if len(text) <= limit else text[: limit - 1] + "…"}"'
+
+
+@dataclass
+class _Section:
+    level: int
+    site: str  # a site id or GENERAL_SITE
+    evidence: str
+
+
+def sites_from_structure(
+    blocks: Sequence[CleanBlock], passages: Sequence[Passage], matcher: SiteMatcher
+) -> list[SiteDecision]:
+    """Walk headings in order; each passage takes the site of the innermost open section."""
+    decisions: list[SiteDecision] = []
+    stack: list[_Section] = []
+    any_site_heading = False
+    block_index = 0
+    blocks = list(blocks)
+    for passage in passages:
+        while block_index < len(blocks) and blocks[block_index].start < passage.start:
+            block = blocks[block_index]
+            block_index += 1
+            if block.kind != BlockKind.HEADING:
+                continue
+            level = block.level if block.level is not None else 2
+            current = stack[-1] if stack else None
+            while stack and stack[-1].level >= level:
+                stack.pop()
+            named = matcher.mentions(block.text)
+            enclosing = stack[-1] if stack else None
+            if len(named) == 1:
+                site = next(iter(named))
+                any_site_heading = True
+                stack.append(_Section(level, site, f"heading {_quote(block.text)}"))
+            elif len(named) > 1:
+                stack.append(_Section(level, GENERAL_SITE, f"heading {_quote(block.text)} names several sites"))
+            elif not block.inferred and enclosing and enclosing.site != GENERAL_SITE:
+                # A marked-up subheading inside a site's section stays in that site.
+                stack.append(_Section(level, enclosing.site, f"{enclosing.evidence} > {_quote(block.text, 40)}"))
+            elif (
+                block.inferred
+                and current
+                and current.site != GENERAL_SITE
+                and not _GENERAL_HEADING.search(block.text)
+                and _section_stays(blocks, block_index, current.site, matcher)
+            ):
+                # Plain text has no heading levels: a site-less heading whose section
+                # talks of no other site is read as a subsection of the current site.
+                base = current.evidence.split(" > ")[0]
+                stack.append(_Section(level, current.site, f"{base} > {_quote(block.text, 40)}"))
+            else:
+                stack.append(_Section(level, GENERAL_SITE, f"heading {_quote(block.text)} names no site"))
+        run_in = _run_in_heading(passage.text, matcher)
+        if run_in:
+            any_site_heading = True
+            while stack and stack[-1].level >= 99:
+                stack.pop()
+            stack.append(_Section(99, run_in, f"section opening {_quote(passage.text, 40)}"))
+        if stack:
+            decisions.append(SiteDecision(stack[-1].site, stack[-1].evidence))
+        else:
+            decisions.append(SiteDecision(None, ""))
+    if any_site_heading:
+        return [d if d.site else SiteDecision(GENERAL_SITE, "outside any site's section") for d in decisions]
+    # No heading names a site: the structure says nothing about sites.
+    return [SiteDecision(None, "") for _ in decisions]
+
+
+def _section_stays(blocks: list[CleanBlock], after: int, site: str, matcher: SiteMatcher) -> bool:
+    """True unless the text up to the next heading names two or more other sites
+    (a cross-site section); one other site named in passing does not count."""
+    named: set[str] = set()
+    for block in blocks[after:]:
+        if block.kind == BlockKind.HEADING:
+            break
+        named |= matcher.sites_named(block.text)
+    return len(named - {site}) < 2
+
+
+def sites_from_mentions(passages: Sequence[Passage], matcher: SiteMatcher) -> list[SiteDecision]:
+    """Last resort for documents without site headings: what the text names."""
+    total: Counter[str] = Counter()
+    for passage in passages:
+        total.update(matcher.mentions(passage.text))
+    if len(total) == 1:
+        site, count = next(iter(total.items()))
+        evidence = f"the document names only {matcher.labels[site]} ({count}x)"
+        return [SiteDecision(site, evidence) for _ in passages]
+    if not total:
+        return [SiteDecision(GENERAL_SITE, "no site named in the document") for _ in passages]
+    decisions = []
+    for passage in passages:
+        named = matcher.mentions(passage.text)
+        if len(named) == 1:
+            site = next(iter(named))
+            evidence = f"the document names several sites; this passage only {matcher.labels[site]}"
+            decisions.append(SiteDecision(site, evidence))
+        else:
+            decisions.append(SiteDecision(GENERAL_SITE, "the document names several sites; this passage not one"))
+    return decisions
+
+
+def assign_sites(
+    relpath: str,
+    metadata: dict[str, object],
+    metadata_source: str,
+    blocks: Sequence[CleanBlock],
+    passages: Sequence[Passage],
+    matcher: SiteMatcher,
+) -> tuple[list[Passage], list[str]]:
+    """Return the passages with `site` and `site_evidence` set, and notes for the user."""
+    notes: list[str] = []
+    meta = site_from_metadata(metadata, matcher, metadata_source)
+    if meta.site is None and meta.evidence and "unknown site" in meta.evidence:
+        notes.append(meta.evidence)
+    whole = meta if meta.site else site_from_folder(relpath, matcher)
+    if whole.site:
+        decisions: Iterable[SiteDecision] = [whole] * len(passages)
+    else:
+        structural = sites_from_structure(blocks, passages, matcher)
+        fallback = sites_from_mentions(passages, matcher)
+        decisions = [s if s.site else f for s, f in zip(structural, fallback, strict=True)]
+    assigned = [
+        replace(passage, site=decision.site or GENERAL_SITE, site_evidence=decision.evidence)
+        for passage, decision in zip(passages, decisions, strict=True)
+    ]
+    return assigned, notes

@@ -1,0 +1,194 @@
+"""Wires the stages together. Each stage is a plain function that can also run alone:
+
+discover -> read_document -> repair_document -> segment_document -> assign_sites -> Store
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import platform
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+from fieldnotes import __version__
+from fieldnotes.errors import CorpusError, DocumentError
+from fieldnotes.ingest.discover import Skipped, discover
+from fieldnotes.ingest.readers import read_document
+from fieldnotes.ingest.repair import repair_document
+from fieldnotes.ingest.segment import SentenceSplitter, default_splitters, document_id, segment_document
+from fieldnotes.ingest.sites import SiteMatcher, assign_sites
+from fieldnotes.settings import Settings
+from fieldnotes.store import Store
+
+DB_NAME = "fieldnotes.db"
+PASSAGES_CSV = "passages.csv"
+PASSAGE_COLUMNS = (
+    "passage_id",
+    "document_id",
+    "document",
+    "format",
+    "site",
+    "site_evidence",
+    "section",
+    "start",
+    "end",
+    "language",
+    "n_sentences",
+    "text",
+)
+# Settings sections whose change means a document must be read again.
+INGEST_SECTIONS = ("repair", "segment", "site")
+
+
+@dataclass
+class IngestReport:
+    corpus: Path
+    out_dir: Path
+    run_id: int = 0
+    documents_by_format: Counter[str] = field(default_factory=Counter)
+    passages_by_site: Counter[str] = field(default_factory=Counter)
+    repairs: Counter[str] = field(default_factory=Counter)
+    skipped: list[Skipped] = field(default_factory=list)
+    errors: list[Skipped] = field(default_factory=list)
+    notes: list[Skipped] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    reused: int = 0
+    seconds: float = 0.0
+
+    @property
+    def documents(self) -> int:
+        return sum(self.documents_by_format.values())
+
+    @property
+    def passages(self) -> int:
+        return sum(self.passages_by_site.values())
+
+    @property
+    def db_path(self) -> Path:
+        return self.out_dir / DB_NAME
+
+    @property
+    def csv_path(self) -> Path:
+        return self.out_dir / PASSAGES_CSV
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"fieldnotes": __version__, "python": platform.python_version()}
+    for name in ("spacy", "wordfreq", "ftfy", "pdfminer.six", "python-docx", "markdown-it-py"):
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def write_passages_csv(store: Store, path: Path) -> int:
+    """Write the active passages atomically (a crash never leaves half a file)."""
+    rows = store.active_passages()
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(PASSAGE_COLUMNS)
+        for row in rows:
+            writer.writerow([row[column] for column in PASSAGE_COLUMNS])
+    os.replace(tmp, path)
+    return len(rows)
+
+
+def ingest_corpus(
+    corpus: Path,
+    out_dir: Path,
+    settings: Settings,
+    *,
+    splitters: dict[str, SentenceSplitter] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> IngestReport:
+    """Read every document under `corpus` into `out_dir/fieldnotes.db` and `passages.csv`.
+
+    Unreadable files are reported and skipped; documents unchanged since the last
+    run (same bytes, same settings) are reused without being read again.
+    """
+    started = time.perf_counter()
+    corpus = Path(corpus)
+    out_dir = Path(out_dir)
+    found = discover(corpus, settings.ingest)
+    if not found.files:
+        wanted = ", ".join(settings.ingest.extensions)
+        raise CorpusError(f"{corpus}: no documents to read (looked for {wanted})")
+    report = IngestReport(corpus, out_dir, skipped=list(found.skipped))
+    matcher = SiteMatcher(settings.site)
+    splitters = splitters or default_splitters()
+    settings_hash = settings.digest(*INGEST_SECTIONS)
+    with Store.open(out_dir / DB_NAME) as store:
+        report.run_id = store.begin_run(
+            "ingest",
+            str(corpus.resolve()),
+            settings.digest(),
+            json.dumps(settings.model_dump(mode="json"), sort_keys=True),
+            package_versions(),
+        )
+        stored = store.documents()
+        present: set[str] = set()
+        corpus_hash = hashlib.sha256()
+        for index, (path, relpath) in enumerate(found.files):
+            if progress:
+                progress(index, len(found.files), relpath)
+            doc_id = document_id(relpath)
+            present.add(doc_id)
+            try:
+                source = read_document(path, relpath)
+            except DocumentError as exc:
+                report.errors.append(Skipped(relpath, exc.reason))
+                if doc_id in stored and stored[doc_id].status != "missing":
+                    store.mark_unreadable(report.run_id, doc_id, exc.reason)
+                    report.notes.append(Skipped(relpath, "kept the version read in an earlier run"))
+                continue
+            corpus_hash.update(f"{relpath}\0{source.raw_hash}\0".encode())
+            report.documents_by_format[source.format] += 1
+            previous = stored.get(doc_id)
+            if (
+                previous is not None
+                and previous.raw_hash == source.raw_hash
+                and previous.settings_hash == settings_hash
+                and previous.status != "missing"
+            ):
+                store.touch_document(report.run_id, doc_id)
+                report.reused += 1
+                continue
+            meta_source = "front matter" if source.metadata.get("site") is not None else "manifest"
+            source.metadata = {**found.manifest.get(relpath, {}), **source.metadata}
+            cleaned = repair_document(source, settings.repair, settings.segment)
+            passages = segment_document(cleaned, settings.segment, splitters)
+            passages, site_notes = assign_sites(
+                relpath, source.metadata, meta_source, cleaned.blocks, passages, matcher
+            )
+            report.notes.extend(Skipped(relpath, note) for note in [*source.notes, *site_notes])
+            text_hash = hashlib.sha256(cleaned.text.encode()).hexdigest()
+            store.save_document(report.run_id, doc_id, cleaned, passages, settings_hash, text_hash)
+        report.missing = store.mark_missing(report.run_id, present)
+        for row in store.connection.execute("SELECT repairs_json FROM documents WHERE status != 'missing'").fetchall():
+            report.repairs.update(json.loads(row["repairs_json"]))
+        write_passages_csv(store, report.csv_path)
+        for row in store.active_passages():
+            report.passages_by_site[row["site"]] += 1
+        report.seconds = time.perf_counter() - started
+        store.finish_run(
+            report.run_id,
+            corpus_hash.hexdigest(),
+            {
+                "documents": report.documents,
+                "passages": report.passages,
+                "passages_by_site": dict(report.passages_by_site),
+                "errors": [vars(e) for e in report.errors],
+                "reused": report.reused,
+                "seconds": round(report.seconds, 3),
+            },
+        )
+    return report

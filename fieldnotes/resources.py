@@ -1,0 +1,24 @@
+"""Locate the default settings and codebooks.
+
+The repository keeps one copy of each in `pipeline/` and `codebooks/`; the wheel
+ships the same files under `fieldnotes/_data/` (see pyproject.toml). An editable
+install or a source checkout finds them at the repository root instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def data_dir(kind: str) -> Path:
+    """Return the folder holding the shipped files of `kind` ("pipeline" or "codebooks")."""
+    for candidate in (_PACKAGE_DIR / "_data" / kind, _PACKAGE_DIR.parent / kind):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"the shipped '{kind}' folder is missing from this installation")
+
+
+def default_settings_path() -> Path:
+    return data_dir("pipeline") / "default.toml"

@@ -1,0 +1,167 @@
+"""Pipeline settings: a TOML file validated on load.
+
+Unknown keys are errors (a typo must not silently fall back to a default), and
+every error names the file, the key, its line where it can be found, and a fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fieldnotes.errors import SettingsError
+from fieldnotes.resources import default_settings_path
+
+GENERAL_SITE = "general"
+_SITE_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestSettings(_Strict):
+    extensions: list[str] = Field(
+        default=[".txt", ".md", ".markdown", ".docx", ".pdf", ".html", ".htm"],
+        description="file name endings read as documents",
+    )
+    max_file_mb: Annotated[float, Field(gt=0)] = 100.0
+    manifest: str = "manifest.csv"
+
+    @field_validator("extensions")
+    @classmethod
+    def _dotted(cls, value: list[str]) -> list[str]:
+        bad = [ext for ext in value if not ext.startswith(".")]
+        if bad:
+            raise ValueError(f"extensions must start with a dot, e.g. '.txt' (got {bad})")
+        return [ext.lower() for ext in value]
+
+
+class RepairSettings(_Strict):
+    normalize_characters: bool = True
+    unwrap_lines: bool = True
+    rejoin_broken_paragraphs: bool = True
+    join_split_words: bool = True
+    join_letter_spacing: bool = True
+    drop_page_artifacts: bool = True
+    # wordfreq Zipf scale: 3.0 is a word seen about once per million words.
+    min_word_zipf: Annotated[float, Field(ge=0, le=8)] = 3.0
+    min_zipf_gain: Annotated[float, Field(ge=0, le=8)] = 1.5
+    min_letter_run: Annotated[int, Field(ge=3, le=20)] = 4
+
+
+class SegmentSettings(_Strict):
+    min_passage_chars: Annotated[int, Field(ge=0)] = 25
+    max_passage_chars: Annotated[int, Field(ge=200)] = 1500
+    max_heading_words: Annotated[int, Field(ge=1, le=40)] = 14
+
+
+class Site(_Strict):
+    id: str
+    label: str
+    aliases: list[str] = []
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SITE_ID.match(value):
+            raise ValueError("a site id is lower-case letters, digits, '-' or '_', e.g. 'nagoya'")
+        if value == GENERAL_SITE:
+            raise ValueError(f"'{GENERAL_SITE}' is reserved for passages that belong to no one site")
+        return value
+
+    @field_validator("aliases")
+    @classmethod
+    def _non_empty(cls, value: list[str]) -> list[str]:
+        if any(not alias.strip() for alias in value):
+            raise ValueError("aliases must not be empty strings")
+        return value
+
+
+class Settings(_Strict):
+    ingest: IngestSettings = IngestSettings()
+    repair: RepairSettings = RepairSettings()
+    segment: SegmentSettings = SegmentSettings()
+    site: list[Site] = Field(default=[], description="the research sites and their aliases")
+
+    @model_validator(mode="after")
+    def _unique_sites(self) -> Settings:
+        seen: dict[str, str] = {}
+        for site in self.site:
+            if site.id in seen:
+                raise ValueError(f"site id '{site.id}' is defined twice")
+            seen[site.id] = site.id
+        return self
+
+    def digest(self, *sections: str) -> str:
+        """A stable hash of the effective settings (or of some sections), recorded with every run."""
+        data = self.model_dump(mode="json")
+        if sections:
+            data = {name: data[name] for name in sections}
+        payload = json.dumps(data, sort_keys=True).encode()
+        return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def _key_line(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line number of the key named by a pydantic error location."""
+    names = [part for part in loc if isinstance(part, str)]
+    if not names:
+        return None
+    key = names[-1]
+    tables = names[:-1]
+    lines = text.splitlines()
+    start = 0
+    if tables:
+        header = re.compile(r"^\s*\[\[?\s*" + re.escape(".".join(tables)) + r"\s*\]\]?\s*$")
+        index = [loc_ for loc_ in loc if isinstance(loc_, int)]
+        hits = [i for i, line in enumerate(lines) if header.match(line)]
+        if hits:
+            start = hits[min(index[0], len(hits) - 1)] if index else hits[0]
+    pattern = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+    for number in range(start, len(lines)):
+        if pattern.match(lines[number]):
+            return number + 1
+    if tables and start:
+        return start + 1
+    return None
+
+
+def _format_validation_error(path: Path, text: str, error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        key = ".".join(str(part) if isinstance(part, str) else f"[{part}]" for part in loc)
+        key = key.replace(".[", "[")
+        line = _key_line(text, loc)
+        where = f"{path}:{line}" if line else str(path)
+        if item["type"] == "extra_forbidden":
+            message = f"unknown key '{key}'; check its spelling (see `fieldnotes settings show` for every key)"
+        else:
+            message = f"key '{key}': {item['msg']}"
+        problems.append(f"{where}: {message}")
+    return "invalid settings:\n  " + "\n  ".join(problems)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Load and validate a settings file; without a path, the shipped defaults."""
+    path = Path(path) if path is not None else default_settings_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: settings file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot read settings ({exc})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(_format_validation_error(path, text, exc)) from None

@@ -1,0 +1,283 @@
+"""The results database (SQLite): documents, passages, sentences and runs.
+
+Rows are never deleted. A document that changed gets new passages and its old
+ones are marked inactive, so anything a researcher attached to them survives;
+a document that became unreadable keeps its last good version.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fieldnotes.errors import StoreError
+from fieldnotes.ingest.model import CleanDocument, Passage
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    command TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    corpus_root TEXT,
+    corpus_hash TEXT,
+    settings_hash TEXT,
+    settings_json TEXT,
+    versions_json TEXT,
+    summary_json TEXT
+);
+CREATE TABLE IF NOT EXISTS documents (
+    document_id TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    format TEXT NOT NULL,
+    raw_hash TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    settings_hash TEXT NOT NULL,
+    encoding TEXT,
+    title TEXT,
+    metadata_json TEXT NOT NULL,
+    repairs_json TEXT NOT NULL,
+    text TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'unreadable', 'missing')),
+    error TEXT,
+    first_run INTEGER NOT NULL REFERENCES runs(run_id),
+    last_run INTEGER NOT NULL REFERENCES runs(run_id)
+);
+CREATE TABLE IF NOT EXISTS passages (
+    passage_id TEXT PRIMARY KEY,
+    document_id TEXT NOT NULL REFERENCES documents(document_id),
+    seq INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    section TEXT NOT NULL,
+    language TEXT NOT NULL,
+    site TEXT NOT NULL,
+    site_evidence TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1,
+    first_run INTEGER NOT NULL REFERENCES runs(run_id),
+    last_run INTEGER NOT NULL REFERENCES runs(run_id)
+);
+CREATE INDEX IF NOT EXISTS passages_by_document ON passages(document_id, active, seq);
+CREATE TABLE IF NOT EXISTS sentences (
+    passage_id TEXT NOT NULL REFERENCES passages(passage_id),
+    seq INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    PRIMARY KEY (passage_id, seq)
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    document_id: str
+    path: str
+    raw_hash: str
+    settings_hash: str
+    status: str
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+class Store:
+    """A connection to DIR/fieldnotes.db. Each write method is one transaction."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self.connection = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA foreign_keys = ON")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = FULL")
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StoreError(f"{path}: cannot open the results database ({exc})") from None
+        if version > SCHEMA_VERSION:
+            connection.close()
+            raise StoreError(
+                f"{path}: made by a newer fieldnotes (schema {version}, this one knows {SCHEMA_VERSION}); "
+                "upgrade fieldnotes or use another --out folder"
+            )
+        store = cls(connection, path)
+        if version < SCHEMA_VERSION:
+            # One script, one transaction: a crash leaves either no schema or all of it.
+            connection.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        return store
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.connection
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
+
+    # --- runs -----------------------------------------------------------------
+
+    def begin_run(self, command: str, corpus_root: str, settings_hash: str, settings_json: str, versions: dict) -> int:
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (command, started_at, corpus_root, settings_hash, settings_json, versions_json)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (command, _now(), corpus_root, settings_hash, settings_json, json.dumps(versions, sort_keys=True)),
+            )
+            return int(cursor.lastrowid)
+
+    def finish_run(self, run_id: int, corpus_hash: str, summary: dict) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET finished_at = ?, corpus_hash = ?, summary_json = ? WHERE run_id = ?",
+                (_now(), corpus_hash, json.dumps(summary, sort_keys=True), run_id),
+            )
+
+    # --- documents ------------------------------------------------------------
+
+    def documents(self) -> dict[str, StoredDocument]:
+        rows = self.connection.execute(
+            "SELECT document_id, path, raw_hash, settings_hash, status FROM documents"
+        ).fetchall()
+        return {row["document_id"]: StoredDocument(*row) for row in rows}
+
+    def save_document(
+        self,
+        run_id: int,
+        document_id: str,
+        document: CleanDocument,
+        passages: Sequence[Passage],
+        settings_hash: str,
+        text_hash: str,
+    ) -> None:
+        """Store a (re)read document; passages it no longer has become inactive."""
+        source = document.source
+        title = source.metadata.get("title")
+        with self.transaction() as db:
+            db.execute(
+                """INSERT INTO documents (document_id, path, format, raw_hash, text_hash, settings_hash, encoding,
+                       title, metadata_json, repairs_json, text, status, error, first_run, last_run)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', NULL, ?, ?)
+                   ON CONFLICT (document_id) DO UPDATE SET
+                       path = excluded.path, format = excluded.format, raw_hash = excluded.raw_hash,
+                       text_hash = excluded.text_hash, settings_hash = excluded.settings_hash,
+                       encoding = excluded.encoding, title = excluded.title,
+                       metadata_json = excluded.metadata_json, repairs_json = excluded.repairs_json,
+                       text = excluded.text, status = 'ok', error = NULL, last_run = excluded.last_run""",
+                (
+                    document_id,
+                    source.relpath,
+                    source.format,
+                    source.raw_hash,
+                    text_hash,
+                    settings_hash,
+                    source.encoding,
+                    str(title) if title is not None else None,
+                    json.dumps(source.metadata, sort_keys=True, default=str),
+                    json.dumps(document.repairs, sort_keys=True),
+                    document.text,
+                    run_id,
+                    run_id,
+                ),
+            )
+            db.execute("UPDATE passages SET active = 0 WHERE document_id = ?", (document_id,))
+            for passage in passages:
+                db.execute(
+                    """INSERT INTO passages (passage_id, document_id, seq, start, end, text, section, language,
+                           site, site_evidence, active, first_run, last_run)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+                       ON CONFLICT (passage_id) DO UPDATE SET
+                           seq = excluded.seq, start = excluded.start, end = excluded.end, text = excluded.text,
+                           section = excluded.section, language = excluded.language, site = excluded.site,
+                           site_evidence = excluded.site_evidence, active = 1, last_run = excluded.last_run""",
+                    (
+                        passage.passage_id,
+                        document_id,
+                        passage.seq,
+                        passage.start,
+                        passage.end,
+                        passage.text,
+                        passage.section,
+                        passage.language,
+                        passage.site,
+                        passage.site_evidence,
+                        run_id,
+                        run_id,
+                    ),
+                )
+                db.execute("DELETE FROM sentences WHERE passage_id = ?", (passage.passage_id,))
+                db.executemany(
+                    "INSERT INTO sentences (passage_id, seq, start, end) VALUES (?, ?, ?, ?)",
+                    [(passage.passage_id, i, s, e) for i, (s, e) in enumerate(passage.sentences)],
+                )
+
+    def touch_document(self, run_id: int, document_id: str) -> None:
+        """Mark an unchanged document (and its passages) as seen in this run."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE documents SET last_run = ?, status = 'ok', error = NULL WHERE document_id = ?",
+                (run_id, document_id),
+            )
+            db.execute("UPDATE passages SET last_run = ? WHERE document_id = ? AND active = 1", (run_id, document_id))
+
+    def mark_unreadable(self, run_id: int, document_id: str, error: str) -> bool:
+        """Record that a stored document could not be re-read; its last good version stays."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE documents SET status = 'unreadable', error = ?, last_run = ? WHERE document_id = ?",
+                (error, run_id, document_id),
+            )
+            return cursor.rowcount > 0
+
+    def mark_missing(self, run_id: int, present: set[str]) -> list[str]:
+        """Documents no longer in the corpus: kept, with passages inactive. Returns their paths."""
+        gone = [
+            (doc.document_id, doc.path)
+            for doc in self.documents().values()
+            if doc.document_id not in present and doc.status != "missing"
+        ]
+        with self.transaction() as db:
+            for document_id, _ in gone:
+                db.execute(
+                    "UPDATE documents SET status = 'missing', last_run = ? WHERE document_id = ?", (run_id, document_id)
+                )
+                db.execute("UPDATE passages SET active = 0 WHERE document_id = ?", (document_id,))
+        return [path for _, path in gone]
+
+    # --- reading --------------------------------------------------------------
+
+    def active_passages(self) -> list[sqlite3.Row]:
+        return self.connection.execute(
+            """SELECT p.passage_id, p.document_id, d.path AS document, d.format, p.site, p.site_evidence,
+                      p.section, p.start, p.end, p.language,
+                      (SELECT COUNT(*) FROM sentences s WHERE s.passage_id = p.passage_id) AS n_sentences,
+                      p.text
+               FROM passages p JOIN documents d USING (document_id)
+               WHERE p.active = 1 AND d.status != 'missing'
+               ORDER BY d.path, p.seq"""
+        ).fetchall()

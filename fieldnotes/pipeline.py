@@ -20,6 +20,7 @@ from pathlib import Path
 from fieldnotes import __version__
 from fieldnotes.errors import CorpusError, DocumentError
 from fieldnotes.ingest.discover import Skipped, discover
+from fieldnotes.ingest.model import CleanDocument, Passage, SourceDocument
 from fieldnotes.ingest.readers import read_document
 from fieldnotes.ingest.repair import repair_document
 from fieldnotes.ingest.segment import SentenceSplitter, default_splitters, document_id, segment_document
@@ -102,6 +103,26 @@ def write_passages_csv(store: Store, path: Path) -> int:
     return len(rows)
 
 
+def process_document(
+    source: SourceDocument,
+    settings: Settings,
+    matcher: SiteMatcher,
+    splitters: dict[str, SentenceSplitter],
+    manifest_row: dict[str, str] | None = None,
+) -> tuple[CleanDocument, list[Passage], list[str]]:
+    """Repair, segment and assign sites to one document read from disk.
+
+    Metadata in the document (front matter) wins over the corpus manifest.
+    Returns the cleaned document, its passages, and notes for the user.
+    """
+    meta_source = "front matter" if source.metadata.get("site") is not None else "manifest"
+    source.metadata = {**(manifest_row or {}), **source.metadata}
+    cleaned = repair_document(source, settings.repair, settings.segment)
+    passages = segment_document(cleaned, settings.segment, splitters)
+    passages, site_notes = assign_sites(source.relpath, source.metadata, meta_source, cleaned.blocks, passages, matcher)
+    return cleaned, passages, [*source.notes, *site_notes]
+
+
 def ingest_corpus(
     corpus: Path,
     out_dir: Path,
@@ -162,14 +183,10 @@ def ingest_corpus(
                 store.touch_document(report.run_id, doc_id)
                 report.reused += 1
                 continue
-            meta_source = "front matter" if source.metadata.get("site") is not None else "manifest"
-            source.metadata = {**found.manifest.get(relpath, {}), **source.metadata}
-            cleaned = repair_document(source, settings.repair, settings.segment)
-            passages = segment_document(cleaned, settings.segment, splitters)
-            passages, site_notes = assign_sites(
-                relpath, source.metadata, meta_source, cleaned.blocks, passages, matcher
+            cleaned, passages, notes = process_document(
+                source, settings, matcher, splitters, found.manifest.get(relpath, {})
             )
-            report.notes.extend(Skipped(relpath, note) for note in [*source.notes, *site_notes])
+            report.notes.extend(Skipped(relpath, note) for note in notes)
             text_hash = hashlib.sha256(cleaned.text.encode()).hexdigest()
             store.save_document(report.run_id, doc_id, cleaned, passages, settings_hash, text_hash)
         report.missing = store.mark_missing(report.run_id, present)

@@ -14,7 +14,9 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-# Candidates tried in order when a file is not UTF-8; charset-normalizer decides among the rest.
+# Encodings our users' files come in when they are not UTF-8: Japanese and Western
+# Windows code pages. Detection chooses among these first; any other only if none fits.
+_LIKELY = ["cp932", "euc_jp", "iso2022_jp", "cp1252", "latin_1"]
 _JAPANESE = ("cp932", "euc_jp", "iso2022_jp")
 
 
@@ -70,7 +72,7 @@ def decode_text(data: bytes, path: Path | str) -> tuple[str, str]:
 def _detect(data: bytes, path: Path | str) -> tuple[str, str]:
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    best = from_bytes(data, cp_isolation=_LIKELY).best() or from_bytes(data).best()
     if best is not None and best.encoding:
         encoding = best.encoding
         # charset-normalizer often reports shift_jis for CP932 text; CP932 is its superset.

@@ -26,6 +26,9 @@ class RawBlock:
     page: int | None = None
     # Set by readers that see typography (PDF): bold or larger type than the body.
     looks_like_heading: bool = False
+    # Set by readers that see the page (PDF): in the top or bottom margin, where
+    # running headers, footers and page numbers live.
+    at_page_edge: bool = False
 
 
 @dataclass

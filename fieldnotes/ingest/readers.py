@@ -251,7 +251,7 @@ def read_pdf(path: Path, data: bytes) -> ReadResult:
 
     logging.getLogger("pdfminer").setLevel(logging.ERROR)
     from pdfminer.high_level import extract_pages
-    from pdfminer.layout import LAParams, LTChar, LTTextContainer, LTTextLine
+    from pdfminer.layout import LAParams, LTTextContainer
     from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
     from pdfminer.pdfparser import PDFSyntaxError
 
@@ -260,24 +260,12 @@ def read_pdf(path: Path, data: bytes) -> ReadResult:
     found: list[tuple[RawBlock, float, float]] = []  # block, mean size, bold share
     try:
         for page_number, page in enumerate(extract_pages(str(path), laparams=LAParams()), start=1):
-            for element in page:
-                if not isinstance(element, LTTextContainer):
-                    continue
-                lines: list[str] = []
-                sizes: list[float] = []
-                bold = 0
-                for line in element:
-                    if not isinstance(line, LTTextLine):
-                        continue
-                    text = line.get_text().rstrip("\n")
-                    if text.strip():
-                        lines.append(text.rstrip())
-                    for char in line:
-                        if isinstance(char, LTChar) and char.get_text().strip():
-                            sizes.append(char.size)
-                            bold += "bold" in char.fontname.lower()
-                if lines and sizes:
-                    found.append((RawBlock(lines, page=page_number), sum(sizes) / len(sizes), bold / len(sizes)))
+            boxes = [element for element in page if isinstance(element, LTTextContainer)]
+            ordered, edges = reading_order(boxes, page.width, page.height)
+            for element in ordered:
+                for lines, size, bold in _typeset_runs(element):
+                    block = RawBlock(lines, page=page_number, at_page_edge=id(element) in edges)
+                    found.append((block, size, bold))
     except PDFPasswordIncorrect:
         raise DocumentError(path, "encrypted PDF that needs a password; save an unprotected copy") from None
     except PDFEncryptionError as exc:
@@ -290,6 +278,61 @@ def read_pdf(path: Path, data: bytes) -> ReadResult:
         raise DocumentError(path, "no extractable text (a scanned image? run OCR on it first)")
     _mark_pdf_headings(found)
     return ReadResult([block for block, _, _ in found])
+
+
+def _typeset_runs(box) -> list[tuple[list[str], float, float]]:
+    """Split a pdfminer text box where the type changes (a bold or larger heading line
+    grouped with the paragraph under it): runs of (lines, mean size, bold share)."""
+    from pdfminer.layout import LTChar, LTTextLine
+
+    runs: list[tuple[list[str], float, float]] = []
+    previous: tuple[float, bool] | None = None
+    for line in box:
+        if not isinstance(line, LTTextLine):
+            continue
+        text = line.get_text().rstrip("\n").rstrip()
+        chars = [c for c in line if isinstance(c, LTChar) and c.get_text().strip()]
+        if not text.strip() or not chars:
+            continue
+        size = sum(c.size for c in chars) / len(chars)
+        bold = sum("bold" in c.fontname.lower() for c in chars) / len(chars)
+        style = (size, bold > 0.5)
+        if runs and previous is not None and abs(style[0] - previous[0]) <= 0.5 and style[1] == previous[1]:
+            lines, run_size, run_bold = runs[-1]
+            n = len(lines)
+            runs[-1] = ([*lines, text], (run_size * n + size) / (n + 1), (run_bold * n + bold) / (n + 1))
+        else:
+            runs.append(([text], size, bold))
+        previous = style
+    return runs
+
+
+def reading_order(boxes: list, page_width: float, page_height: float) -> tuple[list, set[int]]:
+    """Order a page's text boxes as a person reads them: running headers first, then the
+    body top to bottom (within a band between full-width boxes such as a title, the left
+    column before the right), then footers. Also returns the ids of the margin boxes."""
+    middle = page_width / 2
+    header = sorted((b for b in boxes if b.y0 > page_height * 0.94), key=lambda b: (-b.y1, b.x0))
+    footer = sorted((b for b in boxes if b.y1 < page_height * 0.06), key=lambda b: (-b.y1, b.x0))
+    edges = {id(b) for b in header + footer}
+    ordered: list = list(header)
+    band: list = []
+
+    def flush() -> None:
+        left = [box for box in band if (box.x0 + box.x1) / 2 < middle]
+        right = [box for box in band if (box.x0 + box.x1) / 2 >= middle]
+        ordered.extend(sorted(left, key=lambda box: -box.y1))
+        ordered.extend(sorted(right, key=lambda box: -box.y1))
+        band.clear()
+
+    for box in sorted((b for b in boxes if id(b) not in edges), key=lambda b: (-b.y1, b.x0)):
+        if box.x0 < middle - 10 and box.x1 > middle + 10:
+            flush()
+            ordered.append(box)
+        else:
+            band.append(box)
+    flush()
+    return ordered + footer, edges
 
 
 def _mark_pdf_headings(found: list[tuple[RawBlock, float, float]]) -> None:
@@ -347,7 +390,10 @@ class _HTMLBlocks(HTMLParser):
             "address",
         }
     )
-    _SKIP_TAGS: ClassVar[frozenset[str]] = frozenset({"script", "style", "template", "noscript", "svg"})
+    _SKIP_TAGS: ClassVar[frozenset[str]] = frozenset(
+        # Code, and navigation menus that repeat on every page of a site.
+        {"script", "style", "template", "noscript", "svg", "nav", "button", "form"}
+    )
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -382,7 +428,7 @@ class _HTMLBlocks(HTMLParser):
             name, content = (values.get("name") or "").lower(), values.get("content")
             if name in ("site", "title", "date", "author") and content:
                 self.meta[name] = content
-        if tag in self._BLOCK_TAGS:
+        if tag in self._BLOCK_TAGS and not self._skip_depth:
             self._flush()
             if tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
                 self._heading = int(tag[1])

@@ -140,27 +140,21 @@ def _pattern(line: str) -> str:
     return re.sub(r"\d+", "#", " ".join(line.split())).lower()
 
 
-def drop_page_artifacts(blocks: list[RawBlock], edge: int = 2) -> tuple[list[RawBlock], int]:
-    """Drop page-number blocks, and running headers or footers: short blocks among the
-    first or last `edge` of a page that recur (digits aside) on at least half the pages."""
-    pages = sorted({block.page for block in blocks if block.page is not None})
-    edge_ids: set[int] = set()
-    repeated: set[str] = set()
-    if len(pages) >= 2:
-        edge_counts: Counter[str] = Counter()
-        for page in pages:
-            on_page = [block for block in blocks if block.page == page]
-            at_edges = on_page[:edge] + on_page[-edge:]
-            edge_ids.update(id(block) for block in at_edges)
-            edge_counts.update({_pattern(" ".join(b.lines)) for b in at_edges if len(" ".join(b.lines)) < 160})
-        needed = max(2, math.ceil(len(pages) / 2))
-        repeated = {pattern for pattern, count in edge_counts.items() if count >= needed}
+def drop_page_artifacts(blocks: list[RawBlock]) -> tuple[list[RawBlock], int]:
+    """Drop page-number blocks, and running headers or footers: blocks in a page's top
+    or bottom margin whose text recurs (digits aside) on at least half the pages."""
+    pages = {block.page for block in blocks if block.page is not None}
+    edge_counts: Counter[str] = Counter()
+    for page in pages:
+        edge_counts.update({_pattern(" ".join(b.lines)) for b in blocks if b.page == page and b.at_page_edge})
+    needed = max(2, math.ceil(len(pages) / 2))
+    repeated = {pattern for pattern, count in edge_counts.items() if count >= needed}
     kept: list[RawBlock] = []
     dropped = 0
     for block in blocks:
         joined = " ".join(line.strip() for line in block.lines)
         if block.kind in (BlockKind.UNKNOWN, BlockKind.PARAGRAPH) and (
-            _PAGE_NUMBER.match(joined) or (id(block) in edge_ids and _pattern(joined) in repeated)
+            _PAGE_NUMBER.match(joined) or (block.at_page_edge and _pattern(joined) in repeated)
         ):
             dropped += 1
             continue
@@ -225,13 +219,16 @@ def _join_hyphenated(left: str, right: str, vocabulary: Counter[str] | None = No
     The document's own spelling decides first ("Minami-Odaka" elsewhere keeps the
     hyphen, "cooperative" elsewhere drops it); word frequencies decide otherwise.
     """
-    head = re.search(r"([A-Za-z]+)-$", left)
-    tail = re.match(r"([A-Za-z]+)", right)
+    head = re.search(r"((?:[A-Za-z]+-)*)([A-Za-z]+)-$", left)
+    tail = re.match(r"([A-Za-z]+)((?:-[A-Za-z]+)*)", right)
     if not head or not tail or not tail.group(1).islower():
         return False
-    a, b = head.group(1), tail.group(1)
+    a, b = head.group(2), tail.group(1)
     if vocabulary:
-        in_joined, in_hyphenated = vocabulary[(a + b).lower()], vocabulary[f"{a}-{b}".lower()]
+        # Whole compounds: "Min-" + "ami-Odaka" is checked as "minami-odaka".
+        before, after = head.group(1), tail.group(2)
+        in_joined = vocabulary[f"{before}{a}{b}{after}".lower()]
+        in_hyphenated = vocabulary[f"{before}{a}-{b}{after}".lower()]
         if in_joined != in_hyphenated and (in_joined == 0 or in_hyphenated == 0):
             return in_joined > in_hyphenated
     joined = zipf((a + b).lower())

@@ -26,7 +26,7 @@ _GENERAL_HEADING = re.compile(
     r"\b(introduction|conclusions?|concluding|summary|discussion|comparison|comparing|compared|"
     r"background|methods?|methodology|overview|references|bibliography|appendix|acknowledg\w*|"
     r"implications|recommendations|lessons|across|cross-cutting|cross-site|three|all sites|"
-    r"key messages|abstract|preface|notes)\b",
+    r"key messages|abstract|preface|notes|reflections?|remarks|final)\b",
     re.I,
 )
 # Front-matter values that say "several sites": let the structure decide.
@@ -189,20 +189,29 @@ def sites_from_structure(
         else:
             decisions.append(SiteDecision(None, ""))
     if any_site_heading:
-        return [d if d.site else SiteDecision(GENERAL_SITE, "outside any site's section") for d in decisions]
+        return decisions
     # No heading names a site: the structure says nothing about sites.
     return [SiteDecision(None, "") for _ in decisions]
 
 
 def _section_stays(blocks: list[CleanBlock], after: int, site: str, matcher: SiteMatcher) -> bool:
-    """True unless the text up to the next heading names two or more other sites
-    (a cross-site section); one other site named in passing does not count."""
-    named: set[str] = set()
+    """Whether the text up to the next heading still belongs to `site`.
+
+    A section that names two other sites, or sets another site beside this one
+    (a third or more of its site names), is cross-site; one other site named in
+    passing is not.
+    """
+    named: Counter[str] = Counter()
     for block in blocks[after:]:
         if block.kind == BlockKind.HEADING:
             break
-        named |= matcher.sites_named(block.text)
-    return len(named - {site}) < 2
+        named.update(matcher.mentions(block.text))
+    others = {name: count for name, count in named.items() if name != site}
+    if len(others) >= 2:
+        return False
+    if others and named[site]:
+        return sum(others.values()) * 3 < sum(named.values())
+    return True
 
 
 def sites_from_mentions(passages: Sequence[Passage], matcher: SiteMatcher) -> list[SiteDecision]:
@@ -247,7 +256,14 @@ def assign_sites(
     else:
         structural = sites_from_structure(blocks, passages, matcher)
         fallback = sites_from_mentions(passages, matcher)
-        decisions = [s if s.site else f for s, f in zip(structural, fallback, strict=True)]
+        if any(decision.site for decision in structural):
+            # Outside the sites' sections (introduction, conclusion): general, unless
+            # the whole document names a single site.
+            single = fallback[0] if fallback and fallback[0].evidence.startswith("the document names only") else None
+            outside = single or SiteDecision(GENERAL_SITE, "outside any site's section")
+            decisions = [s if s.site else outside for s in structural]
+        else:
+            decisions = fallback
     assigned = [
         replace(passage, site=decision.site or GENERAL_SITE, site_evidence=decision.evidence)
         for passage, decision in zip(passages, decisions, strict=True)

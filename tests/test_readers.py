@@ -1,0 +1,204 @@
+"""Each format is read into blocks; each kind of bad file gives a clear DocumentError."""
+
+from pathlib import Path
+
+import pytest
+from conftest import make_docx, make_pdf
+
+from fieldnotes.errors import DocumentError
+from fieldnotes.ingest.encoding import decode_text
+from fieldnotes.ingest.model import BlockKind
+from fieldnotes.ingest.readers import read_document
+
+JAPANESE = "新居浜のサロンが一周年を迎えました。ボランティアを募集しています。"
+
+
+def texts(document):
+    return [" ".join(block.lines) for block in document.blocks]
+
+
+# --- encodings ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "cp932", "euc_jp"])
+def test_japanese_text_decodes_in_common_encodings(encoding):
+    text, found = decode_text(((JAPANESE + "\n") * 3).encode(encoding), "x.txt")
+    assert text.strip().startswith("新居浜のサロン")
+    assert found
+
+
+def test_utf16_without_bom_is_recognised():
+    text, found = decode_text("Nagoya han meeting notes\n".encode("utf-16-le"), "x.txt")
+    assert text.startswith("Nagoya han meeting") and found == "utf-16-le"
+
+
+def test_latin1_text_is_decoded():
+    text, _ = decode_text("Café in Amagasaki, naïve résumé of the meeting.".encode("latin-1"), "x.txt")
+    assert "Café" in text
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty file"),
+        (bytes(range(256)) * 20, "binary file"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(200), "binary file"),
+    ],
+)
+def test_undecodable_input_is_refused(data, reason):
+    with pytest.raises(DocumentError, match=reason):
+        decode_text(data, "bad.txt")
+
+
+# --- formats ------------------------------------------------------------------
+
+
+def test_plain_text_blocks_and_setext_headings(tmp_path):
+    path = tmp_path / "note.txt"
+    path.write_text("Visit notes\n===========\n\nFirst line of a\nwrapped paragraph.\n\n\nSecond.\n", encoding="utf-8")
+    document = read_document(path, "note.txt")
+    assert document.format == "txt" and document.encoding == "utf-8"
+    assert document.blocks[0].kind == BlockKind.HEADING and document.blocks[0].level == 1
+    assert document.blocks[1].lines == ["First line of a", "wrapped paragraph."]
+    assert texts(document)[-1] == "Second."
+
+
+def test_markdown_front_matter_headings_lists_tables(tmp_path):
+    path = tmp_path / "leaflet.md"
+    path.write_text(
+        "---\ntitle: Day service\nsite: nagoya\n---\n\n# Day service\n\nOpen *to all* [residents](http://x).\n\n"
+        "## Programme\n\n- Monday: exercise\n- Tuesday: lunch\n\n| Day | Activity |\n|---|---|\n| Mon | Tea |\n\n"
+        "**Osaka**\n\n<!-- a comment -->\n",
+        encoding="utf-8",
+    )
+    document = read_document(path, "leaflet.md")
+    assert document.metadata == {"title": "Day service", "site": "nagoya"}
+    kinds = [(block.kind, block.level) for block in document.blocks]
+    assert kinds[:4] == [
+        (BlockKind.HEADING, 1),
+        (BlockKind.PARAGRAPH, None),
+        (BlockKind.HEADING, 2),
+        (BlockKind.LIST, None),
+    ]
+    assert texts(document)[1] == "Open to all residents."
+    assert document.blocks[3].lines == ["- Monday: exercise", "- Tuesday: lunch"]
+    assert document.blocks[4].kind == BlockKind.TABLE and document.blocks[4].lines == ["Day | Activity", "Mon | Tea"]
+    assert document.blocks[5].looks_like_heading  # a paragraph that is all bold
+    assert "comment" not in " ".join(texts(document))
+
+
+def test_markdown_with_broken_front_matter_is_read_with_a_note(tmp_path):
+    path = tmp_path / "bad.md"
+    path.write_text("---\ntitle: [unclosed\n---\n\nBody text here.\n", encoding="utf-8")
+    document = read_document(path, "bad.md")
+    assert document.notes and "not valid YAML" in document.notes[0]
+    assert "Body text here." in " ".join(texts(document))
+
+
+def test_docx_headings_lists_and_tables(tmp_path):
+    path = make_docx(
+        tmp_path / "report.docx",
+        [
+            ("Title", "Staff report"),
+            ("Heading 1", "Aichi: Minami hospital"),
+            ("", "Nurses described heavy workloads."),
+            ("List Bullet", "more staff"),
+            ("List Bullet", "fewer meetings"),
+            ("table", "Site | Score; Nagoya | 2.9"),
+        ],
+    )
+    document = read_document(path, "report.docx")
+    assert document.format == "docx"
+    assert [(b.kind, b.level) for b in document.blocks][:3] == [
+        (BlockKind.HEADING, 0),
+        (BlockKind.HEADING, 1),
+        (BlockKind.PARAGRAPH, None),
+    ]
+    assert document.blocks[3].kind == BlockKind.LIST and document.blocks[3].lines == [
+        "- more staff",
+        "- fewer meetings",
+    ]
+    assert document.blocks[4].kind == BlockKind.TABLE and document.blocks[4].lines == ["Site | Score", "Nagoya | 2.9"]
+
+
+def test_pdf_two_columns_pages_and_bold_headings(tmp_path):
+    body = [f"Paragraph {i} tells how the members of the cooperative organised the salon together." for i in range(120)]
+    path = make_pdf(tmp_path / "brief.pdf", body, columns=2, heading="Niihama salon", pages_header="Policy brief")
+    document = read_document(path, "brief.pdf")
+    assert document.format == "pdf"
+    assert document.blocks[0].lines == ["Policy brief"]  # the running header, read first
+    assert document.blocks[1].lines == ["Niihama salon"] and document.blocks[1].looks_like_heading
+    pages = {block.page for block in document.blocks}
+    assert len(pages) >= 2
+    joined = " ".join(texts(document))
+    assert joined.index("Paragraph 1 ") < joined.index("Paragraph 30 ")
+
+
+def test_html_skips_scripts_and_reads_headings_and_meta(tmp_path):
+    path = tmp_path / "about.html"
+    path.write_text(
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="site" content="osaka">'
+        "<title>About us</title><script>var tracker = 1;</script></head><body><nav><a>Home</a></nav>"
+        "<h1>Hanshin cooperative</h1><p>We run small <b>clinics</b> in Amagasaki.</p><ul><li>Open to all</li></ul>"
+        "</body></html>",
+        encoding="utf-8",
+    )
+    document = read_document(path, "about.html")
+    assert document.metadata["site"] == "osaka" and document.metadata["title"] == "About us"
+    joined = texts(document)
+    assert "tracker" not in " ".join(joined)
+    assert "We run small clinics in Amagasaki." in joined
+    assert any(block.kind == BlockKind.HEADING and block.level == 1 for block in document.blocks)
+
+
+# --- bad files ----------------------------------------------------------------
+
+
+def _write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("empty.txt", b"", "empty file"),
+        ("blank.md", b"  \n\n ", "only white space"),
+        ("image.txt", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8, "binary file"),
+        ("fake.pdf", b"this is not a pdf at all", "not a PDF file"),
+        ("truncated.pdf", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog", "PDF"),
+        ("fake.docx", b"PK\x03\x04 broken zip", "not a valid Word file"),
+        ("plain.docx", b"just some text", "not a valid Word file"),
+    ],
+)
+def test_bad_files_raise_a_clear_error_naming_the_file(tmp_path, name, data, reason):
+    path = _write(tmp_path, name, data)
+    with pytest.raises(DocumentError, match=reason) as error:
+        read_document(path, f"sub/{name}")
+    assert str(error.value).startswith(f"sub/{name}: ")
+
+
+def test_encrypted_pdf_asks_for_an_unprotected_copy(tmp_path):
+    path = make_pdf(tmp_path / "locked.pdf", ["Confidential minutes."], user_password="secret")
+    with pytest.raises(DocumentError, match="needs a password"):
+        read_document(path, "locked.pdf")
+
+
+def test_half_a_pdf_is_refused(tmp_path):
+    whole = make_pdf(tmp_path / "whole.pdf", ["Members met in the salon."] * 20).read_bytes()
+    path = _write(tmp_path, "half.pdf", whole[: len(whole) // 2])
+    with pytest.raises(DocumentError, match="PDF|no extractable text"):
+        read_document(path, "half.pdf")
+
+
+def test_zip_bomb_docx_is_refused(tmp_path):
+    import zipfile
+
+    path = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", b"\0" * (600 * 1024 * 1024 // 8))
+        for i in range(8):
+            archive.writestr(f"word/media/pad{i}.bin", b"\0" * (80 * 1024 * 1024))
+    with pytest.raises(DocumentError, match="zip bomb"):
+        read_document(path, "bomb.docx")

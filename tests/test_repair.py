@@ -1,0 +1,152 @@
+"""Each repair kind on its own, and the promise that clean text passes unchanged."""
+
+from collections import Counter
+
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from fieldnotes.ingest.model import BlockKind, RawBlock, SourceDocument
+from fieldnotes.ingest.repair import (
+    HYPHENS,
+    PARAGRAPHS,
+    drop_page_artifacts,
+    heading_level,
+    join_letter_spacing,
+    join_split_words,
+    normalize_text,
+    repair_document,
+    unwrap_lines,
+)
+
+
+def source(blocks, fmt="pdf"):
+    return SourceDocument(path=None, relpath="x", format=fmt, raw_hash="0", blocks=blocks)
+
+
+def test_characters_are_normalised():
+    damaged = "The \ufb01eld \u201cnotes\u201d \u2010 co\u00adoperative\u3000members\u00a0met \uff2e\uff41\uff47\uff4f\uff59\uff41"
+    assert normalize_text(damaged) == 'The field "notes" - cooperative members met Nagoya'
+
+
+def test_mojibake_is_fixed():
+    assert normalize_text("caf\u00c3\u00a9 in Amagasaki") == "café in Amagasaki"
+
+
+def test_hyphenation_at_line_ends_uses_word_frequencies():
+    counts = Counter()
+    text = unwrap_lines(["The com-", "munity in-", "formation on well-", "being and self-", "help."], counts)
+    assert text == "The community information on well-being and self-help."
+    assert counts[HYPHENS] == 2
+
+
+def test_hyphenation_prefers_the_documents_own_spelling():
+    vocabulary = Counter({"minami-odaka": 2})
+    assert unwrap_lines(["near Min-", "ami-Odaka station"], Counter(), vocabulary=vocabulary) == "near Minami-Odaka station"
+
+
+def test_list_lines_stay_on_their_own_lines():
+    assert unwrap_lines(["Agenda:", "- budget", "- volunteers"], Counter()) == "Agenda:\n- budget\n- volunteers"
+
+
+def test_japanese_lines_join_without_spaces():
+    assert unwrap_lines(["新居浜のサロンが", "一周年を迎えました。"], Counter()) == "新居浜のサロンが一周年を迎えました。"
+
+
+def test_split_words_are_joined(settings):
+    text, joins = join_split_words("the dif ferent staf f of the communi ty and im portant commu ni ty work", settings.repair)
+    assert text == "the different staff of the community and important community work"
+    assert joins == 5
+
+
+def test_real_word_pairs_are_not_joined(settings):
+    clean = "a part of ten per cent to get her Ms K ate the han leader in Minami Odaka"
+    assert join_split_words(clean, settings.repair) == (clean, 0)
+
+
+def test_letter_spaced_runs_are_joined(settings):
+    assert join_letter_spacing("results a r e  b a s e d  o n data", settings.repair)[0] == "results are based on data"
+    assert join_letter_spacing("results a r e b a s e d o n data", settings.repair)[0] == "results are based on data"
+    assert join_letter_spacing("C O N C L U S I O N", settings.repair)[0] == "CONCLUSION"
+    assert join_letter_spacing("grades A B C D", settings.repair)[0] == "grades A B C D"
+
+
+def test_page_numbers_and_running_headers_are_dropped():
+    blocks = []
+    for page in (1, 2, 3):
+        blocks += [
+            RawBlock(["Policy brief 2025/1"], page=page, at_page_edge=True),
+            RawBlock([f"Body text of page {page} about the salon."], page=page),
+            RawBlock([str(page)], page=page, at_page_edge=True),
+        ]
+    kept, dropped = drop_page_artifacts(blocks)
+    assert dropped == 6
+    assert [block.lines[0] for block in kept] == [f"Body text of page {p} about the salon." for p in (1, 2, 3)]
+
+
+def test_heading_detection_from_layout(settings):
+    segment = settings.segment
+    assert heading_level(["Concluding remarks"], False, segment) == 2
+    assert heading_level(["2.1 Han groups"], False, segment) == 3
+    assert heading_level(["4. Niihama Health and Welfare Cooperative: care facilities, group homes",
+                          "and the place of neighbourhood associations in governance"], False, segment) == 2
+    assert heading_level(["The members met in the salon."], False, segment) is None
+    assert heading_level(["In 2019 the members of the"], False, segment) is None
+    assert heading_level(["the rest of a sentence"], False, segment) is None
+    assert heading_level(["- a list item"], False, segment) is None
+
+
+def test_paragraph_cut_by_a_page_break_is_rejoined(settings):
+    blocks = [
+        RawBlock(["The members of the cooperative decided to open a"], page=1),
+        RawBlock(["12"], page=1),
+        RawBlock(["day service in the old shop, because neighbours asked for it."], page=2),
+        RawBlock(["A new paragraph starts here."], page=2),
+    ]
+    document = repair_document(source(blocks), settings.repair, settings.segment)
+    assert [block.text for block in document.blocks] == [
+        "The members of the cooperative decided to open a day service in the old shop, because neighbours asked for it.",
+        "A new paragraph starts here.",
+    ]
+    assert document.repairs[PARAGRAPHS] == 1
+
+
+def test_repaired_offsets_point_at_block_text(settings):
+    blocks = [RawBlock(["Visit notes"]), RawBlock(["First para-", "graph here."]), RawBlock(["Second one."])]
+    document = repair_document(source(blocks, "txt"), settings.repair, settings.segment)
+    assert document.blocks[0].kind == BlockKind.HEADING
+    for block in document.blocks:
+        assert document.text[block.start : block.end] == block.text
+    assert document.text == "Visit notes\n\nFirst paragraph here.\n\nSecond one."
+
+
+COMMON_WORDS = None
+
+
+def common_words():
+    global COMMON_WORDS
+    if COMMON_WORDS is None:
+        from wordfreq import top_n_list
+
+        COMMON_WORDS = [w for w in top_n_list("en", 3000) if w.isalpha() and (len(w) > 1 or w in ("a", "i"))]
+    return COMMON_WORDS
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_clean_text_passes_unchanged(settings, data):
+    """Repair never loses, changes or reorders the words of clean, well-formed text."""
+    words = common_words()
+    paragraphs = []
+    for _ in range(data.draw(st.integers(1, 4))):
+        sentence_words = data.draw(st.lists(st.sampled_from(words), min_size=3, max_size=30))
+        paragraphs.append(sentence_words[0].capitalize() + " " + " ".join(sentence_words[1:]) + ".")
+    blocks = [RawBlock([p]) for p in paragraphs]
+    document = repair_document(source(blocks, "txt"), settings.repair, settings.segment)
+    assert document.text.split() == "\n\n".join(paragraphs).split()
+
+
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text(min_size=1, max_size=120), min_size=1, max_size=6))
+def test_any_text_repairs_without_error_and_offsets_hold(settings, lines):
+    document = repair_document(source([RawBlock(lines)], "txt"), settings.repair, settings.segment)
+    for block in document.blocks:
+        assert document.text[block.start : block.end] == block.text

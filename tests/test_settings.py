@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import pytest
+
+from fieldnotes.errors import SettingsError
+from fieldnotes.resources import default_settings_path
+from fieldnotes.settings import load_settings
+
+
+def test_defaults_load_and_name_the_three_sites(settings):
+    assert [site.id for site in settings.site] == ["nagoya", "osaka", "niihama"]
+    assert "名古屋" in settings.site[0].aliases
+    assert default_settings_path().name == "default.toml"
+
+
+def test_digest_is_stable_and_changes_with_settings(settings):
+    assert settings.digest() == load_settings().digest()
+    changed = settings.model_copy(update={"segment": settings.segment.model_copy(update={"max_passage_chars": 900})})
+    assert changed.digest() != settings.digest()
+    assert changed.digest("repair") == settings.digest("repair")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "my.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_unknown_key_names_file_line_and_key(tmp_path):
+    path = write(tmp_path, "[segment]\nmin_passage_chars = 10\nmax_pasage_chars = 900\n")
+    with pytest.raises(SettingsError) as error:
+        load_settings(path)
+    message = str(error.value)
+    assert f"{path}:3" in message
+    assert "unknown key 'segment.max_pasage_chars'" in message
+
+
+def test_wrong_type_names_the_key_and_what_is_expected(tmp_path):
+    path = write(tmp_path, '[repair]\nmin_word_zipf = "high"\n')
+    with pytest.raises(SettingsError, match=r"my.toml:2: key 'repair.min_word_zipf': Input should be a valid number"):
+        load_settings(path)
+
+
+def test_duplicate_and_reserved_site_ids_are_refused(tmp_path):
+    twice = '[[site]]\nid = "osaka"\nlabel = "A"\n[[site]]\nid = "osaka"\nlabel = "B"\n'
+    with pytest.raises(SettingsError, match="site id 'osaka' is defined twice"):
+        load_settings(write(tmp_path, twice))
+    reserved = '[[site]]\nid = "general"\nlabel = "G"\n'
+    with pytest.raises(SettingsError, match=r"site\[0\]\.id.*reserved"):
+        load_settings(write(tmp_path, reserved))
+
+
+def test_toml_syntax_error_and_missing_file(tmp_path):
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings(write(tmp_path, "[segment\n"))
+    with pytest.raises(SettingsError, match="settings file not found"):
+        load_settings(tmp_path / "nope.toml")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import hashlib
 import random
 import re
 import sys
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import pyphen
 
+import fieldnotes.ingest.repair as repair_module
 from fieldnotes.ingest.model import RawBlock, SourceDocument
 from fieldnotes.ingest.repair import normalize_text, repair_document
 from fieldnotes.settings import Settings, load_settings
@@ -99,7 +101,6 @@ DAMAGE_KINDS = (
 # Not damage: a compound broken at its own hyphen is right when restored with the hyphen.
 COMPOUND = "compound split at its own hyphen"
 EXPOSURES = (COMPOUND,)
-SEAM_KINDS = frozenset({PAGE_SEAM, COLUMN_SEAM})
 ALL = "all"
 UNDAMAGED = "undamaged token changed"
 PARAGRAPH_LOST = "paragraph break lost"
@@ -174,7 +175,9 @@ def dev_paragraphs(root: Path = ROOT) -> list[str]:
 
 
 def heldout_paragraphs(path: Path = TEST_FILE) -> list[str]:
-    return [" ".join(chunk.split()) for chunk in re.split(r"\n\s*\n", path.read_text(encoding="utf-8")) if chunk.strip()]
+    return [
+        " ".join(chunk.split()) for chunk in re.split(r"\n\s*\n", path.read_text(encoding="utf-8")) if chunk.strip()
+    ]
 
 
 # --- damage -------------------------------------------------------------------
@@ -337,7 +340,7 @@ class Damager:
                 assert match is not None
                 at = match.start(2) + rng.choice(self.syllable_points(match.group(2)))
                 unit = whole.units[k]
-                first = Piece(whole.units[:k] + [unit[:at] + "-"], whole.gaps[:k], whole.glued[:k], list(range(k + 1)))
+                first = Piece([*whole.units[:k], unit[:at] + "-"], whole.gaps[:k], whole.glued[:k], list(range(k + 1)))
                 second = Piece([unit[at:], *whole.units[k + 1 :]], whole.gaps[k:], whole.glued[k:], list(range(k, n)))
                 marks[k].add(CUT_WORD)
                 return [first, second], None, page_cut
@@ -571,7 +574,7 @@ def score(truth: Truth, output: Sequence[str]) -> Tally:
 
 
 def _context(reference: list[str], output: list[str], position: list[int | None], index: int) -> tuple[str, str]:
-    """The clean tokens around `index`, and the output between the aligned tokens around them."""
+    """The clean tokens around `index` (marked with brackets), and the output that stands for them."""
     start, end = max(0, index - CONTEXT), min(len(reference), index + CONTEXT + 1)
     while start > 0 and position[start] is None:
         start -= 1
@@ -580,7 +583,8 @@ def _context(reference: list[str], output: list[str], position: list[int | None]
     left, right = position[start], position[end - 1]
     out_start = left if left is not None else 0
     out_end = right + 1 if right is not None else len(output)
-    return " ".join(reference[start:end]), " ".join(output[out_start:out_end])
+    clean = [f"[{token}]" if at == index else token for at, token in enumerate(reference[start:end], start)]
+    return " ".join(clean), " ".join(output[out_start:out_end])
 
 
 @dataclass
@@ -632,9 +636,8 @@ def report(result: SetResult, seed: int) -> str:
     out += [_row(kind, r.damaged[kind], r.repaired[kind], b.repaired[kind], indent=2) for kind in DAMAGE_KINDS]
     out.append(_row("undamaged tokens: changed", r.undamaged, r.changed, b.changed))
     out += [_row(kind, r.exposed[kind], r.exposed_changed[kind], b.exposed_changed[kind], 2) for kind in EXPOSURES]
-    out.append(
-        f"{'output tokens matching no clean token':<42}{'':>7}  {r.unmatched_output:>6} {'':>7}  {b.unmatched_output:>6}"
-    )
+    unmatched = "output tokens matching no clean token"
+    out.append(f"{unmatched:<42}{'':>7}  {r.unmatched_output:>6} {'':>7}  {b.unmatched_output:>6}")
     out.append(_row("paragraph breaks: lost", r.breaks, r.breaks_lost, b.breaks_lost))
     c, cb = result.clean_repair, result.clean_baseline
     out.append(_row("clean text only: tokens changed", c.undamaged, c.changed, cb.changed))
@@ -661,9 +664,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sets = {"dev": dev_paragraphs, "test": heldout_paragraphs}
     names = ("dev", "test") if args.which == "both" else (args.which,)
     settings = load_settings()
-    for index, name in enumerate(names):
-        if index:
-            print()
+    code = hashlib.sha256(Path(repair_module.__file__ or "").read_bytes()).hexdigest()[:12]
+    print(
+        f"repair code {code} (sha256 of {Path(repair_module.__file__ or '').name}), "
+        f"settings {settings.digest('repair', 'segment')}"
+    )
+    for name in names:
+        print()
         result = evaluate(name, sets[name](), args.seed, settings)
         print(report(result, args.seed))
         if args.examples:

@@ -49,6 +49,7 @@ ZIP_DATE = (2025, 1, 20, 9, 0, 0)
 # A very small Markdown reader: headings (#, ##, ###), paragraphs, pipe tables
 # --------------------------------------------------------------------------
 
+
 @dataclass
 class Block:
     kind: str  # "heading" | "para" | "table"
@@ -119,6 +120,7 @@ def document_title(blocks: list[Block]) -> str:
 # Word document
 # --------------------------------------------------------------------------
 
+
 def _normalise_zip(data: bytes) -> bytes:
     """Rewrite a zip archive with fixed timestamps and attributes."""
     src = zipfile.ZipFile(io.BytesIO(data))
@@ -154,7 +156,7 @@ def build_docx(src: Path, dest: Path) -> None:
         elif b.kind == "para":
             doc.add_paragraph(b.text)
         elif b.kind == "table":
-            header, *body = b.rows
+            header, *_body = b.rows
             table = doc.add_table(rows=len(b.rows), cols=len(header))
             table.style = "Table Grid"
             table.alignment = WD_TABLE_ALIGNMENT.CENTER
@@ -195,6 +197,7 @@ def build_docx(src: Path, dest: Path) -> None:
 # Two-column PDF
 # --------------------------------------------------------------------------
 
+
 def _hyphenation_available() -> bool:
     try:
         import pyphen  # noqa: F401
@@ -209,16 +212,23 @@ def build_pdf(src: Path, dest: Path) -> None:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import cm
-    from reportlab.platypus import (BaseDocTemplate, Frame, FrameBreak,
-                                    NextPageTemplate, PageTemplate, Paragraph,
-                                    Spacer, Table, TableStyle)
+    from reportlab.platypus import (
+        BaseDocTemplate,
+        Frame,
+        FrameBreak,
+        NextPageTemplate,
+        PageTemplate,
+        Paragraph,
+        Spacer,
+        Table,
+        TableStyle,
+    )
 
     blocks = parse_markdown(src.read_text(encoding="utf-8"))
     title = document_title(blocks)
     hyph = "en_GB" if _hyphenation_available() else None
     if hyph is None:
-        print("warning: pyphen not installed, PDF will not be hyphenated",
-              file=sys.stderr)
+        print("warning: pyphen not installed, PDF will not be hyphenated", file=sys.stderr)
 
     page_w, page_h = A4
     margin_x = 2.2 * cm
@@ -231,16 +241,31 @@ def build_pdf(src: Path, dest: Path) -> None:
 
     def columns(height: float) -> list[Frame]:
         return [
-            Frame(margin_x + i * (col_w + gutter), margin_bottom, col_w, height,
-                  leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0,
-                  id=f"col{i + 1}")
+            Frame(
+                margin_x + i * (col_w + gutter),
+                margin_bottom,
+                col_w,
+                height,
+                leftPadding=0,
+                rightPadding=0,
+                topPadding=0,
+                bottomPadding=0,
+                id=f"col{i + 1}",
+            )
             for i in range(2)
         ]
 
-    title_frame = Frame(margin_x, page_h - margin_top - title_h,
-                        page_w - 2 * margin_x, title_h,
-                        leftPadding=0, rightPadding=0, topPadding=0,
-                        bottomPadding=0, id="title")
+    title_frame = Frame(
+        margin_x,
+        page_h - margin_top - title_h,
+        page_w - 2 * margin_x,
+        title_h,
+        leftPadding=0,
+        rightPadding=0,
+        topPadding=0,
+        bottomPadding=0,
+        id="title",
+    )
 
     def decorate(canvas, doc) -> None:
         canvas.saveState()
@@ -257,9 +282,12 @@ def build_pdf(src: Path, dest: Path) -> None:
         canvas.restoreState()
 
     doc = BaseDocTemplate(
-        str(dest), pagesize=A4,
-        leftMargin=margin_x, rightMargin=margin_x,
-        topMargin=margin_top, bottomMargin=margin_bottom,
+        str(dest),
+        pagesize=A4,
+        leftMargin=margin_x,
+        rightMargin=margin_x,
+        topMargin=margin_top,
+        bottomMargin=margin_bottom,
         title=title,
         author=AUTHOR,
         subject="Policy brief on community co-production and integrated care",
@@ -267,41 +295,61 @@ def build_pdf(src: Path, dest: Path) -> None:
         keywords="co-production, integrated care, Nagoya, Osaka, Niihama",
         invariant=1,
     )
-    doc.addPageTemplates([
-        PageTemplate(id="first",
-                     frames=[title_frame] + columns(body_h - title_h - 0.4 * cm),
-                     onPage=decorate),
-        PageTemplate(id="later", frames=columns(body_h), onPage=decorate),
-    ])
+    doc.addPageTemplates(
+        [
+            PageTemplate(id="first", frames=[title_frame, *columns(body_h - title_h - 0.4 * cm)], onPage=decorate),
+            PageTemplate(id="later", frames=columns(body_h), onPage=decorate),
+        ]
+    )
 
-    common = dict(hyphenationLang=hyph, embeddedHyphenation=1,
-                  uriWasteReduce=0.3) if hyph else {}
-    body = ParagraphStyle("body", fontName="Times-Roman", fontSize=9.5,
-                          leading=12.2, alignment=TA_JUSTIFY,
-                          firstLineIndent=0, spaceAfter=5.5, **common)
-    h2 = ParagraphStyle("h2", fontName="Helvetica-Bold", fontSize=10.5,
-                        leading=13, spaceBefore=9, spaceAfter=4,
-                        alignment=TA_LEFT, keepWithNext=1,
-                        textColor=colors.HexColor("#2f4a12"))
-    h3 = ParagraphStyle("h3", fontName="Times-Bold", fontSize=9.5,
-                        leading=12, spaceBefore=6, spaceAfter=3,
-                        alignment=TA_LEFT, keepWithNext=1)
-    title_style = ParagraphStyle("title", fontName="Helvetica-Bold",
-                                 fontSize=19, leading=23, spaceAfter=8,
-                                 textColor=colors.HexColor("#2f4a12"))
-    kicker = ParagraphStyle("kicker", fontName="Helvetica", fontSize=8.5,
-                            leading=11, textColor=colors.HexColor("#555555"),
-                            spaceAfter=6)
-    cell = ParagraphStyle("cell", fontName="Times-Roman", fontSize=8,
-                          leading=9.5)
+    common = dict(hyphenationLang=hyph, embeddedHyphenation=1, uriWasteReduce=0.3) if hyph else {}
+    body = ParagraphStyle(
+        "body",
+        fontName="Times-Roman",
+        fontSize=9.5,
+        leading=12.2,
+        alignment=TA_JUSTIFY,
+        firstLineIndent=0,
+        spaceAfter=5.5,
+        **common,
+    )
+    h2 = ParagraphStyle(
+        "h2",
+        fontName="Helvetica-Bold",
+        fontSize=10.5,
+        leading=13,
+        spaceBefore=9,
+        spaceAfter=4,
+        alignment=TA_LEFT,
+        keepWithNext=1,
+        textColor=colors.HexColor("#2f4a12"),
+    )
+    h3 = ParagraphStyle(
+        "h3",
+        fontName="Times-Bold",
+        fontSize=9.5,
+        leading=12,
+        spaceBefore=6,
+        spaceAfter=3,
+        alignment=TA_LEFT,
+        keepWithNext=1,
+    )
+    title_style = ParagraphStyle(
+        "title", fontName="Helvetica-Bold", fontSize=19, leading=23, spaceAfter=8, textColor=colors.HexColor("#2f4a12")
+    )
+    kicker = ParagraphStyle(
+        "kicker", fontName="Helvetica", fontSize=8.5, leading=11, textColor=colors.HexColor("#555555"), spaceAfter=6
+    )
+    cell = ParagraphStyle("cell", fontName="Times-Roman", fontSize=8, leading=9.5)
 
     story: list = [
         NextPageTemplate("later"),
-        Paragraph("POLICY BRIEF | Health and welfare cooperatives in Japan",
-                  kicker),
+        Paragraph("POLICY BRIEF | Health and welfare cooperatives in Japan", kicker),
         Paragraph(escape(title), title_style),
-        Paragraph("Findings from fieldwork in Nagoya, Osaka and Niihama, "
-                  "2024-2025. Comparative co-production project.", kicker),
+        Paragraph(
+            "Findings from fieldwork in Nagoya, Osaka and Niihama, 2024-2025. Comparative co-production project.",
+            kicker,
+        ),
         FrameBreak(),
     ]
     seen_title = False
@@ -316,11 +364,15 @@ def build_pdf(src: Path, dest: Path) -> None:
         elif b.kind == "table":
             data = [[Paragraph(escape(v), cell) for v in row] for row in b.rows]
             t = Table(data, colWidths=[col_w / len(b.rows[0])] * len(b.rows[0]))
-            t.setStyle(TableStyle([
-                ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
-                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e6eed8")),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            ]))
+            t.setStyle(
+                TableStyle(
+                    [
+                        ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
+                        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e6eed8")),
+                        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ]
+                )
+            )
             story.extend([t, Spacer(1, 6)])
 
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -330,6 +382,7 @@ def build_pdf(src: Path, dest: Path) -> None:
 # --------------------------------------------------------------------------
 # Japanese newsletter in Shift_JIS (CP932) with CRLF line ends
 # --------------------------------------------------------------------------
+
 
 def build_japanese(src: Path, dest: Path) -> None:
     lines = []

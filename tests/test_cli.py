@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import make_pdf
+
 from fieldnotes.cli import cli
 from fieldnotes.pipeline import PASSAGE_COLUMNS
 

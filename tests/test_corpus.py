@@ -1,8 +1,8 @@
 """The shipped sample corpus reads cleanly and every kind of document lands in the right site."""
 
 import pytest
-
 from conftest import REPO
+
 from fieldnotes.pipeline import ingest_corpus
 
 
@@ -22,7 +22,7 @@ def sites_of(rows, document):
 
 
 def test_every_document_is_read(shipped):
-    report, rows = shipped
+    report, _rows = shipped
     assert report.errors == [] and report.notes == []
     assert set(report.documents_by_format) == {"md", "txt", "docx", "pdf", "html"}
     assert report.documents >= 40 and report.passages >= 300

@@ -188,7 +188,7 @@ def test_encrypted_pdf_asks_for_an_unprotected_copy(tmp_path):
 def test_half_a_pdf_is_refused(tmp_path):
     whole = make_pdf(tmp_path / "whole.pdf", ["Members met in the salon."] * 20).read_bytes()
     path = _write(tmp_path, "half.pdf", whole[: len(whole) // 2])
-    with pytest.raises(DocumentError, match="PDF|no extractable text"):
+    with pytest.raises(DocumentError, match=r"PDF|no extractable text"):
         read_document(path, "half.pdf")
 
 

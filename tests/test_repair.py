@@ -2,7 +2,9 @@
 
 from collections import Counter
 
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from fieldnotes.ingest.model import BlockKind, RawBlock, SourceDocument
 from fieldnotes.ingest.repair import (
@@ -40,7 +42,10 @@ def test_hyphenation_at_line_ends_uses_word_frequencies():
 
 def test_hyphenation_prefers_the_documents_own_spelling():
     vocabulary = Counter({"minami-odaka": 2})
-    assert unwrap_lines(["near Min-", "ami-Odaka station"], Counter(), vocabulary=vocabulary) == "near Minami-Odaka station"
+    assert (
+        unwrap_lines(["near Min-", "ami-Odaka station"], Counter(), vocabulary=vocabulary)
+        == "near Minami-Odaka station"
+    )
 
 
 def test_list_lines_stay_on_their_own_lines():
@@ -48,11 +53,15 @@ def test_list_lines_stay_on_their_own_lines():
 
 
 def test_japanese_lines_join_without_spaces():
-    assert unwrap_lines(["新居浜のサロンが", "一周年を迎えました。"], Counter()) == "新居浜のサロンが一周年を迎えました。"
+    assert (
+        unwrap_lines(["新居浜のサロンが", "一周年を迎えました。"], Counter()) == "新居浜のサロンが一周年を迎えました。"
+    )
 
 
 def test_split_words_are_joined(settings):
-    text, joins = join_split_words("the dif ferent staf f of the communi ty and im portant commu ni ty work", settings.repair)
+    text, joins = join_split_words(
+        "the dif ferent staf f of the communi ty and im portant commu ni ty work", settings.repair
+    )
     assert text == "the different staff of the community and important community work"
     assert joins == 5
 
@@ -86,8 +95,17 @@ def test_heading_detection_from_layout(settings):
     segment = settings.segment
     assert heading_level(["Concluding remarks"], False, segment) == 2
     assert heading_level(["2.1 Han groups"], False, segment) == 3
-    assert heading_level(["4. Niihama Health and Welfare Cooperative: care facilities, group homes",
-                          "and the place of neighbourhood associations in governance"], False, segment) == 2
+    assert (
+        heading_level(
+            [
+                "4. Niihama Health and Welfare Cooperative: care facilities, group homes",
+                "and the place of neighbourhood associations in governance",
+            ],
+            False,
+            segment,
+        )
+        == 2
+    )
     assert heading_level(["The members met in the salon."], False, segment) is None
     assert heading_level(["In 2019 the members of the"], False, segment) is None
     assert heading_level(["the rest of a sentence"], False, segment) is None

@@ -33,7 +33,11 @@ def test_sentences_and_quotes(settings):
 def test_japanese_sentences():
     text = "サロンが一周年を迎えました。「元気が出る」という声もあります！ボランティア募集中"
     spans = JapaneseSentenceSplitter().split([text])[0]
-    assert [text[s:e] for s, e in spans] == ["サロンが一周年を迎えました。", "「元気が出る」という声もあります！", "ボランティア募集中"]
+    assert [text[s:e] for s, e in spans] == [
+        "サロンが一周年を迎えました。",
+        "「元気が出る」という声もあります！",
+        "ボランティア募集中",
+    ]
     assert detect_language(text) == "ja" and detect_language("Minami han meeting") == "en"
 
 
@@ -42,17 +46,25 @@ def test_passages_carry_document_offsets(settings):
         settings,
         ["Visit to the clinic", "The clinic is small. Nurses plan their own rota.", "We left at five in the rain."],
     )
-    assert [p.text for p in passages] == ["The clinic is small. Nurses plan their own rota.", "We left at five in the rain."]
+    assert [p.text for p in passages] == [
+        "The clinic is small. Nurses plan their own rota.",
+        "We left at five in the rain.",
+    ]
     for passage in passages:
         assert cleaned.text[passage.start : passage.end] == passage.text
         assert passage.section == "Visit to the clinic"
         for start, end in passage.sentences:
             assert passage.start <= start < end <= passage.end
-    assert [cleaned.text[s:e] for s, e in passages[0].sentences] == ["The clinic is small.", "Nurses plan their own rota."]
+    assert [cleaned.text[s:e] for s, e in passages[0].sentences] == [
+        "The clinic is small.",
+        "Nurses plan their own rota.",
+    ]
 
 
 def test_short_blocks_join_the_next_passage(settings):
-    cleaned, passages = segment(settings, ["Notes.", "Observations:", "Members took blood pressure readings together."])
+    _cleaned, passages = segment(
+        settings, ["Notes.", "Observations:", "Members took blood pressure readings together."]
+    )
     assert len(passages) == 1
     assert passages[0].text.startswith("Notes.") and passages[0].text.endswith("together.")
 
@@ -60,7 +72,7 @@ def test_short_blocks_join_the_next_passage(settings):
 def test_long_paragraphs_are_cut_at_sentence_boundaries(settings):
     sentence = "The han leader checked on a neighbour who lives alone and reported back to the nurse."
     limit = settings.segment.model_copy(update={"max_passage_chars": 300})
-    cleaned, passages = segment(settings, [" ".join([sentence] * 12)], segment_settings=limit)
+    _cleaned, passages = segment(settings, [" ".join([sentence] * 12)], segment_settings=limit)
     assert len(passages) > 3
     assert all(len(p.text) <= 300 for p in passages)
     assert " ".join(p.text for p in passages) == " ".join([sentence] * 12)

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pytest
-
 from conftest import DATA, make_docx
+
 from fieldnotes.ingest.readers import read_document
 from fieldnotes.ingest.segment import default_splitters
 from fieldnotes.ingest.sites import SiteMatcher

@@ -225,12 +225,13 @@ def _join_hyphenated(left: str, right: str, vocabulary: Counter[str] | None = No
         return False
     a, b = head.group(2), tail.group(1)
     if vocabulary:
-        # Whole compounds: "Min-" + "ami-Odaka" is checked as "minami-odaka".
+        # Whole compounds first ("Min-" + "ami-Odaka" as "minami-odaka"), then the bare pair.
         before, after = head.group(1), tail.group(2)
-        in_joined = vocabulary[f"{before}{a}{b}{after}".lower()]
-        in_hyphenated = vocabulary[f"{before}{a}-{b}{after}".lower()]
-        if in_joined != in_hyphenated and (in_joined == 0 or in_hyphenated == 0):
-            return in_joined > in_hyphenated
+        for prefix, suffix in ((before, after), ("", "")):
+            in_joined = vocabulary[f"{prefix}{a}{b}{suffix}".lower()]
+            in_hyphenated = vocabulary[f"{prefix}{a}-{b}{suffix}".lower()]
+            if in_joined != in_hyphenated and (in_joined == 0 or in_hyphenated == 0):
+                return in_joined > in_hyphenated
     joined = zipf((a + b).lower())
     return joined > 0 and joined > zipf(f"{a}-{b}".lower())
 

@@ -1,6 +1,6 @@
 """Measure the ingestion repair on text damaged the way PDF extraction and copy-paste damage it.
 
-Usage: python benchmarks/repair_eval.py [--seed N] [--set dev|test|both]
+Usage: python benchmarks/repair_eval.py [--seed N] [--set dev|test|both] [--examples N]
 
 Clean paragraphs are damaged by a seeded generator that records, for every clean
 whitespace token, which kinds of damage touched it. The damaged paragraphs go through
@@ -18,6 +18,10 @@ Tokens are split on ASCII whitespace only, so a no-break or full-width space lef
 the output glues two tokens together and counts as an error. Paragraph boundaries are
 kept in the token lists as a marker token, so that a paragraph left cut by a page break
 or a page number left in the text shows up in the alignment.
+
+A page break puts a page number and/or a running header between the two halves of a
+paragraph, each as its own block with its page set and marked as lying at the page edge,
+as the PDF reader delivers them.
 
 The dev set is the English prose of the sample corpus; the test set is a held-out file
 that is never used for tuning.

@@ -50,10 +50,15 @@ class RepairSettings(_Strict):
     join_split_words: bool = True
     join_letter_spacing: bool = True
     drop_page_artifacts: bool = True
-    # wordfreq Zipf scale: 3.0 is a word seen about once per million words.
+    # wordfreq Zipf scale: 3.0 is a word seen about once per million words. A join must
+    # give a word this common (or one the document spells whole elsewhere); each removed
+    # space costs min_zipf_gain in log-probability.
     min_word_zipf: Annotated[float, Field(ge=0, le=8)] = 3.0
     min_zipf_gain: Annotated[float, Field(ge=0, le=8)] = 1.5
     min_letter_run: Annotated[int, Field(ge=3, le=20)] = 4
+    # A hyphen at a line end is kept only when the hyphenated compound is this much
+    # more frequent (Zipf units) than the closed word: "well-being" stays, "be-come" joins.
+    min_compound_advantage: Annotated[float, Field(ge=0, le=8)] = 1.25
 
 
 class SegmentSettings(_Strict):

@@ -58,8 +58,20 @@ def _normalise_newlines(text: str) -> str:
 
 
 def read_text(path: Path, data: bytes) -> ReadResult:
+    """Plain text; form feeds (as pdftotext writes between pages) mark pages, whose first
+    and last blocks may be running headers, footers or page numbers."""
     text, encoding = decode_text(data, path)
-    return ReadResult(split_blocks(_normalise_newlines(text)), encoding=encoding)
+    pages = _normalise_newlines(text).split("\f")
+    if len(pages) == 1:
+        return ReadResult(split_blocks(pages[0]), encoding=encoding)
+    blocks: list[RawBlock] = []
+    for number, page in enumerate(pages, start=1):
+        on_page = split_blocks(page)
+        for index, block in enumerate(on_page):
+            block.page = number
+            block.at_page_edge = index in (0, len(on_page) - 1)
+        blocks.extend(on_page)
+    return ReadResult(blocks, encoding=encoding)
 
 
 def parse_front_matter(text: str, path: Path) -> tuple[dict[str, object], str, list[str]]:

@@ -8,7 +8,6 @@ rare fragment. Clean text therefore passes through unchanged.
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections import Counter
@@ -213,7 +212,13 @@ def document_vocabulary(blocks: list[RawBlock]) -> Counter[str]:
     return vocabulary
 
 
-def _join_hyphenated(left: str, right: str, vocabulary: Counter[str] | None = None) -> bool:
+def _join_hyphenated(
+    left: str,
+    right: str,
+    vocabulary: Counter[str] | None = None,
+    min_zipf: float = 3.0,
+    compound_advantage: float = 1.25,
+) -> bool:
     """Decide whether 'left-' at a line end and 'right' on the next line are one word.
 
     The document's own spelling decides first ("Minami-Odaka" elsewhere keeps the
@@ -232,8 +237,32 @@ def _join_hyphenated(left: str, right: str, vocabulary: Counter[str] | None = No
             in_hyphenated = vocabulary[f"{prefix}{a}-{b}{suffix}".lower()]
             if in_joined != in_hyphenated and (in_joined == 0 or in_hyphenated == 0):
                 return in_joined > in_hyphenated
+    # wordfreq rates "be-come" as the phrase "be come": a real compound ("well-being",
+    # "long-term") must be clearly more frequent than the closed word to keep its hyphen.
     joined = zipf((a + b).lower())
-    return joined > 0 and joined > zipf(f"{a}-{b}".lower())
+    return joined >= min_zipf and joined >= zipf(f"{a}-{b}".lower()) - compound_advantage
+
+
+_SUSPENDED_HYPHEN_NEXT = re.compile(r"(?:and|or|nor|to|as well as)\b")
+_LETTER_SPACED_END = re.compile(r"(?:(?<![\w'])[A-Za-z] {1,3}){2,}[A-Za-z]$")
+
+
+def _join_across_break(
+    text: str, line: str, counts: Counter[str], vocabulary: Counter[str] | None, settings: RepairSettings
+) -> str:
+    """Join two pieces of text that a line, column or page break separated."""
+    if text.endswith("-") and len(text) > 1 and text[-2].isalpha():
+        if _join_hyphenated(text, line, vocabulary, settings.min_word_zipf, settings.min_compound_advantage):
+            counts[HYPHENS] += 1
+            return text[:-1] + line
+        if _SUSPENDED_HYPHEN_NEXT.match(line):
+            return text + " " + line  # "full- and part-time"
+        return text + line  # a compound broken at its own hyphen: "self-" + "help"
+    if _CJK.match(text[-1:]) and _CJK.match(line[:1]):
+        return text + line
+    if _LETTER_SPACED_END.search(text):
+        return text + "  " + line  # in letter-spaced text a line break is a word gap
+    return text + " " + line
 
 
 def unwrap_lines(
@@ -241,6 +270,7 @@ def unwrap_lines(
     counts: Counter[str],
     keep_list_lines: bool = True,
     vocabulary: Counter[str] | None = None,
+    settings: RepairSettings | None = None,
 ) -> str:
     """Join the lines of one block: hyphenation at line ends, CJK without spaces, lists kept."""
     text = lines[0].strip() if lines else ""
@@ -251,90 +281,166 @@ def unwrap_lines(
         if keep_list_lines and _is_list_line(line):
             text += "\n" + line
             continue
-        if text.endswith("-") and len(text) > 1 and text[-2].isalpha():
-            counts[UNWRAPPED] += 1
-            if _join_hyphenated(text, line, vocabulary):
-                counts[HYPHENS] += 1
-                text = text[:-1] + line
-            else:
-                text += line
-            continue
         counts[UNWRAPPED] += 1
-        if _CJK.match(text[-1:]) and _CJK.match(line[:1]):
-            text += line
-        else:
-            text += " " + line
+        text = _join_across_break(text, line, counts, vocabulary, settings or RepairSettings())
     return text
 
 
 # --- words -------------------------------------------------------------------
 
 
-def _fragment_zipf(word: str) -> float:
-    # A lone letter other than "a"/"I" is a fragment, not a word, whatever its frequency.
-    if len(word) == 1 and word.lower() not in ("a", "i"):
-        return 0.0
-    return zipf(word.lower())
+# Genuine two-letter English words. Any other two-letter token ("th", "st", "er")
+# is taken for a fragment of a split word, however often wordfreq has seen it.
+_TWO_LETTER_WORDS = frozenset(
+    [
+        "of",
+        "to",
+        "in",
+        "it",
+        "is",
+        "be",
+        "as",
+        "at",
+        "so",
+        "we",
+        "he",
+        "by",
+        "or",
+        "on",
+        "do",
+        "if",
+        "me",
+        "my",
+        "up",
+        "an",
+        "go",
+        "no",
+        "us",
+        "am",
+        "oh",
+        "ok",
+        "hi",
+        "ex",
+        "ox",
+        "ah",
+        "eh",
+        "uh",
+        "ad",
+        "pa",
+        "ma",
+    ]
+)
 
 
-def _should_join(parts: list[str], settings: RepairSettings) -> bool:
-    first, rest = parts[0], parts[1:]
-    if not all(part.islower() for part in rest):
-        return False
-    if not (first.islower() or (first[0].isupper() and first[1:].islower() and len(first) > 1)):
-        return False
-    scores = [_fragment_zipf(part) for part in parts]
-    if not any(score < settings.min_word_zipf for score in scores):
-        return False
-    joined = zipf("".join(parts).lower())
-    return joined >= settings.min_word_zipf and joined - min(scores) >= settings.min_zipf_gain
+def _is_fragment(word: str, settings: RepairSettings) -> bool:
+    """A token that is probably a piece of a word rather than a word."""
+    lower = word.lower()
+    if len(word) == 1:
+        return lower not in ("a", "i")
+    if len(word) == 2 and lower not in _TWO_LETTER_WORDS:
+        return True
+    return zipf(lower) < settings.min_word_zipf
 
 
-_WORD = re.compile(r"[A-Za-z]+")
-_GLUE = re.compile(r"[\w'’-]")
+def _token_score(word: str, settings: RepairSettings) -> float:
+    # log10 probability of a word; fragments score as unknown words.
+    return (0.0 if _is_fragment(word, settings) else zipf(word.lower())) - 9.0
 
 
-def join_split_words(text: str, settings: RepairSettings) -> tuple[str, int]:
-    """Join words split by stray spaces ("dif ferent", "staf f", "commu ni ty")."""
-    tokens = list(_WORD.finditer(text))
-    out: list[str] = []
-    position = index = joins = 0
-    while index < len(tokens):
-        for width in (3, 2):
-            group = tokens[index : index + width]
-            if len(group) < width:
-                continue
-            if any(text[a.end() : b.start()] != " " for a, b in itertools.pairwise(group)):
-                continue
-            start, end = group[0].start(), group[-1].end()
-            if (start and _GLUE.match(text[start - 1])) or (end < len(text) and _GLUE.match(text[end])):
-                continue
-            parts = [match.group() for match in group]
-            if _should_join(parts, settings):
-                out.append(text[position:start])
-                out.append("".join(parts))
-                position, index, joins = end, index + width, joins + 1
-                break
+# Words in any script, with a possessive or contraction attached ("cooperative's", "cafés").
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+_LATIN_WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*")
+
+
+def _chains(text: str, tokens: list[re.Match[str]]) -> list[list[re.Match[str]]]:
+    """Runs of word tokens separated by exactly one space."""
+    chains: list[list[re.Match[str]]] = []
+    for token in tokens:
+        if chains and text[chains[-1][-1].end() : token.start()] == " ":
+            chains[-1].append(token)
         else:
-            index += 1
-    out.append(text[position:])
-    return "".join(out), joins
+            chains.append([token])
+    return chains
+
+
+def _best_merges(words: list[str], settings: RepairSettings, vocabulary: Counter[str] | None) -> list[tuple[int, int]]:
+    """Choose which neighbouring tokens to merge: the most probable reading of the chain,
+    where only spaces next to a fragment may go and each removed space costs `min_zipf_gain`."""
+    fragment = [_is_fragment(word, settings) for word in words]
+    n = len(words)
+    best: list[tuple[float, int]] = [(0.0, 0)] + [(-math.inf, 0)] * n
+    for end in range(1, n + 1):
+        for start in range(max(0, end - 3), end):
+            if best[start][0] == -math.inf:
+                continue
+            if end - start == 1:
+                score = _token_score(words[start], settings)
+            else:
+                parts = words[start:end]
+                if not all(fragment[i] or fragment[i + 1] for i in range(start, end - 1)):
+                    continue
+                first = parts[0]
+                if not all(part.islower() for part in parts[1:]) or not (
+                    first.islower() or (len(first) > 1 and first[0].isupper() and first[1:].islower())
+                ):
+                    continue
+                merged = "".join(parts).lower()
+                known = zipf(merged)
+                if known < settings.min_word_zipf and not (vocabulary and vocabulary[merged]):
+                    continue
+                score = max(known, settings.min_word_zipf) - 9.0 - settings.min_zipf_gain * (end - start - 1)
+            if best[start][0] + score > best[end][0]:
+                best[end] = (best[start][0] + score, start)
+    groups: list[tuple[int, int]] = []
+    end = n
+    while end > 0:
+        start = best[end][1]
+        if end - start > 1:
+            groups.append((start, end))
+        end = start
+    return groups
+
+
+def join_split_words(text: str, settings: RepairSettings, vocabulary: Counter[str] | None = None) -> tuple[str, int]:
+    """Join words split by stray spaces ("dif ferent", "staf f", "heal th", "commu ni ty").
+
+    Only tokens that are fragments (not words) may lose a neighbouring space, so
+    "a part" or "of ten" stay apart; a merged word must be common in English or
+    spelt whole elsewhere in the same document ("Nago ya" where "Nagoya" occurs).
+    """
+    replacements: list[tuple[int, int, str]] = []
+    min_run = settings.min_letter_run
+    for chain in _chains(text, list(_WORD.finditer(text))):
+        words = [token.group() for token in chain]
+        if len(words) < 2 or not all(_LATIN_WORD.fullmatch(word) for word in words):
+            continue
+        singles = "".join("1" if len(word) == 1 else "0" for word in words)
+        if "1" * min_run in singles:
+            continue  # letter-spaced text that could not be read; leave it as it is
+        for first, last in _best_merges(words, settings, vocabulary):
+            start, end = chain[first].start(), chain[last - 1].end()
+            replacements.append((start, end, "".join(words[first:last])))
+    for start, end, merged in sorted(replacements, reverse=True):
+        text = text[:start] + merged + text[end:]
+    return text, len(replacements)
 
 
 _INLINE_HYPHEN = re.compile(r"(?<![\w-])([A-Za-z]+)- ([a-z]+)\b")
 
 
-def join_inline_hyphens(text: str) -> tuple[str, int]:
+def join_inline_hyphens(text: str, settings: RepairSettings) -> tuple[str, int]:
     """'dif- ferent': a line-end hyphen whose line break became a space."""
     joins = 0
 
     def fix(match: re.Match[str]) -> str:
         nonlocal joins
-        a, b = match.group(1), match.group(2)
-        joined = zipf((a + b).lower())
-        if joined >= 3.0 and joined > zipf(f"{a}-{b}".lower()):
+        if _SUSPENDED_HYPHEN_NEXT.match(match.group(2)):
+            return match.group(0)  # "pre- and post-war"
+        if _join_hyphenated(
+            match.group(1) + "-", match.group(2), None, settings.min_word_zipf, settings.min_compound_advantage
+        ):
             joins += 1
-            return a + b
+            return match.group(1) + match.group(2)
         return match.group(0)
 
     return _INLINE_HYPHEN.sub(fix, text), joins
@@ -381,7 +487,9 @@ def join_letter_spacing(text: str, settings: RepairSettings) -> tuple[str, int]:
             words = ["".join(group.split()) for group in re.split(r" {2,}", run)]
         else:
             letters = "".join(run.split())
-            words = segment_letters(letters, settings.min_word_zipf) or []
+            # A long run is certainly text, so rarer words may be read in it ("m i s o").
+            floor = min(settings.min_word_zipf, 1.5) if len(letters) >= 8 else settings.min_word_zipf
+            words = segment_letters(letters, floor) or []
             if not words or sum(map(len, words)) / len(words) < 3:
                 if letters.isupper() and len(letters) >= 5:
                     words = [letters]
@@ -393,16 +501,18 @@ def join_letter_spacing(text: str, settings: RepairSettings) -> tuple[str, int]:
     return pattern.sub(fix, text), joins
 
 
-def repair_words(text: str, settings: RepairSettings, counts: Counter[str]) -> str:
+def repair_words(
+    text: str, settings: RepairSettings, counts: Counter[str], vocabulary: Counter[str] | None = None
+) -> str:
     if settings.join_letter_spacing:
         text, n = join_letter_spacing(text, settings)
         counts[LETTER_RUNS] += n
     # Runs of spaces (justified PDF lines) carry no meaning once letter spacing is undone.
     text = re.sub(r"(?<=\S) {2,}(?=\S)", " ", text)
     if settings.join_split_words:
-        text, n = join_inline_hyphens(text)
+        text, n = join_inline_hyphens(text, settings)
         counts[HYPHENS] += n
-        text, n = join_split_words(text, settings)
+        text, n = join_split_words(text, settings, vocabulary)
         counts[SPLIT_WORDS] += n
     return text
 
@@ -471,7 +581,7 @@ def repair_document(source: SourceDocument, repair: RepairSettings, segment: Seg
         if kind == BlockKind.TABLE:
             text = "\n".join(line.strip() for line in block.lines)
         elif repair.unwrap_lines:
-            text = unwrap_lines(block.lines, counts, kind != BlockKind.HEADING, vocabulary)
+            text = unwrap_lines(block.lines, counts, kind != BlockKind.HEADING, vocabulary, repair)
         else:
             text = "\n".join(line.strip() for line in block.lines)
         work.append(_Block(text, kind, level, inferred, block.looks_like_heading))
@@ -480,14 +590,7 @@ def repair_document(source: SourceDocument, repair: RepairSettings, segment: Seg
         merged: list[_Block] = []
         for block in work:
             if merged and _continues(merged[-1], block):
-                previous = merged[-1]
-                if previous.text.endswith("-") and _join_hyphenated(previous.text, block.text, vocabulary):
-                    joined = previous.text[:-1] + block.text
-                    counts[HYPHENS] += 1
-                elif _CJK.match(previous.text[-1:]) and _CJK.match(block.text[:1]):
-                    joined = previous.text + block.text
-                else:
-                    joined = previous.text + " " + block.text
+                joined = _join_across_break(merged[-1].text, block.text, counts, vocabulary, repair)
                 merged[-1] = _Block(joined, BlockKind.PARAGRAPH, None)
                 counts[PARAGRAPHS] += 1
             else:
@@ -498,7 +601,7 @@ def repair_document(source: SourceDocument, repair: RepairSettings, segment: Seg
     pieces: list[str] = []
     offset = 0
     for block in work:
-        text = repair_words(block.text, repair, counts).strip()
+        text = repair_words(block.text, repair, counts, vocabulary).strip()
         if not text:
             continue
         if pieces:

@@ -26,6 +26,26 @@ def _settings_option(func: Callable) -> Callable:
     )(func)
 
 
+def _out_option(func: Callable) -> Callable:
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=DEFAULT_OUT,
+        show_default=True,
+        help="Results folder (fieldnotes.db and CSV files).",
+    )(func)
+
+
+def _codebook_option(func: Callable) -> Callable:
+    return click.option(
+        "--codebook",
+        "codebook",
+        default=None,
+        help="Codebook YAML file, or the name of a shipped one. Default: [coding] codebook in the settings.",
+    )(func)
+
+
 def _load_settings(path: Path | None):
     from fieldnotes.settings import load_settings
 
@@ -43,7 +63,11 @@ def cli() -> None:
     general) every passage belongs to. Results go to an SQLite database and CSV
     files in the output folder (default: outputs/).
 
-    Start with:  fieldnotes ingest corpus/
+    Then fieldnotes suggests codes from a codebook (default: co-production,
+    fourteen codes) for every sentence-level excerpt, each with a score and a
+    reason, for researchers to accept or reject.
+
+    Start with:  fieldnotes code corpus/
     """
 
 
@@ -98,6 +122,142 @@ def ingest(corpus: Path, out_dir: Path, settings_path: Path | None, strict: bool
         raise click.ClickException("no document could be read; nothing was ingested")
     if strict and report.errors:
         raise click.ClickException(f"{len(report.errors)} file(s) could not be read (--strict)")
+
+
+@cli.command()
+@click.argument("corpus", type=click.Path(path_type=Path))
+@_out_option
+@_codebook_option
+@_settings_option
+@click.option("-q", "--quiet", is_flag=True, help="Print only problems, no summary or progress bar.")
+def code(corpus: Path, out_dir: Path, codebook: str | None, settings_path: Path | None, quiet: bool) -> None:
+    """Ingest CORPUS, then suggest codes from the codebook for every excerpt.
+
+    An excerpt is a sentence (or a few short ones) inside a passage. Each
+    suggestion has a score in [0, 1] combining keyword rules, similarity to the
+    code's definition and examples, and classifiers learned from labelled
+    excerpts, and a rationale saying which terms matched and which codebook
+    example it resembles. Suggestions a researcher has accepted or rejected are
+    never changed by a re-run.
+
+    Writes OUT/excerpts.csv (one row per suggested code) besides
+    OUT/passages.csv and OUT/fieldnotes.db.
+    """
+    from fieldnotes.pipeline import code_corpus
+    from fieldnotes.report import format_code_report
+
+    try:
+        settings = _load_settings(settings_path)
+        report = code_corpus(corpus, out_dir, settings, codebook)
+    except FieldnotesError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(format_code_report(report, quiet=quiet), err=quiet)
+    if report.ingest.documents == 0:
+        raise click.ClickException("no document could be read; nothing was coded")
+
+
+@cli.group()
+def codebook() -> None:
+    """Check or show a codebook (YAML)."""
+
+
+@codebook.command("check")
+@click.argument("file", required=False)
+def codebook_check(file: str | None) -> None:
+    """Validate a codebook FILE (default: the shipped co-production codebook).
+
+    Unknown keys, duplicate ids, missing fields, invalid patterns and regular
+    expressions are reported with the file, line, code and field.
+    """
+    from fieldnotes.codebook import load_codebook
+
+    try:
+        loaded = load_codebook(file)
+    except FieldnotesError as exc:
+        raise click.ClickException(str(exc)) from None
+    book = loaded.codebook
+    patterns = sum(len(code.patterns) for code in book.codes)
+    examples = sum(len(code.examples) for code in book.codes)
+    click.echo(
+        f"{loaded.path}: valid; {book.name} {book.version}: {len(book.codes)} codes in {len(book.groups)} groups, "
+        f"{examples} examples, {patterns} patterns"
+    )
+
+
+@codebook.command("show")
+@click.argument("file", required=False)
+@click.option("--full", is_flag=True, help="Also print definitions, rules and examples.")
+def codebook_show(file: str | None, full: bool) -> None:
+    """Print a codebook as a readable table (default: the shipped one)."""
+    from fieldnotes.codebook import load_codebook
+    from fieldnotes.report import format_codebook
+
+    try:
+        loaded = load_codebook(file)
+    except FieldnotesError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(format_codebook(loaded, full=full, width=shutil.get_terminal_size((100, 20)).columns))
+
+
+@cli.command()
+@click.argument("gold", type=click.Path(dir_okay=False, path_type=Path))
+@_out_option
+@_codebook_option
+@_settings_option
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+def evaluate(gold: Path, out_dir: Path, codebook: str | None, settings_path: Path | None, as_json: bool) -> None:
+    """Measure suggestions against GOLD, a CSV of labelled excerpts (id,text,codes).
+
+    Prints precision, recall and F1 per code and micro-averaged for fieldnotes
+    and two baselines: keywords only, and zero-shot similarity to the code
+    definitions. Embeddings are cached in OUT/fieldnotes.db.
+    """
+    from fieldnotes.codebook import load_codebook
+    from fieldnotes.coding.run import evaluate as run_evaluation
+    from fieldnotes.coding.run import evaluation_json, format_evaluation
+    from fieldnotes.store import Store
+
+    try:
+        settings = _load_settings(settings_path)
+        loaded = load_codebook(codebook or settings.coding.codebook)
+        with Store.open(out_dir / "fieldnotes.db") as store:
+            result = run_evaluation(gold, loaded, settings, store)
+    except FieldnotesError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(evaluation_json(result) if as_json else format_evaluation(result))
+
+
+@cli.command()
+@_out_option
+@_codebook_option
+@_settings_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the calibration. Default: CODEBOOK.calibration.json beside the codebook.",
+)
+def calibrate(out_dir: Path, codebook: str | None, settings_path: Path | None, output: Path | None) -> None:
+    """Fit how evidence is combined into scores, on the codebook's reference excerpts.
+
+    Run it after editing a codebook's examples or reference excerpts, or after
+    changing the suggesters or the model. The learned suggester is
+    cross-validated so the fit never sees its own training data.
+    """
+    from fieldnotes.codebook import load_codebook
+    from fieldnotes.coding.run import calibrate as run_calibration
+    from fieldnotes.store import Store
+
+    try:
+        settings = _load_settings(settings_path)
+        loaded = load_codebook(codebook or settings.coding.codebook)
+        with Store.open(out_dir / "fieldnotes.db") as store:
+            result = run_calibration(loaded, settings, store, output)
+    except FieldnotesError as exc:
+        raise click.ClickException(str(exc)) from None
+    weights = ", ".join(f"{name} {weight:+.2f}" for name, weight in zip(result.features, result.weights, strict=True))
+    click.echo(f"wrote {output or loaded.calibration_path}: threshold {result.threshold:.2f}; weights {weights}")
 
 
 @cli.group()

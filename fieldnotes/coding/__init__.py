@@ -1,0 +1,1 @@
+"""Coding: excerpts, embeddings, suggesters and their calibrated combination."""

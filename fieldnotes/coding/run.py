@@ -1,0 +1,347 @@
+"""The coding stage: excerpts -> embeddings -> evidence -> calibrated scores -> suggestions.
+
+Also calibration (fit the combiner on the codebook's reference excerpts) and
+evaluation against a labelled gold file, with the two baselines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fieldnotes.codebook import LoadedCodebook
+from fieldnotes.coding.embed import Embedder, SentenceTransformerEmbedder, embed_cached
+from fieldnotes.coding.excerpts import Excerpt
+from fieldnotes.coding.gold import GoldSet, Scores, load_gold, score_predictions
+from fieldnotes.coding.learned import LearnedSuggester, TrainingSet, codebook_training, merge
+from fieldnotes.coding.suggest import (
+    Batch,
+    Calibration,
+    CalibrationError,
+    Evidence,
+    Prototypes,
+    RuleSuggester,
+    SemanticSuggester,
+    Suggester,
+    choose_threshold,
+    fit_calibration,
+    rationale,
+)
+from fieldnotes.resources import data_dir
+from fieldnotes.settings import Settings
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from fieldnotes.store import Store
+
+# The evidence each suggester contributes to the combiner.
+FEATURES = {
+    "rules": ["rule"],
+    "semantic": ["example_max", "example_top3", "definition", "counter_max", "margin"],
+    "learned": ["learned"],
+}
+CROSS_VALIDATION_FOLDS = 5
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    excerpt_id: str
+    code_id: str
+    score: float
+    suggested_by: str
+    rationale: str
+    components: dict[str, float]
+
+
+@dataclass
+class Coder:
+    """Everything needed to score excerpts with one codebook: built once per run."""
+
+    codebook: LoadedCodebook
+    embedder: Embedder
+    embed: Callable[[Sequence[str]], np.ndarray]
+    prototypes: Prototypes
+    suggesters: list[Suggester]
+    calibration: Calibration
+    calibration_path: Path
+    threshold: float
+    notes: list[str] = field(default_factory=list)
+
+    def evidence(self, texts: Sequence[str], vectors: np.ndarray) -> Evidence:
+        batch = Batch(texts, vectors)
+        merged = Evidence({})
+        for suggester in self.suggesters:
+            found = suggester.evidence(batch)
+            merged.features.update(found.features)
+            if found.matched_terms:
+                merged.matched_terms = found.matched_terms
+            if found.best_example is not None:
+                merged.best_example = found.best_example
+        return merged
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    return SentenceTransformerEmbedder(settings.embedding.model, settings.embedding.batch_size)
+
+
+def reference_training(loaded: LoadedCodebook, embed) -> tuple[GoldSet | None, TrainingSet | None]:
+    """The codebook's labelled reference excerpts, embedded, as training data."""
+    path = loaded.reference_path
+    if path is None:
+        return None, None
+    gold = load_gold(path, loaded.codebook.code_ids)
+    return gold, TrainingSet(embed(gold.texts), gold.labels.astype("int8"))
+
+
+def find_calibration(loaded: LoadedCodebook) -> Path:
+    """Beside the codebook if `fieldnotes calibrate` wrote one there, else the shipped default."""
+    if loaded.calibration_path.is_file():
+        return loaded.calibration_path
+    return data_dir("codebooks") / "coproduction.calibration.json"
+
+
+def build_suggesters(
+    names: Sequence[str], loaded: LoadedCodebook, prototypes: Prototypes, training: TrainingSet | None
+) -> list[Suggester]:
+    suggesters: list[Suggester] = []
+    codebook = loaded.codebook
+    for name in names:
+        if name == "rules":
+            suggesters.append(RuleSuggester(codebook))
+        elif name == "semantic":
+            suggesters.append(SemanticSuggester(codebook, prototypes))
+        elif name == "learned":
+            base = codebook_training(codebook, prototypes)
+            suggesters.append(LearnedSuggester(codebook, merge(base, training) if training else base))
+    return suggesters
+
+
+def build_coder(loaded: LoadedCodebook, settings: Settings, store: Store, embedder: Embedder | None = None) -> Coder:
+    embedder = embedder or make_embedder(settings)
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        return embed_cached(list(texts), embedder, store)[0]
+
+    prototypes = Prototypes.build(loaded.codebook, embed)
+    _, training = reference_training(loaded, embed) if "learned" in settings.coding.suggesters else (None, None)
+    suggesters = build_suggesters(settings.coding.suggesters, loaded, prototypes, training)
+    calibration_path = find_calibration(loaded)
+    calibration = Calibration.load(calibration_path)
+    notes = []
+    if calibration.model != embedder.model_id:
+        notes.append(
+            f"calibration {calibration_path.name} was fitted with {calibration.model}, not {embedder.model_id}; "
+            "scores may be off until you run `fieldnotes calibrate`"
+        )
+    wanted = {feature for name in settings.coding.suggesters for feature in FEATURES[name]}
+    if set(calibration.features) != wanted:
+        raise CalibrationError(
+            f"{calibration_path}: calibrated for evidence {sorted(calibration.features)}, but the suggesters "
+            f"{settings.coding.suggesters} give {sorted(wanted)}; run `fieldnotes calibrate` with these settings"
+        )
+    threshold = calibration.threshold if settings.coding.threshold == "calibrated" else settings.coding.threshold
+    return Coder(loaded, embedder, embed, prototypes, suggesters, calibration, calibration_path, threshold, notes)
+
+
+def suggest(coder: Coder, excerpts: Sequence[Excerpt], vectors: np.ndarray) -> list[Suggestion]:
+    """Score every (excerpt, code) and keep those at or above the code's threshold."""
+    codebook = coder.codebook.codebook
+    evidence = coder.evidence([e.text for e in excerpts], vectors)
+    scores = coder.calibration.score(evidence.features)
+    suggestions: list[Suggestion] = []
+    for row, excerpt in enumerate(excerpts):
+        for column, code in enumerate(codebook.codes):
+            score = float(scores[row, column])
+            if score < (code.threshold or coder.threshold):
+                continue
+            terms = evidence.matched_terms[row].get(code.id, []) if evidence.matched_terms else []
+            components = {name: round(float(values[row, column]), 4) for name, values in evidence.features.items()}
+            example, similarity = None, float("nan")
+            if evidence.best_example is not None and evidence.best_example[row, column] >= 0:
+                example = code.examples[int(evidence.best_example[row, column])]
+                similarity = components.get("example_max", float("nan"))
+            by = contributors(coder.calibration, components, bool(terms))
+            shown = {k: v for k, v in components.items() if k in ("rule", "example_max", "definition", "learned")}
+            suggestions.append(
+                Suggestion(
+                    excerpt_id=excerpt.excerpt_id,
+                    code_id=code.id,
+                    score=round(score, 4),
+                    suggested_by=by,
+                    rationale=rationale(terms, example, similarity, shown, score),
+                    components={**components, "score": round(score, 4), "threshold": code.threshold or coder.threshold},
+                )
+            )
+    return suggestions
+
+
+def contributors(calibration: Calibration, components: dict[str, float], matched: bool) -> str:
+    """The suggesters whose evidence raised this score above its average."""
+    names = []
+    for suggester, features in FEATURES.items():
+        lift = 0.0
+        for feature in features:
+            if feature in components and feature in calibration.features:
+                i = calibration.features.index(feature)
+                lift += calibration.weights[i] * (components[feature] - calibration.mean[i]) / calibration.scale[i]
+        if (suggester == "rules" and matched) or (suggester != "rules" and lift > 0):
+            names.append(suggester)
+    return "+".join(names) or "combined"
+
+
+# --- calibration and evaluation ------------------------------------------------
+
+
+def _out_of_fold_learned(loaded: LoadedCodebook, prototypes: Prototypes, reference: TrainingSet) -> np.ndarray:
+    """Learned-suggester scores for each reference excerpt from a model that never saw it."""
+    import numpy as np
+    from sklearn.model_selection import KFold
+
+    base = codebook_training(loaded.codebook, prototypes)
+    scores = np.zeros(reference.labels.shape, dtype=np.float32)
+    folds = KFold(CROSS_VALIDATION_FOLDS, shuffle=True, random_state=0)
+    for train, held_out in folds.split(reference.vectors):
+        fold = TrainingSet(reference.vectors[train], reference.labels[train])
+        model = LearnedSuggester(loaded.codebook, merge(base, fold))
+        batch = Batch([""] * len(held_out), reference.vectors[held_out])
+        scores[held_out] = model.evidence(batch).features["learned"]
+    return scores
+
+
+def reference_evidence(
+    loaded: LoadedCodebook, settings: Settings, store: Store, embedder: Embedder
+) -> tuple[GoldSet, dict[str, np.ndarray]]:
+    """Evidence for the reference excerpts, the learned part cross-validated."""
+    from fieldnotes.codebook import CodebookError
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        return embed_cached(list(texts), embedder, store)[0]
+
+    gold, training = reference_training(loaded, embed)
+    if gold is None or training is None:
+        raise CodebookError(f"{loaded.path}: calibration needs labelled reference excerpts (a 'reference' CSV)")
+    prototypes = Prototypes.build(loaded.codebook, embed)
+    names = [n for n in settings.coding.suggesters if n != "learned"]
+    batch = Batch(gold.texts, training.vectors)
+    features: dict[str, np.ndarray] = {}
+    for suggester in build_suggesters(names, loaded, prototypes, None):
+        features.update(suggester.evidence(batch).features)
+    if "learned" in settings.coding.suggesters:
+        features["learned"] = _out_of_fold_learned(loaded, prototypes, training)
+    return gold, features
+
+
+def calibrate(loaded: LoadedCodebook, settings: Settings, store: Store, out: Path | None = None) -> Calibration:
+    """Fit the combiner on the codebook's reference excerpts and save it beside the codebook."""
+    embedder = make_embedder(settings)
+    gold, features = reference_evidence(loaded, settings, store, embedder)
+    names = [feature for name in settings.coding.suggesters for feature in FEATURES[name]]
+    calibration = fit_calibration(features, gold.labels, names, embedder.model_id)
+    calibration.fitted_on = {
+        "reference": gold.path.name,
+        "excerpts": len(gold.texts),
+        "codebook": loaded.describe(),
+        "suggesters": list(settings.coding.suggesters),
+    }
+    calibration.save(out or loaded.calibration_path)
+    return calibration
+
+
+@dataclass
+class MethodResult:
+    name: str
+    per_code: list[Scores]
+    micro: Scores
+
+
+@dataclass
+class Evaluation:
+    gold: Path
+    codes: list[str]
+    excerpts: int
+    methods: list[MethodResult]
+    notes: list[str]
+
+    def table(self) -> list[dict[str, object]]:
+        """Tidy rows: method, code (or 'micro'), precision, recall, f1, support."""
+        rows = []
+        for method in self.methods:
+            for code, scores in [*zip(self.codes, method.per_code, strict=True), ("micro", method.micro)]:
+                rows.append(
+                    {
+                        "method": method.name,
+                        "code": code,
+                        "precision": round(scores.precision, 3),
+                        "recall": round(scores.recall, 3),
+                        "f1": round(scores.f1, 3),
+                        "support": scores.tp + scores.fn,
+                    }
+                )
+        return rows
+
+
+def evaluate(gold_path: Path, loaded: LoadedCodebook, settings: Settings, store: Store) -> Evaluation:
+    """Score a labelled gold file with fieldnotes and with the two baselines.
+
+    Baseline thresholds are chosen on the reference excerpts, never on the gold file.
+    Evaluating the reference file itself gives cross-validated (out-of-fold) figures.
+    """
+    import numpy as np
+
+    embedder = make_embedder(settings)
+    notes: list[str] = []
+    reference, reference_features = reference_evidence(loaded, settings, store, embedder)
+    gold = load_gold(gold_path, loaded.codebook.code_ids)
+    in_sample = reference is not None and Path(gold_path).resolve() == reference.path.resolve()
+    coder = build_coder(loaded, settings, store, embedder)
+    notes.extend(coder.notes)
+    if in_sample:
+        notes.append("the gold file is the codebook's reference set: learned scores are 5-fold cross-validated")
+        features = reference_features
+    else:
+        vectors = coder.embed(gold.texts)
+        features = coder.evidence(gold.texts, vectors).features
+    scores = coder.calibration.score(features)
+    thresholds = np.array([code.threshold or coder.threshold for code in loaded.codebook.codes])
+    methods = [MethodResult("fieldnotes", *score_predictions(scores >= thresholds, gold.labels))]
+    if "rule" in features:
+        methods.append(MethodResult("keywords only", *score_predictions(features["rule"] > 0, gold.labels)))
+    # Zero-shot: similarity to the code definitions, with the threshold that is best on the reference set.
+    definition_threshold = choose_threshold(
+        reference_features["definition"].reshape(-1) if "definition" in reference_features else np.zeros(1),
+        reference.labels.reshape(-1),
+        0.0,
+    )
+    if "definition" in features:
+        predicted = features["definition"] >= definition_threshold
+        methods.append(MethodResult("zero-shot definitions", *score_predictions(predicted, gold.labels)))
+        notes.append(f"zero-shot threshold {definition_threshold:.2f} (best F1 on the reference set)")
+    return Evaluation(Path(gold_path), loaded.codebook.code_ids, len(gold.texts), methods, notes)
+
+
+def format_evaluation(evaluation: Evaluation) -> str:
+    names = [method.name for method in evaluation.methods]
+    header = f"{'code':26s}" + "".join(f"{name:>26s}" for name in names) + f"{'n':>5s}"
+    lines = [
+        f"{evaluation.gold}: {evaluation.excerpts} excerpts; precision / recall / F1 per method",
+        header,
+    ]
+    rows = [*evaluation.codes, "micro"]
+    for index, code in enumerate(rows):
+        cells = []
+        support = 0
+        for method in evaluation.methods:
+            scores = method.micro if code == "micro" else method.per_code[index]
+            support = scores.tp + scores.fn
+            cells.append(f"{scores.precision:.2f} / {scores.recall:.2f} / {scores.f1:.2f}")
+        lines.append(f"{code:26s}" + "".join(f"{cell:>26s}" for cell in cells) + f"{support:>5d}")
+    lines.extend(f"note: {note}" for note in evaluation.notes)
+    return "\n".join(lines)
+
+
+def evaluation_json(evaluation: Evaluation) -> str:
+    return json.dumps({"gold": str(evaluation.gold), "rows": evaluation.table(), "notes": evaluation.notes}, indent=2)

@@ -71,6 +71,7 @@ def test_edited_document_keeps_unchanged_passages_and_old_rows(mini_corpus, tmp_
 
 def test_bad_files_are_reported_and_the_rest_is_read(mini_corpus, tmp_path):
     (mini_corpus / "empty.txt").write_bytes(b"")
+    (mini_corpus / "garbled.md").write_bytes(bytes(range(128, 256)) * 20)
     (mini_corpus / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
     (mini_corpus / "broken.pdf").write_bytes(b"%PDF-1.4 truncated")
     (mini_corpus / "locked.pdf").write_bytes(make_pdf(tmp_path / "l.pdf", ["Secret."], user_password="pw").read_bytes())
@@ -79,7 +80,8 @@ def test_bad_files_are_reported_and_the_rest_is_read(mini_corpus, tmp_path):
     out = tmp_path / "out"
     result = run("ingest", mini_corpus, "--out", out)
     assert result.exit_code == 0, result.output
-    assert "Could not read 4 file(s):" in result.output
+    assert "Could not read 5 file(s):" in result.output
+    assert "  garbled.md: " in result.output
     assert "  empty.txt: empty file (0 bytes)" in result.output
     assert "  image.txt: looks like a binary file" in result.output
     assert "  broken.pdf: " in result.output
@@ -88,7 +90,7 @@ def test_bad_files_are_reported_and_the_rest_is_read(mini_corpus, tmp_path):
     assert "  .hidden.md: hidden or temporary file" in result.output
     assert "Read 4 documents" in result.output
     strict = run("ingest", mini_corpus, "--out", out, "--strict")
-    assert strict.exit_code == 1 and "4 file(s) could not be read (--strict)" in strict.output
+    assert strict.exit_code == 1 and "5 file(s) could not be read (--strict)" in strict.output
 
 
 def test_a_document_gone_bad_keeps_its_last_good_version(mini_corpus, tmp_path):

@@ -37,10 +37,18 @@ def test_latin1_text_is_decoded():
     assert "Café" in text
 
 
+def _garbled_bytes() -> bytes:
+    import random
+
+    generator = random.Random(1)
+    return bytes(generator.randrange(128, 256) for _ in range(3000))
+
+
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
         (b"", "empty file"),
+        (_garbled_bytes(), "cannot tell the text encoding"),
         (bytes(range(256)) * 20, "binary file"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(200), "binary file"),
     ],

@@ -67,7 +67,7 @@ def test_split_words_are_joined(settings):
 
 
 def test_real_word_pairs_are_not_joined(settings):
-    clean = "a part of ten per cent to get her Ms K ate the han leader in Minami Odaka"
+    clean = "a part of ten per cent to get her Ms K ate the han leader in Minami Odaka since the 1950s and 3rd floor"
     assert join_split_words(clean, settings.repair) == (clean, 0)
 
 

@@ -419,6 +419,8 @@ def join_split_words(text: str, settings: RepairSettings, vocabulary: Counter[st
             continue  # letter-spaced text that could not be read; leave it as it is
         for first, last in _best_merges(words, settings, vocabulary):
             start, end = chain[first].start(), chain[last - 1].end()
+            if (start and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
+                continue  # part of a longer token such as "1950s": not a free-standing fragment
             replacements.append((start, end, "".join(words[first:last])))
     for start, end, merged in sorted(replacements, reverse=True):
         text = text[:start] + merged + text[end:]

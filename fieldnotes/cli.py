@@ -156,6 +156,68 @@ def code(corpus: Path, out_dir: Path, codebook: str | None, settings_path: Path 
         raise click.ClickException("no document could be read; nothing was coded")
 
 
+@cli.command()
+@_out_option
+@_settings_option
+def themes(out_dir: Path, settings_path: Path | None) -> None:
+    """Find themes (BERTopic topics) in the passages of the results folder.
+
+    Runs on what `fieldnotes ingest` or `fieldnotes code` stored in OUT,
+    reusing cached embeddings. Small corpora use PCA and k-means, larger ones
+    UMAP and HDBSCAN; every passage gets one theme. Writes OUT/themes.csv.
+    """
+    from fieldnotes.coding.run import make_embedder
+    from fieldnotes.report import format_themes_report
+    from fieldnotes.store import Store
+    from fieldnotes.themes.run import run_themes
+
+    database = out_dir / "fieldnotes.db"
+    if not database.is_file():
+        raise click.ClickException(f"{out_dir}: no results database; run `fieldnotes ingest CORPUS` first")
+    try:
+        settings = _load_settings(settings_path)
+        with Store.open(database) as store:
+            report = run_themes(out_dir, settings, store, make_embedder(settings))
+    except FieldnotesError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(format_themes_report(report))
+
+
+@cli.command()
+@click.option("--by", type=click.Choice(["site"]), default="site", show_default=True, help="What to compare.")
+@_out_option
+@_codebook_option
+@_settings_option
+@click.option(
+    "--status",
+    type=click.Choice(["auto", "accepted", "suggested", "all"]),
+    default="auto",
+    show_default=True,
+    help="Which suggestions to count: accepted decisions; suggested (all but rejected); all; "
+    "auto = accepted where any exist, else suggested.",
+)
+def compare(by: str, out_dir: Path, codebook: str | None, settings_path: Path | None, status: str) -> None:
+    """Compare codes and themes across sites: tables, charts and report.html.
+
+    Counts coded excerpts per code and site, the share of each site's passages
+    coded, and the rate per 1,000 words; a Pearson chi-square test with adjusted
+    standardised residuals flags the codes (and themes) distinctive of a site.
+    Writes OUT/code_by_site.csv, topic_by_site.csv, cooccurrence.csv,
+    figures/*.png and OUT/report.html, a page to open in a browser.
+    """
+    from fieldnotes.codebook import load_codebook
+    from fieldnotes.compare.run import compare as run_compare
+    from fieldnotes.report import format_compare_report
+
+    try:
+        settings = _load_settings(settings_path)
+        loaded = load_codebook(codebook or settings.coding.codebook)
+        report = run_compare(out_dir, settings, loaded, status)
+    except FieldnotesError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(format_compare_report(report))
+
+
 @cli.group()
 def codebook() -> None:
     """Check or show a codebook (YAML)."""

@@ -244,6 +244,8 @@ class CodeReport:
     embedded: int = 0
     suggestions_by_code: Counter[str] = field(default_factory=Counter)
     suggestions_by_site: Counter[str] = field(default_factory=Counter)
+    themes: object | None = None  # ThemesReport, when the themes stage ran
+    comparison: object | None = None  # CompareReport
     reviewed_kept: int = 0
     withdrawn: int = 0
     notes: list[str] = field(default_factory=list)
@@ -319,6 +321,10 @@ def code_corpus(
             report.suggestions_by_code[s.code_id] += 1
             report.suggestions_by_site[site_of[s.excerpt_id]] += 1
         write_excerpts_csv(store, loaded.codebook, report.csv_path)
+        if settings.themes.enabled:
+            from fieldnotes.themes.run import run_themes
+
+            report.themes = run_themes(out_dir, settings, store, coder.embedder, run_id)
         report.seconds = time.perf_counter() - started
         store.finish_run(
             run_id,
@@ -333,9 +339,13 @@ def code_corpus(
                 "suggestions": sum(report.suggestions_by_code.values()),
                 "reviewed_kept": report.reviewed_kept,
                 "withdrawn": report.withdrawn,
+                "themes": len(report.themes.themes) if report.themes else 0,
                 "seconds": round(report.seconds, 3),
             },
         )
+    from fieldnotes.compare.run import compare
+
+    report.comparison = compare(out_dir, settings, loaded)
     return report
 
 

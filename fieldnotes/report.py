@@ -63,6 +63,31 @@ def format_code_report(report: CodeReport, quiet: bool = False) -> str:
         )
     lines.extend(f"note: {note}" for note in report.notes)
     lines.append(f"Wrote {report.csv_path}")
+    if report.themes is not None:
+        lines.append(format_themes_report(report.themes))
+    if report.comparison is not None:
+        lines.append(format_compare_report(report.comparison))
+    return "\n".join(lines)
+
+
+def format_themes_report(report) -> str:
+    lines = [
+        f"Themes: {len(report.themes)} over {report.passages} passages in {report.seconds:.1f} s ({report.method})"
+    ]
+    for theme in report.themes:
+        lines.append(f"  {theme['topic_id']:>2}  {theme['size']:>4} passages  {theme['label']}")
+    lines.extend(f"note: {note}" for note in report.notes)
+    if report.csv_path:
+        lines.append(f"Wrote {report.csv_path}")
+    return "\n".join(lines)
+
+
+def format_compare_report(report) -> str:
+    lines = [f"Comparison by site, counting {report.status_used}:"]
+    for site, codes in report.distinctive.items():
+        lines.append(f"  distinctive in {site}: {', '.join(codes) if codes else 'none'}")
+    lines.extend(f"warning: {warning}" for warning in report.warnings)
+    lines.append(f"Wrote {report.report_path} and {len(report.files) - 1} tables and figures in {report.out_dir}")
     return "\n".join(lines)
 
 

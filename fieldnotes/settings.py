@@ -97,6 +97,17 @@ class CodingSettings(_Strict):
         return value
 
 
+class ThemeSettings(_Strict):
+    enabled: bool = True
+    # Below this many passages, PCA + k-means replace UMAP + HDBSCAN.
+    small_corpus: Annotated[int, Field(ge=3)] = 300
+    max_topics: Annotated[int, Field(ge=2, le=100)] = 12
+    min_topic_size: Annotated[int, Field(ge=2)] = 8
+    umap_neighbors: Annotated[int, Field(ge=2, le=200)] = 15
+    # Leave site names and aliases out of theme words, so themes say what, not where.
+    drop_site_names: bool = True
+
+
 class Site(_Strict):
     id: str
     label: str
@@ -125,6 +136,7 @@ class Settings(_Strict):
     segment: SegmentSettings = SegmentSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     coding: CodingSettings = CodingSettings()
+    themes: ThemeSettings = ThemeSettings()
     site: list[Site] = Field(default=[], description="the research sites and their aliases")
 
     @model_validator(mode="after")

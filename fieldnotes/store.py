@@ -18,7 +18,7 @@ from pathlib import Path
 from fieldnotes.errors import StoreError
 from fieldnotes.ingest.model import CleanDocument, Passage
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -130,7 +130,26 @@ ALTER TABLE runs ADD COLUMN codebook TEXT;
 ALTER TABLE runs ADD COLUMN codebook_hash TEXT;
 ALTER TABLE runs ADD COLUMN model TEXT;
 """
-_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+# Version 3: themes, kept per run.
+_SCHEMA_V3 = """
+CREATE TABLE IF NOT EXISTS topics (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    topic_id INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    words_json TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    representatives_json TEXT NOT NULL,
+    method TEXT NOT NULL,
+    PRIMARY KEY (run_id, topic_id)
+);
+CREATE TABLE IF NOT EXISTS passage_topics (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    passage_id TEXT NOT NULL REFERENCES passages(passage_id),
+    topic_id INTEGER NOT NULL,
+    PRIMARY KEY (run_id, passage_id)
+);
+"""
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
 
 @dataclass(frozen=True)
@@ -493,3 +512,50 @@ class Store:
                ORDER BY d.path, e.start, s.code_id""",
             (codebook_id,),
         ).fetchall()
+
+    # --- themes ---------------------------------------------------------------
+
+    def active_excerpts(self) -> list[sqlite3.Row]:
+        return self.connection.execute(
+            "SELECT excerpt_id, passage_id, text, text_hash FROM excerpts WHERE active = 1 ORDER BY passage_id, start"
+        ).fetchall()
+
+    def save_topics(self, run_id: int, topics: Sequence[dict], assignments: dict[str, int]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                """INSERT INTO topics (run_id, topic_id, label, words_json, size, representatives_json, method)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    (
+                        run_id,
+                        t["topic_id"],
+                        t["label"],
+                        json.dumps(t["words"]),
+                        t["size"],
+                        json.dumps(t["representatives"]),
+                        t["method"],
+                    )
+                    for t in topics
+                ],
+            )
+            db.executemany(
+                "INSERT INTO passage_topics (run_id, passage_id, topic_id) VALUES (?, ?, ?)",
+                [(run_id, passage_id, int(topic)) for passage_id, topic in assignments.items()],
+            )
+
+    def latest_topics(self) -> tuple[int | None, list[sqlite3.Row], dict[str, int]]:
+        """The themes of the latest themes run: (run id, topic rows, passage -> topic)."""
+        row = self.connection.execute("SELECT MAX(run_id) AS run_id FROM topics").fetchone()
+        run_id = row["run_id"] if row else None
+        if run_id is None:
+            return None, [], {}
+        topics = self.connection.execute(
+            "SELECT * FROM topics WHERE run_id = ? ORDER BY topic_id", (run_id,)
+        ).fetchall()
+        assignments = {
+            r["passage_id"]: r["topic_id"]
+            for r in self.connection.execute(
+                "SELECT passage_id, topic_id FROM passage_topics WHERE run_id = ?", (run_id,)
+            )
+        }
+        return run_id, topics, assignments

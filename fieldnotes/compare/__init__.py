@@ -1,0 +1,1 @@
+"""Cross-site comparison: statistics, charts and the HTML report."""

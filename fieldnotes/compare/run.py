@@ -1,0 +1,271 @@
+"""The comparison stage: codes and themes by site, as tables, charts and one HTML report."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fieldnotes.errors import FieldnotesError
+from fieldnotes.settings import GENERAL_SITE, Settings
+from fieldnotes.store import Store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from fieldnotes.codebook import LoadedCodebook
+    from fieldnotes.compare.model import ReportData
+
+STATUSES = ("auto", "accepted", "suggested", "all")
+# Which suggestion statuses each choice counts.
+_COUNTED = {
+    "accepted": ("accepted",),
+    "suggested": ("suggested", "accepted"),
+    "all": ("suggested", "accepted", "rejected"),
+}
+TOP_EXCERPTS = 3
+
+
+class CompareError(FieldnotesError):
+    """Nothing to compare: no ingested passages in the results folder."""
+
+
+@dataclass
+class CompareReport:
+    out_dir: Path
+    status_used: str = ""
+    files: list[Path] = field(default_factory=list)
+    distinctive: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def report_path(self) -> Path:
+        return self.out_dir / "report.html"
+
+
+def count_words(text: str) -> int:
+    """Whitespace words; Japanese, written without spaces, counts each character."""
+    cjk = len(re.findall(r"[\u3040-\u30ff\u3400-\u9fff]", text))
+    return len(text.split()) + cjk
+
+
+def choose_status(store: Store, codebook_id: str, requested: str) -> tuple[str, str]:
+    """The statuses to count, and a sentence saying which and why."""
+    if requested != "auto":
+        return requested, f"{requested} suggestions (--status {requested})"
+    accepted = store.connection.execute(
+        "SELECT COUNT(*) FROM suggestions WHERE codebook_id = ? AND status = 'accepted'", (codebook_id,)
+    ).fetchone()[0]
+    if accepted:
+        return "accepted", f"the {accepted} accepted suggestions (reviewed decisions exist)"
+    return "suggested", "machine suggestions (nothing has been reviewed yet); rejected ones excluded"
+
+
+def _frames(store: Store, codebook_id: str, statuses: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    import pandas as pd
+
+    passages = pd.DataFrame(
+        [
+            {
+                "passage_id": row["passage_id"],
+                "document": row["document"],
+                "site": row["site"],
+                "text": row["text"],
+                "words": count_words(row["text"]),
+            }
+            for row in store.active_passages()
+        ],
+        columns=["passage_id", "document", "site", "text", "words"],
+    )
+    marks = ",".join("?" * len(statuses))
+    coded = pd.read_sql_query(
+        f"""SELECT s.excerpt_id, e.passage_id, p.site, s.code_id AS code, s.score, s.status, e.text,
+                   d.path AS document
+            FROM suggestions s JOIN excerpts e USING (excerpt_id)
+            JOIN passages p ON p.passage_id = e.passage_id
+            JOIN documents d ON d.document_id = e.document_id
+            WHERE s.codebook_id = ? AND s.status IN ({marks}) AND e.active = 1 AND p.active = 1""",
+        store.connection,
+        params=[codebook_id, *statuses],
+    )
+    return passages, coded
+
+
+def _atomic_csv(frame: pd.DataFrame, path: Path) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_csv(tmp, index=False, float_format="%.4f")
+    os.replace(tmp, path)
+    return path
+
+
+def build_report_data(
+    store: Store, settings: Settings, loaded: LoadedCodebook, status: str, figures: Path
+) -> ReportData:
+    """Everything the report shows, computed from the results database."""
+    import pandas as pd
+
+    from fieldnotes.compare import charts
+    from fieldnotes.compare.model import ReportData, Theme
+    from fieldnotes.compare.stats import code_by_site, cooccurrence, distinctive_codes, topic_by_site
+
+    book = loaded.codebook
+    chosen, status_note = choose_status(store, book.id, status)
+    passages, coded = _frames(store, book.id, _COUNTED[chosen])
+    if passages.empty:
+        raise CompareError("no passages in the results database; run `fieldnotes code CORPUS` first")
+    sites = [site.id for site in settings.site] + [GENERAL_SITE]
+    labels = {site.id: site.label for site in settings.site} | {GENERAL_SITE: "General"}
+    codes = book.code_ids
+    code_table, code_test = code_by_site(coded, passages, codes, sites)
+    pairs = cooccurrence(coded, codes)
+    warnings: list[str] = []  # the tests' own cautions are shown in their sections
+
+    run_id, topic_rows, assignments = store.latest_topics()
+    themes: list[Theme] = []
+    topic_table = topic_test = None
+    if run_id is not None:
+        topics = {row["topic_id"]: row["label"] for row in topic_rows}
+        assigned = pd.DataFrame(
+            [{"passage_id": p, "topic_id": t} for p, t in assignments.items() if p in set(passages.passage_id)],
+            columns=["passage_id", "topic_id"],
+        )
+        topic_table, topic_test = topic_by_site(assigned, passages, topics, sites)
+        by_id = passages.set_index("passage_id")
+        for row in topic_rows:
+            share = topic_table[topic_table.topic_id == row["topic_id"]].set_index("site")["share_of_passages"]
+            examples = [
+                {"text": by_id.loc[p, "text"], "document": by_id.loc[p, "document"], "site": by_id.loc[p, "site"]}
+                for p in json.loads(row["representatives_json"])
+                if p in by_id.index
+            ]
+            themes.append(
+                Theme(
+                    topic_id=row["topic_id"],
+                    label=row["label"],
+                    words=json.loads(row["words_json"]),
+                    size=row["size"],
+                    share_by_site={site: float(share.get(site, 0.0)) for site in sites},
+                    examples=examples,
+                )
+            )
+    top = (
+        coded.assign(accepted=coded.status.eq("accepted"))
+        .sort_values(["code", "site", "accepted", "score", "excerpt_id"], ascending=[True, True, False, False, True])
+        .groupby(["code", "site"], sort=False)
+        .head(TOP_EXCERPTS)
+    )
+    top_excerpts = [
+        {k: row[k] for k in ("code", "site", "text", "document", "score", "status")} for _, row in top.iterrows()
+    ]
+    figures.mkdir(parents=True, exist_ok=True)
+    share = code_table.pivot(index="code", columns="site", values="share_of_passages").reindex(
+        index=codes, columns=sites
+    )
+    residual = code_table.pivot(index="code", columns="site", values="residual").reindex(index=codes, columns=sites)
+    share.index = [book.code(c).name for c in share.index]
+    residual.index = share.index
+    share.columns = [labels[s] for s in share.columns]
+    residual.columns = share.columns
+    chart_paths = {
+        "code_heatmap": charts.heatmap(
+            share, figures / "code_by_site.png", "Share of each site's passages coded", "share of passages", residual
+        ),
+        "code_bars": charts.bars_by_site(share, figures / "codes_per_site.png", "Codes per site (share of passages)"),
+    }
+    if topic_table is not None and not topic_table.empty:
+        topic_share = topic_table.pivot(index="label", columns="site", values="share_of_passages")
+        topic_share = topic_share.reindex(columns=sites)
+        topic_residual = topic_table.pivot(index="label", columns="site", values="residual").reindex(columns=sites)
+        topic_share.columns = topic_residual.columns = [labels[s] for s in sites]
+        chart_paths["topic_heatmap"] = charts.heatmap(
+            topic_share,
+            figures / "topic_by_site.png",
+            "Share of each site's passages per theme",
+            "share of passages",
+            topic_residual,
+        )
+    documents = store.connection.execute(
+        "SELECT format, COUNT(*) AS n FROM documents WHERE status != 'missing' GROUP BY format"
+    ).fetchall()
+    last = store.connection.execute(
+        "SELECT run_id, started_at, corpus_hash, settings_hash, versions_json, codebook, model FROM runs "
+        "WHERE command = 'code' ORDER BY run_id DESC LIMIT 1"
+    ).fetchone()
+    provenance = {
+        "codebook": loaded.describe(),
+        "settings hash": settings.digest(),
+        "results database": str(store.path),
+    }
+    if last is not None:
+        provenance.update(
+            {
+                "coding run": f"{last['run_id']} at {last['started_at']}",
+                "model": last["model"] or "",
+                "corpus hash": (last["corpus_hash"] or "")[:16],
+                "versions": ", ".join(f"{k} {v}" for k, v in json.loads(last["versions_json"] or "{}").items()),
+            }
+        )
+    if run_id is not None:
+        method = topic_rows[0]["method"] if topic_rows else ""
+        provenance["themes run"] = f"{run_id} ({method})"
+    return ReportData(
+        title="fieldnotes: codes and themes across sites",
+        generated_at=time.strftime("%Y-%m-%d %H:%M"),
+        corpus={
+            "documents": sum(row["n"] for row in documents),
+            "passages": len(passages),
+            "words": int(passages.words.sum()),
+            "by_format": {row["format"]: row["n"] for row in documents},
+        },
+        sites=sites,
+        site_labels=labels,
+        passages_by_site={s: int((passages.site == s).sum()) for s in sites},
+        words_by_site={s: int(passages.words[passages.site == s].sum()) for s in sites},
+        status_used=status_note,
+        code_names={code.id: code.name for code in book.codes},
+        code_by_site=code_table,
+        code_test=code_test,
+        topic_by_site=topic_table,
+        topic_test=topic_test,
+        themes=themes,
+        distinctive=distinctive_codes(code_table),
+        top_excerpts=top_excerpts,
+        cooccurrence=pairs,
+        provenance=provenance,
+        charts=chart_paths,
+        warnings=warnings,
+    )
+
+
+def compare(out_dir: Path, settings: Settings, loaded: LoadedCodebook, status: str = "auto") -> CompareReport:
+    """Write DIR/code_by_site.csv, topic_by_site.csv, cooccurrence.csv, figures/*.png and report.html."""
+    from fieldnotes.compare.report import render_report
+
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    database = out_dir / "fieldnotes.db"
+    if not database.is_file():
+        raise CompareError(f"{out_dir}: no results database; run `fieldnotes code CORPUS --out {out_dir}` first")
+    report = CompareReport(out_dir)
+    with Store.open(database) as store:
+        data = build_report_data(store, settings, loaded, status, out_dir / "figures")
+    report.status_used = data.status_used
+    report.distinctive = data.distinctive
+    report.warnings = [
+        f"{name}: {test.warning}"
+        for name, test in (("codes by site", data.code_test), ("themes by site", data.topic_test))
+        if test is not None and test.warning
+    ] + data.warnings
+    report.files.append(_atomic_csv(data.code_by_site, out_dir / "code_by_site.csv"))
+    if data.topic_by_site is not None:
+        report.files.append(_atomic_csv(data.topic_by_site.reset_index(drop=True), out_dir / "topic_by_site.csv"))
+    report.files.append(_atomic_csv(data.cooccurrence, out_dir / "cooccurrence.csv"))
+    report.files.extend(data.charts.values())
+    report.files.append(render_report(data, report.report_path))
+    report.seconds = time.perf_counter() - started
+    return report

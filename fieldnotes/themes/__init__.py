@@ -1,0 +1,1 @@
+"""Themes: topic models (BERTopic) over passages, sized to the corpus."""

@@ -1,0 +1,232 @@
+"""Topic modelling of passages with BERTopic, with models chosen by corpus size.
+
+Unit: the passage (a paragraph). Sentences are too short for stable topics and
+whole documents too mixed (one article covers three sites); a passage is what a
+researcher reads as one point. A passage's embedding is the mean of its
+excerpts' cached embeddings, so themes need no new model work for the text.
+
+BERTopic's default UMAP + HDBSCAN needs a few hundred passages; below
+`small_corpus` passages, PCA and k-means (k chosen by silhouette) take over, and
+below three passages everything is one theme. Outliers are reassigned to their
+nearest theme, so every passage has one. Every step is seeded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from fieldnotes.settings import ThemeSettings
+
+if TYPE_CHECKING:
+    import numpy as np
+
+SEED = 42
+
+
+@dataclass
+class ThemeResult:
+    topics: list[int]  # one per passage, no -1
+    labels: dict[int, str]
+    words: dict[int, list[str]]
+    representatives: dict[int, list[int]]  # indexes of representative passages
+    method: str
+    notes: list[str] = field(default_factory=list)
+
+
+class LemmaTokenizer:
+    """Content-word lemmas for topic words: English through spaCy lookup lemmas, Japanese
+    through Sudachi (spaCy's Japanese tokenizer), never whitespace-split. Stop words,
+    numbers, punctuation and (optionally) site names are dropped, so themes show what
+    passages are about rather than where."""
+
+    _JAPANESE_KEEP: ClassVar[frozenset[str]] = frozenset({"NOUN", "PROPN", "VERB", "ADJ"})
+    # Hyphenated compounds stay whole ("co-production", "non-member").
+    _ENGLISH_WORD = re.compile(r"[A-Za-z]+(?:['’-][A-Za-z]+)*")
+
+    def __init__(self, drop: set[str]) -> None:
+        from spacy.lang.en.stop_words import STOP_WORDS
+        from spacy.lookups import load_lookups
+
+        self.lemmas = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
+        self.japanese = None
+        self.stop = {word.lower() for word in STOP_WORDS} | {word.lower() for word in drop}
+
+    def _ja(self):
+        if self.japanese is None:
+            import spacy
+
+            self.japanese = spacy.blank("ja")
+        return self.japanese
+
+    def _lemma(self, word: str) -> str:
+        head, _, last = word.rpartition("-")
+        lemma = self.lemmas.get(last, last)
+        return f"{head}-{lemma}" if head else lemma
+
+    def __call__(self, text: str) -> list[str]:
+        from fieldnotes.ingest.segment import detect_language
+
+        if detect_language(text) == "ja":
+            doc = self._ja()(text)
+            return [
+                t.lemma_ for t in doc if t.pos_ in self._JAPANESE_KEEP and len(t.text) > 1 and t.lemma_ not in self.stop
+            ]
+        tokens = []
+        for match in self._ENGLISH_WORD.finditer(text):
+            word = match.group(0).lower().replace("’", "'")
+            if word.endswith("'s"):
+                word = word[:-2]
+            if len(word) < 3 or word in self.stop:
+                continue
+            lemma = self._lemma(word)
+            if len(lemma) >= 3 and lemma not in self.stop:
+                tokens.append(lemma)
+        return tokens
+
+
+def _kmeans_k(reduced: np.ndarray, max_topics: int) -> int:
+    """Number of clusters with the best silhouette; ties go to fewer clusters."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    n = len(reduced)
+    candidates = range(2, max(2, min(max_topics, n // 4)) + 1)
+    best_k, best_score = 1, -1.0
+    for k in candidates:
+        if k >= n:
+            break
+        labels = KMeans(n_clusters=k, random_state=0, n_init=10).fit_predict(reduced)
+        if len(set(labels)) < 2:
+            continue
+        score = float(silhouette_score(reduced, labels))
+        if score > best_score + 1e-9:
+            best_k, best_score = k, score
+    return best_k
+
+
+def fit_themes(
+    texts: Sequence[str],
+    embeddings: np.ndarray,
+    settings: ThemeSettings,
+    drop_words: set[str],
+    embedding_model=None,
+) -> ThemeResult:
+    """Fit themes for `texts` (one per passage) with their embeddings."""
+    import numpy as np
+
+    n = len(texts)
+    if n == 0:
+        return ThemeResult([], {}, {}, {}, "none")
+    tokenizer = LemmaTokenizer(drop_words)
+    if n < 3:
+        return _single_theme(texts, tokenizer, settings)
+
+    import logging
+
+    from bertopic import BERTopic
+    from bertopic.dimensionality import BaseDimensionalityReduction
+    from bertopic.representation import KeyBERTInspired, MaximalMarginalRelevance
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    notes: list[str] = []
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    if n < settings.small_corpus:
+        components = min(5, n - 1, embeddings.shape[1])
+        reduced = PCA(n_components=components, random_state=SEED).fit_transform(embeddings)
+        k = _kmeans_k(reduced, settings.max_topics)
+        reducer = PCA(n_components=components, random_state=SEED)
+        clusterer = KMeans(n_clusters=k, random_state=0, n_init=10)
+        method = f"PCA({components}) + k-means (k={k}, best silhouette)"
+    else:
+        from hdbscan import HDBSCAN
+        from umap import UMAP
+
+        reducer = UMAP(
+            n_neighbors=settings.umap_neighbors,
+            n_components=5,
+            min_dist=0.0,
+            metric="cosine",
+            random_state=SEED,
+            n_jobs=1,  # a seed makes UMAP single-threaded anyway; say so to keep it quiet
+        )
+        min_size = max(settings.min_topic_size, n // 100)
+        clusterer = HDBSCAN(min_cluster_size=min_size, metric="euclidean", prediction_data=True)
+        method = f"UMAP(5) + HDBSCAN (min cluster size {min_size}), outliers reassigned"
+    # BERTopic fits the vectorizer on one document per theme, so any min_df above 1 can
+    # empty the vocabulary when there are few themes.
+    vectorizer = CountVectorizer(tokenizer=tokenizer, lowercase=False, token_pattern=None, ngram_range=(1, 2))
+    # KeyBERT-style reranking of the c-TF-IDF words by similarity to the theme, then MMR so
+    # a label does not repeat one idea ("meal delivery, deliver meal").
+    representation = (
+        [KeyBERTInspired(top_n_words=15, random_state=SEED), MaximalMarginalRelevance(diversity=0.5, top_n_words=10)]
+        if embedding_model is not None
+        else None
+    )
+    model = BERTopic(
+        embedding_model=embedding_model,
+        umap_model=reducer if n >= 3 else BaseDimensionalityReduction(),
+        hdbscan_model=clusterer,
+        vectorizer_model=vectorizer,
+        representation_model=representation,
+        top_n_words=10,
+        calculate_probabilities=False,
+        verbose=False,
+    )
+    # BERTopic resets its logger's level when built; it warns about our own outlier step.
+    logging.getLogger("BERTopic").setLevel(logging.ERROR)
+    topics, _ = model.fit_transform(list(texts), embeddings=embeddings)
+    if -1 in topics:
+        outliers = topics.count(-1)
+        if len(set(topics) - {-1}) == 0:
+            topics = [0] * n
+            notes.append("clustering found no theme; all passages form one")
+        else:
+            logging.getLogger("BERTopic").setLevel(logging.ERROR)  # fit_transform reset it
+            topics = model.reduce_outliers(list(texts), topics, strategy="embeddings", embeddings=embeddings)
+            model.update_topics(
+                list(texts), topics=topics, vectorizer_model=vectorizer, representation_model=representation
+            )
+            notes.append(f"{outliers} outlier passages reassigned to their nearest theme")
+    words: dict[int, list[str]] = {}
+    labels: dict[int, str] = {}
+    topics = [int(topic) for topic in topics]
+    for topic in sorted(set(topics)):
+        terms = [word for word, _ in (model.get_topic(topic) or []) if word][:10]
+        words[topic] = terms
+        labels[topic] = ", ".join(terms[:4]) if terms else f"theme {topic}"
+    representatives = _representatives(topics, embeddings)
+    return ThemeResult(topics, labels, words, representatives, method, notes)
+
+
+def _representatives(topics: Sequence[int], embeddings: np.ndarray, count: int = 3) -> dict[int, list[int]]:
+    """The passages closest to each theme's centroid."""
+    import numpy as np
+
+    result: dict[int, list[int]] = {}
+    topic_array = np.asarray(topics)
+    for topic in sorted(set(topics)):
+        members = np.flatnonzero(topic_array == topic)
+        centroid = embeddings[members].mean(axis=0)
+        order = np.argsort(-(embeddings[members] @ centroid), kind="stable")
+        result[int(topic)] = [int(members[i]) for i in order[:count]]
+    return result
+
+
+def _single_theme(texts: Sequence[str], tokenizer: LemmaTokenizer, settings: ThemeSettings) -> ThemeResult:
+    from collections import Counter
+
+    counts = Counter(token for text in texts for token in tokenizer(text))
+    terms = [word for word, _ in counts.most_common(10)]
+    label = ", ".join(terms[:4]) if terms else "all passages"
+    return ThemeResult(
+        [0] * len(texts),
+        {0: label},
+        {0: terms},
+        {0: list(range(min(3, len(texts))))},
+        "one theme (fewer than 3 passages)",
+    )

@@ -1,0 +1,126 @@
+"""The themes stage: passages and their cached embeddings in, themes in the database and themes.csv out."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fieldnotes.settings import GENERAL_SITE, Settings
+from fieldnotes.store import Store
+
+THEMES_CSV = "themes.csv"
+
+
+@dataclass
+class ThemesReport:
+    run_id: int = 0
+    passages: int = 0
+    themes: list[dict] = field(default_factory=list)
+    method: str = ""
+    embedded: int = 0
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    csv_path: Path | None = None
+
+
+def site_words(settings: Settings) -> set[str]:
+    """Every word of every site's id, label and aliases."""
+    words: set[str] = set()
+    for site in settings.site:
+        for name in (site.id, site.label, *site.aliases):
+            words.update(part.lower() for part in re.split(r"[\s\-]+", name) if part)
+    return words
+
+
+def passage_vectors(store: Store, embedder, passages: list[dict]):
+    """Mean of each passage's excerpt embeddings (unit length), from the cache; embeds what is missing."""
+    import numpy as np
+
+    from fieldnotes.coding.embed import embed_cached
+
+    by_passage: dict[str, list[str]] = {}
+    for row in store.active_excerpts():
+        by_passage.setdefault(row["passage_id"], []).append(row["text"])
+    texts, owners = [], []
+    for index, passage in enumerate(passages):
+        for text in by_passage.get(passage["passage_id"]) or [passage["text"]]:
+            texts.append(text)
+            owners.append(index)
+    vectors, embedded = embed_cached(texts, embedder, store)
+    result = np.zeros((len(passages), vectors.shape[1] if len(vectors) else 0), dtype=np.float32)
+    np.add.at(result, np.asarray(owners), vectors)
+    norms = np.linalg.norm(result, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return result / norms, embedded
+
+
+def run_themes(out_dir: Path, settings: Settings, store: Store, embedder, run_id: int | None = None) -> ThemesReport:
+    """Fit themes over the active passages in the results database."""
+    from fieldnotes.themes.model import fit_themes
+
+    started = time.perf_counter()
+    report = ThemesReport()
+    passages = [dict(row) for row in store.active_passages()]
+    report.passages = len(passages)
+    if run_id is None:
+        run_id = store.begin_run("themes", "", settings.digest(), json.dumps(settings.model_dump(mode="json")), {})
+    report.run_id = run_id
+    vectors, report.embedded = passage_vectors(store, embedder, passages)
+    drop = site_words(settings) if settings.themes.drop_site_names else set()
+    model = embedder._load() if hasattr(embedder, "_load") else None
+    result = fit_themes([p["text"] for p in passages], vectors, settings.themes, drop, embedding_model=model)
+    report.method, report.notes = result.method, result.notes
+    sizes = Counter(result.topics)
+    sites = [site.id for site in settings.site] + [GENERAL_SITE]
+    site_totals = Counter(p["site"] for p in passages)
+    for topic in sorted(result.labels):
+        members = [p for p, t in zip(passages, result.topics, strict=True) if t == topic]
+        in_site = Counter(p["site"] for p in members)
+        report.themes.append(
+            {
+                "topic_id": topic,
+                "label": result.labels[topic],
+                "words": result.words[topic],
+                "size": sizes[topic],
+                "representatives": [passages[i]["passage_id"] for i in result.representatives.get(topic, [])],
+                "method": result.method,
+                "share_by_site": {
+                    site: round(in_site[site] / site_totals[site], 4) if site_totals[site] else 0.0 for site in sites
+                },
+            }
+        )
+    store.save_topics(run_id, report.themes, {p["passage_id"]: t for p, t in zip(passages, result.topics, strict=True)})
+    report.csv_path = Path(out_dir) / THEMES_CSV
+    write_themes_csv(report, passages, sites, report.csv_path)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def write_themes_csv(report: ThemesReport, passages: list[dict], sites: list[str], path: Path) -> None:
+    text_of = {p["passage_id"]: p for p in passages}
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["topic_id", "label", "words", "passages", *[f"share_{s}" for s in sites], "example", "example_document"]
+        )
+        for theme in report.themes:
+            first = text_of.get(theme["representatives"][0]) if theme["representatives"] else None
+            writer.writerow(
+                [
+                    theme["topic_id"],
+                    theme["label"],
+                    "; ".join(theme["words"]),
+                    theme["size"],
+                    *[theme["share_by_site"].get(s, 0.0) for s in sites],
+                    first["text"] if first else "",
+                    first["document"] if first else "",
+                ]
+            )
+    os.replace(tmp, path)

@@ -1,0 +1,102 @@
+"""Themes on any corpus size, deterministic, with readable words; and the compare stage end to end."""
+
+import csv
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from fieldnotes.cli import cli
+from fieldnotes.themes.model import LemmaTokenizer, fit_themes
+
+TOPICS = {
+    "han": "Han members measured each other's blood pressure and talked about salt in miso soup.",
+    "staff": "Nurses set their own rota and complained about the night shifts and the workload.",
+    "meals": "Volunteers cooked lunch boxes and delivered meals by bicycle to older neighbours.",
+}
+
+
+def corpus(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """n passages drawn from three well separated themes, with fake but structured embeddings."""
+    rng = np.random.default_rng(seed)
+    names = list(TOPICS)
+    texts, vectors = [], []
+    for i in range(n):
+        name = names[i % 3]
+        texts.append(f"{TOPICS[name]} Note {i}.")
+        vector = np.zeros(16, dtype=np.float32)
+        vector[i % 3] = 1.0
+        vector += 0.05 * rng.standard_normal(16).astype(np.float32)
+        vectors.append(vector / np.linalg.norm(vector))
+    return texts, np.vstack(vectors) if vectors else np.zeros((0, 16), dtype=np.float32)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 5, 12, 40])
+def test_any_small_corpus_gets_themes_without_outliers(settings, n):
+    texts, vectors = corpus(n)
+    result = fit_themes(texts, vectors, settings.themes, set())
+    assert len(result.topics) == n
+    assert -1 not in result.topics
+    assert set(result.labels) == set(result.topics)
+    if n:
+        assert all(result.labels[t] for t in result.labels)
+
+
+def test_three_separated_themes_are_found_with_fitting_words(settings):
+    texts, vectors = corpus(40)
+    result = fit_themes(texts, vectors, settings.themes, set())
+    assert len(set(result.topics)) == 3
+    by_topic = {result.topics[i]: i % 3 for i in range(40)}
+    assert all(result.topics[i] == result.topics[i % 3] for i in range(40))  # one theme per source
+    words = {by_topic[t]: result.words[t] for t in result.labels}
+    assert "han" in " ".join(words[0]) and "rota" in " ".join(words[1]) and "meal" in " ".join(words[2])
+
+
+def test_themes_are_deterministic(settings):
+    texts, vectors = corpus(30, seed=3)
+    first = fit_themes(texts, vectors, settings.themes, set())
+    second = fit_themes(texts, vectors, settings.themes, set())
+    assert first.topics == second.topics and first.labels == second.labels
+
+
+def test_large_corpus_path_uses_umap_and_hdbscan(settings):
+    texts, vectors = corpus(60, seed=1)
+    large = settings.themes.model_copy(update={"small_corpus": 10, "min_topic_size": 5})
+    result = fit_themes(texts, vectors, large, set())
+    assert result.method.startswith("UMAP") and -1 not in result.topics and len(result.topics) == 60
+
+
+def test_tokenizer_keeps_compounds_drops_site_names_and_reads_japanese():
+    tokenizer = LemmaTokenizer({"niihama", "minami"})
+    assert tokenizer("The Niihama volunteers' co-production with non-members in Minami") == [
+        "volunteer",
+        "co-production",
+        "non-member",
+    ]
+    japanese = tokenizer("新居浜のサロンでボランティアが活動しています。")
+    assert "サロン" in japanese and "ボランティア" in japanese and "活動" in japanese
+
+
+def test_compare_writes_tables_figures_and_report(mini_corpus, tmp_path, shared_embedder):
+    out = tmp_path / "out"
+    runner = CliRunner()
+    coded = runner.invoke(cli, ["code", str(mini_corpus), "--out", str(out)])
+    assert coded.exit_code == 0, coded.output
+    assert "Themes:" in coded.output and "report.html" in coded.output
+    for name in ("code_by_site.csv", "topic_by_site.csv", "cooccurrence.csv", "themes.csv", "report.html"):
+        assert (out / name).is_file(), name
+    assert (out / "figures" / "code_by_site.png").is_file()
+    with (out / "code_by_site.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["site"] for row in rows} == {"nagoya", "osaka", "niihama", "general"}
+    assert len(rows) == 14 * 4
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "Codes by site" in report and "data:image/png;base64," in report
+    again = runner.invoke(cli, ["compare", "--out", str(out), "--status", "accepted"])
+    assert again.exit_code == 0, again.output
+    assert "counting accepted suggestions" in again.output
+
+
+def test_compare_without_results_fails_clearly(tmp_path):
+    result = CliRunner().invoke(cli, ["compare", "--out", str(tmp_path / "none")])
+    assert result.exit_code == 1 and "no results database" in result.output

@@ -139,6 +139,7 @@ CREATE TABLE IF NOT EXISTS topics (
     words_json TEXT NOT NULL,
     size INTEGER NOT NULL,
     representatives_json TEXT NOT NULL,
+    words_by_site_json TEXT NOT NULL DEFAULT '{}',
     method TEXT NOT NULL,
     PRIMARY KEY (run_id, topic_id)
 );
@@ -523,8 +524,9 @@ class Store:
     def save_topics(self, run_id: int, topics: Sequence[dict], assignments: dict[str, int]) -> None:
         with self.transaction() as db:
             db.executemany(
-                """INSERT INTO topics (run_id, topic_id, label, words_json, size, representatives_json, method)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                """INSERT INTO topics (run_id, topic_id, label, words_json, size, representatives_json,
+                       words_by_site_json, method)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
                     (
                         run_id,
@@ -533,6 +535,7 @@ class Store:
                         json.dumps(t["words"]),
                         t["size"],
                         json.dumps(t["representatives"]),
+                        json.dumps(t.get("words_by_site", {}), ensure_ascii=False),
                         t["method"],
                     )
                     for t in topics

@@ -33,6 +33,7 @@ class Theme:
     size: int  # passages
     share_by_site: dict[str, float]  # share of each site's passages in this theme
     examples: list[dict[str, str]]  # representative passages: text, document, site
+    words_by_site: dict[str, str] = field(default_factory=dict)  # how each site talks about it
 
 
 @dataclass

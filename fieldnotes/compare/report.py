@@ -206,6 +206,11 @@ def _themes(data: ReportData) -> list[dict[str, Any]]:
                 "words": theme.words[:10],
                 "shares": shares,
                 "examples": examples,
+                "site_words": [
+                    {"label": _site_label(data, site), "words": theme.words_by_site[site]}
+                    for site in data.sites
+                    if theme.words_by_site.get(site)
+                ],
             }
         )
     return out

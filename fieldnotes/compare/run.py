@@ -151,6 +151,7 @@ def build_report_data(
                     size=row["size"],
                     share_by_site={site: float(share.get(site, 0.0)) for site in sites},
                     examples=examples,
+                    words_by_site=json.loads(row["words_by_site_json"] or "{}"),
                 )
             )
     top = (

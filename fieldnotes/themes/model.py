@@ -34,6 +34,8 @@ class ThemeResult:
     representatives: dict[int, list[int]]  # indexes of representative passages
     method: str
     notes: list[str] = field(default_factory=list)
+    # How each class (site) talks about a theme: BERTopic's topics_per_class words.
+    words_by_class: dict[int, dict[str, str]] = field(default_factory=dict)
 
 
 class LemmaTokenizer:
@@ -113,8 +115,10 @@ def fit_themes(
     settings: ThemeSettings,
     drop_words: set[str],
     embedding_model=None,
+    classes: Sequence[str] | None = None,
 ) -> ThemeResult:
-    """Fit themes for `texts` (one per passage) with their embeddings."""
+    """Fit themes for `texts` (one per passage) with their embeddings; with `classes`
+    (each passage's site), also the theme words per class."""
     import numpy as np
 
     n = len(texts)
@@ -127,7 +131,6 @@ def fit_themes(
     import logging
 
     from bertopic import BERTopic
-    from bertopic.dimensionality import BaseDimensionalityReduction
     from bertopic.representation import KeyBERTInspired, MaximalMarginalRelevance
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
@@ -167,12 +170,14 @@ def fit_themes(
         if embedding_model is not None
         else None
     )
+    # The labelling models (which embed candidate words) run once, after outliers are
+    # reassigned, rather than also inside fit_transform, where their result would be replaced.
     model = BERTopic(
         embedding_model=embedding_model,
-        umap_model=reducer if n >= 3 else BaseDimensionalityReduction(),
+        umap_model=reducer,
         hdbscan_model=clusterer,
         vectorizer_model=vectorizer,
-        representation_model=representation,
+        representation_model=None,
         top_n_words=10,
         calculate_probabilities=False,
         verbose=False,
@@ -180,27 +185,35 @@ def fit_themes(
     # BERTopic resets its logger's level when built; it warns about our own outlier step.
     logging.getLogger("BERTopic").setLevel(logging.ERROR)
     topics, _ = model.fit_transform(list(texts), embeddings=embeddings)
+    logging.getLogger("BERTopic").setLevel(logging.ERROR)  # fit_transform reset it
     if -1 in topics:
         outliers = topics.count(-1)
         if len(set(topics) - {-1}) == 0:
             topics = [0] * n
             notes.append("clustering found no theme; all passages form one")
         else:
-            logging.getLogger("BERTopic").setLevel(logging.ERROR)  # fit_transform reset it
             topics = model.reduce_outliers(list(texts), topics, strategy="embeddings", embeddings=embeddings)
-            model.update_topics(
-                list(texts), topics=topics, vectorizer_model=vectorizer, representation_model=representation
-            )
             notes.append(f"{outliers} outlier passages reassigned to their nearest theme")
+    if list(topics) != list(model.topics_) or representation is not None:
+        model.update_topics(
+            list(texts), topics=topics, vectorizer_model=vectorizer, representation_model=representation
+        )
+    topics = [int(topic) for topic in topics]
     words: dict[int, list[str]] = {}
     labels: dict[int, str] = {}
-    topics = [int(topic) for topic in topics]
     for topic in sorted(set(topics)):
         terms = [word for word, _ in (model.get_topic(topic) or []) if word][:10]
         words[topic] = terms
         labels[topic] = ", ".join(terms[:4]) if terms else f"theme {topic}"
     representatives = _representatives(topics, embeddings)
-    return ThemeResult(topics, labels, words, representatives, method, notes)
+    words_by_class: dict[int, dict[str, str]] = {}
+    if classes is not None and len(set(topics)) > 0:
+        # Per-site words from c-TF-IDF alone: the labelling models would embed words once per site.
+        model.representation_model = None
+        per_class = model.topics_per_class(list(texts), classes=list(classes))
+        for row in per_class.sort_values(["Topic", "Class"]).itertuples():
+            words_by_class.setdefault(int(row.Topic), {})[str(row.Class)] = str(row.Words)
+    return ThemeResult(topics, labels, words, representatives, method, notes, words_by_class=words_by_class)
 
 
 def _representatives(topics: Sequence[int], embeddings: np.ndarray, count: int = 3) -> dict[int, list[int]]:

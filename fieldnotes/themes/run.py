@@ -74,7 +74,14 @@ def run_themes(out_dir: Path, settings: Settings, store: Store, embedder, run_id
     vectors, report.embedded = passage_vectors(store, embedder, passages)
     drop = site_words(settings) if settings.themes.drop_site_names else set()
     model = embedder._load() if hasattr(embedder, "_load") else None
-    result = fit_themes([p["text"] for p in passages], vectors, settings.themes, drop, embedding_model=model)
+    result = fit_themes(
+        [p["text"] for p in passages],
+        vectors,
+        settings.themes,
+        drop,
+        embedding_model=model,
+        classes=[p["site"] for p in passages],
+    )
     report.method, report.notes = result.method, result.notes
     sizes = Counter(result.topics)
     sites = [site.id for site in settings.site] + [GENERAL_SITE]
@@ -90,6 +97,7 @@ def run_themes(out_dir: Path, settings: Settings, store: Store, embedder, run_id
                 "size": sizes[topic],
                 "representatives": [passages[i]["passage_id"] for i in result.representatives.get(topic, [])],
                 "method": result.method,
+                "words_by_site": result.words_by_class.get(topic, {}),
                 "share_by_site": {
                     site: round(in_site[site] / site_totals[site], 4) if site_totals[site] else 0.0 for site in sites
                 },
@@ -108,7 +116,16 @@ def write_themes_csv(report: ThemesReport, passages: list[dict], sites: list[str
     with tmp.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(
-            ["topic_id", "label", "words", "passages", *[f"share_{s}" for s in sites], "example", "example_document"]
+            [
+                "topic_id",
+                "label",
+                "words",
+                "passages",
+                *[f"share_{s}" for s in sites],
+                *[f"words_{s}" for s in sites],
+                "example",
+                "example_document",
+            ]
         )
         for theme in report.themes:
             first = text_of.get(theme["representatives"][0]) if theme["representatives"] else None
@@ -119,6 +136,7 @@ def write_themes_csv(report: ThemesReport, passages: list[dict], sites: list[str
                     "; ".join(theme["words"]),
                     theme["size"],
                     *[theme["share_by_site"].get(s, 0.0) for s in sites],
+                    *[theme["words_by_site"].get(s, "") for s in sites],
                     first["text"] if first else "",
                     first["document"] if first else "",
                 ]

@@ -5,10 +5,8 @@ discover -> read_document -> repair_document -> segment_document -> assign_sites
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-import os
 import platform
 import time
 from collections import Counter
@@ -19,6 +17,7 @@ from pathlib import Path
 
 from fieldnotes import __version__
 from fieldnotes.errors import CorpusError, DocumentError
+from fieldnotes.files import write_csv
 from fieldnotes.ingest.discover import Skipped, discover
 from fieldnotes.ingest.model import CleanDocument, Passage, SourceDocument
 from fieldnotes.ingest.readers import read_document
@@ -92,15 +91,7 @@ def package_versions() -> dict[str, str]:
 
 def write_passages_csv(store: Store, path: Path) -> int:
     """Write the active passages atomically (a crash never leaves half a file)."""
-    rows = store.active_passages()
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(PASSAGE_COLUMNS)
-        for row in rows:
-            writer.writerow([row[column] for column in PASSAGE_COLUMNS])
-    os.replace(tmp, path)
-    return len(rows)
+    return write_csv(path, PASSAGE_COLUMNS, store.active_passages())
 
 
 def process_document(
@@ -259,16 +250,7 @@ class CodeReport:
 def write_excerpts_csv(store: Store, codebook, path: Path) -> int:
     names = {code.id: code.name for code in codebook.codes}
     rows = store.coded_excerpts(codebook.id)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(EXCERPT_COLUMNS)
-        for row in rows:
-            values = dict(row)
-            values["code_name"] = names.get(row["code"], row["code"])
-            writer.writerow([values[column] for column in EXCERPT_COLUMNS])
-    os.replace(tmp, path)
-    return len(rows)
+    return write_csv(path, EXCERPT_COLUMNS, ({**row, "code_name": names.get(row["code"], row["code"])} for row in rows))
 
 
 def code_corpus(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldnotes.errors import FieldnotesError
+from fieldnotes.files import atomic_text
 from fieldnotes.settings import GENERAL_SITE, Settings
 from fieldnotes.store import Store
 
@@ -97,9 +97,8 @@ def _frames(store: Store, codebook_id: str, statuses: tuple[str, ...]) -> tuple[
 
 
 def _atomic_csv(frame: pd.DataFrame, path: Path) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_csv(tmp, index=False, float_format="%.4f")
-    os.replace(tmp, path)
+    with atomic_text(path) as handle:
+        frame.to_csv(handle, index=False, float_format="%.4f")
     return path
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fieldnotes.files import write_csv
 from fieldnotes.settings import GENERAL_SITE, Settings
 from fieldnotes.store import Store
 
@@ -112,33 +111,28 @@ def run_themes(out_dir: Path, settings: Settings, store: Store, embedder, run_id
 
 def write_themes_csv(report: ThemesReport, passages: list[dict], sites: list[str], path: Path) -> None:
     text_of = {p["passage_id"]: p for p in passages}
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            [
-                "topic_id",
-                "label",
-                "words",
-                "passages",
-                *[f"share_{s}" for s in sites],
-                *[f"words_{s}" for s in sites],
-                "example",
-                "example_document",
-            ]
-        )
-        for theme in report.themes:
-            first = text_of.get(theme["representatives"][0]) if theme["representatives"] else None
-            writer.writerow(
-                [
-                    theme["topic_id"],
-                    theme["label"],
-                    "; ".join(theme["words"]),
-                    theme["size"],
-                    *[theme["share_by_site"].get(s, 0.0) for s in sites],
-                    *[theme["words_by_site"].get(s, "") for s in sites],
-                    first["text"] if first else "",
-                    first["document"] if first else "",
-                ]
-            )
-    os.replace(tmp, path)
+    columns = [
+        "topic_id",
+        "label",
+        "words",
+        "passages",
+        *[f"share_{s}" for s in sites],
+        *[f"words_{s}" for s in sites],
+        "example",
+        "example_document",
+    ]
+    rows = []
+    for theme in report.themes:
+        first = text_of.get(theme["representatives"][0]) if theme["representatives"] else None
+        row = {
+            "topic_id": theme["topic_id"],
+            "label": theme["label"],
+            "words": "; ".join(theme["words"]),
+            "passages": theme["size"],
+            "example": first["text"] if first else "",
+            "example_document": first["document"] if first else "",
+        }
+        row.update({f"share_{s}": theme["share_by_site"].get(s, 0.0) for s in sites})
+        row.update({f"words_{s}": theme["words_by_site"].get(s, "") for s in sites})
+        rows.append(row)
+    write_csv(path, columns, rows)

@@ -218,6 +218,61 @@ def compare(by: str, out_dir: Path, codebook: str | None, settings_path: Path | 
     click.echo(format_compare_report(report))
 
 
+@cli.command()
+@click.argument("excerpt_id")
+@_out_option
+def history(excerpt_id: str, out_dir: Path) -> None:
+    """Show every decision recorded on EXCERPT_ID: who, when, what, and the state before.
+
+    EXCERPT_ID is the first column of excerpts.csv.
+    """
+    from fieldnotes.report import format_history
+    from fieldnotes.store import Store
+
+    database = out_dir / "fieldnotes.db"
+    if not database.is_file():
+        raise click.ClickException(f"{out_dir}: no results database; run `fieldnotes code CORPUS` first")
+    try:
+        with Store.open(database) as store:
+            rows = store.history(excerpt_id)
+    except FieldnotesError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not rows:
+        raise click.ClickException(f"no decisions recorded for excerpt '{excerpt_id}'")
+    click.echo(format_history(excerpt_id, rows))
+
+
+@cli.command()
+@_out_option
+@_codebook_option
+@_settings_option
+@click.option("--coder", "coders", multiple=True, help="Give twice to compare two coders' decisions.")
+def agreement(out_dir: Path, codebook: str | None, settings_path: Path | None, coders: tuple[str, ...]) -> None:
+    """Agreement per code and overall: Cohen's kappa, Krippendorff's alpha, precision, recall, F1.
+
+    Without --coder: the tool's suggestions against the reviewed decisions, on
+    the excerpts someone reviewed. With --coder A --coder B: the two coders'
+    latest decisions on the excerpts both reviewed. Counted at excerpt level.
+    """
+    from fieldnotes.codebook import load_codebook
+    from fieldnotes.review.agreement import format_agreement
+    from fieldnotes.review.run import agreement as run_agreement
+    from fieldnotes.store import Store
+
+    database = out_dir / "fieldnotes.db"
+    if not database.is_file():
+        raise click.ClickException(f"{out_dir}: no results database; run `fieldnotes code CORPUS` first")
+    try:
+        settings = _load_settings(settings_path)
+        book = load_codebook(codebook or settings.coding.codebook).codebook
+        with Store.open(database) as store:
+            rows, label_a, label_b, units = run_agreement(store, book.id, book.code_ids, coders)
+    except FieldnotesError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{units} excerpts compared")
+    click.echo(format_agreement(rows, label_a, label_b))
+
+
 @cli.group()
 def codebook() -> None:
     """Check or show a codebook (YAML)."""

@@ -203,6 +203,7 @@ def ingest_corpus(
 
 
 EXCERPTS_CSV = "excerpts.csv"
+ORPHANS_CSV = "orphaned_decisions.csv"
 EXCERPT_COLUMNS = (
     "excerpt_id",
     "passage_id",
@@ -239,6 +240,8 @@ class CodeReport:
     comparison: object | None = None  # CompareReport
     reviewed_kept: int = 0
     withdrawn: int = 0
+    reattached: int = 0
+    orphaned: int = 0
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -296,6 +299,14 @@ def code_corpus(
         vectors, report.embedded = embed_cached([e.text for e in excerpts], coder.embedder, store)
         suggestions = suggest(coder, excerpts, vectors) if excerpts else []
         counts = store.save_suggestions(run_id, loaded.codebook.id, suggestions)
+        report.reattached, orphans = store.reattach_decisions(run_id, loaded.codebook.id)
+        report.orphaned = len(orphans)
+        if orphans:
+            write_csv(
+                out_dir / ORPHANS_CSV,
+                ("excerpt_id", "document", "code", "status", "coder", "decided_at", "memo", "text"),
+                orphans,
+            )
         report.excerpts = len(excerpts)
         report.reviewed_kept, report.withdrawn = counts["kept"], counts["withdrawn"]
         site_of = {e.excerpt_id: e.site for e in excerpts}
@@ -320,6 +331,8 @@ def code_corpus(
                 "embedded": report.embedded,
                 "suggestions": sum(report.suggestions_by_code.values()),
                 "reviewed_kept": report.reviewed_kept,
+                "reattached": report.reattached,
+                "orphaned": report.orphaned,
                 "withdrawn": report.withdrawn,
                 "themes": len(report.themes.themes) if report.themes else 0,
                 "seconds": round(report.seconds, 3),

@@ -61,6 +61,12 @@ def format_code_report(report: CodeReport, quiet: bool = False) -> str:
             f"Reviewed suggestions kept as decided: {report.reviewed_kept}; "
             f"earlier suggestions no longer made (kept as withdrawn): {report.withdrawn}"
         )
+    if report.reattached:
+        lines.append(f"Decisions moved to their text's new place in edited documents: {report.reattached}")
+    if report.orphaned:
+        lines.append(
+            f"Decisions whose text is gone from the corpus (kept, listed in orphaned_decisions.csv): {report.orphaned}"
+        )
     lines.extend(f"note: {note}" for note in report.notes)
     lines.append(f"Wrote {report.csv_path}")
     if report.themes is not None:
@@ -126,4 +132,13 @@ def format_codebook(loaded, full: bool = False, width: int = 100) -> str:
                         wrapped = textwrap.wrap(" ".join(str(item).split()), width=max(40, width - 8))
                         lines.extend(indent + ("- " if label != "definition" else "") + w for w in wrapped[:1])
                         lines.extend(indent + "  " + w for w in wrapped[1:])
+    return "\n".join(lines)
+
+
+def format_history(excerpt_id: str, rows) -> str:
+    lines = [f"Decisions on excerpt {excerpt_id}, oldest first:"]
+    for row in rows:
+        change = f"{row['previous_status'] or '-'} -> {row['new_status']}"
+        memo = f"  memo: {row['memo']}" if row["memo"] else ""
+        lines.append(f"  {row['at']}  {row['coder']:<12} {row['action']:<11} {row['code_id']:<26} {change}{memo}")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ a document that became unreadable keeps its last good version.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import time
@@ -509,7 +510,7 @@ class Store:
                JOIN excerpts e USING (excerpt_id)
                JOIN passages p ON p.passage_id = e.passage_id
                JOIN documents d ON d.document_id = e.document_id
-               WHERE s.codebook_id = ? AND s.status != 'withdrawn'
+               WHERE s.codebook_id = ? AND s.status != 'withdrawn' AND e.active = 1
                ORDER BY d.path, e.start, s.code_id""",
             (codebook_id,),
         ).fetchall()
@@ -562,3 +563,102 @@ class Store:
             )
         }
         return run_id, topics, assignments
+
+    # --- decisions over time ------------------------------------------------------
+
+    def reattach_decisions(self, run_id: int, codebook_id: str) -> tuple[int, list[sqlite3.Row]]:
+        """Move reviewed suggestions whose excerpt disappeared (its document was edited) onto the
+        current excerpt with the same text in the same document. Returns (moved, orphans); orphans
+        are kept as they are, on their inactive excerpt, and reported."""
+        moved = 0
+        with self.transaction() as db:
+            stale = db.execute(
+                """SELECT s.*, e.text AS excerpt_text, e.document_id FROM suggestions s
+                   JOIN excerpts e USING (excerpt_id)
+                   WHERE s.codebook_id = ? AND s.status IN ('accepted', 'rejected') AND e.active = 0""",
+                (codebook_id,),
+            ).fetchall()
+            for row in stale:
+                target = db.execute(
+                    """SELECT excerpt_id FROM excerpts WHERE active = 1 AND document_id = ? AND text_hash = ?
+                       ORDER BY start LIMIT 1""",
+                    (row["document_id"], hashlib.sha256(row["excerpt_text"].encode("utf-8")).hexdigest()),
+                ).fetchone()
+                if target is None:
+                    continue
+                existing = db.execute(
+                    "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?",
+                    (target["excerpt_id"], row["code_id"]),
+                ).fetchone()
+                if existing is not None and existing["status"] in ("accepted", "rejected"):
+                    continue  # the new place already carries a decision; keep both, move nothing
+                db.execute(
+                    """INSERT INTO suggestions (excerpt_id, code_id, codebook_id, score, suggested_by, rationale,
+                           components_json, status, status_by, status_at, memo, run_id)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (excerpt_id, code_id) DO UPDATE SET status = excluded.status,
+                           status_by = excluded.status_by, status_at = excluded.status_at, memo = excluded.memo""",
+                    (
+                        target["excerpt_id"],
+                        row["code_id"],
+                        codebook_id,
+                        row["score"],
+                        row["suggested_by"],
+                        row["rationale"],
+                        row["components_json"],
+                        row["status"],
+                        row["status_by"],
+                        row["status_at"],
+                        row["memo"],
+                        run_id,
+                    ),
+                )
+                db.execute(
+                    """INSERT INTO decisions (excerpt_id, code_id, action, previous_status, new_status, coder, at, memo)
+                       VALUES (?, ?, 'reattached', ?, ?, 'fieldnotes', ?, ?)""",
+                    (
+                        target["excerpt_id"],
+                        row["code_id"],
+                        existing["status"] if existing else None,
+                        row["status"],
+                        _now(),
+                        f"moved from {row['excerpt_id']} after the document changed",
+                    ),
+                )
+                db.execute(
+                    "UPDATE suggestions SET status = 'withdrawn' WHERE excerpt_id = ? AND code_id = ?",
+                    (row["excerpt_id"], row["code_id"]),
+                )
+                db.execute(
+                    """INSERT INTO decisions (excerpt_id, code_id, action, previous_status, new_status, coder, at, memo)
+                       VALUES (?, ?, 'moved', ?, 'withdrawn', 'fieldnotes', ?, ?)""",
+                    (row["excerpt_id"], row["code_id"], row["status"], _now(), f"moved to {target['excerpt_id']}"),
+                )
+                moved += 1
+        return moved, self.orphaned_decisions(codebook_id)
+
+    def orphaned_decisions(self, codebook_id: str) -> list[sqlite3.Row]:
+        """Reviewed suggestions whose text is no longer in the corpus: kept, never dropped."""
+        return self.connection.execute(
+            """SELECT s.excerpt_id, s.code_id AS code, s.status, s.status_by AS coder, s.status_at AS decided_at,
+                      s.memo, e.text, d.path AS document
+               FROM suggestions s JOIN excerpts e USING (excerpt_id) JOIN documents d ON d.document_id = e.document_id
+               WHERE s.codebook_id = ? AND s.status IN ('accepted', 'rejected') AND e.active = 0
+               ORDER BY d.path, e.start""",
+            (codebook_id,),
+        ).fetchall()
+
+    def history(self, excerpt_id: str) -> list[sqlite3.Row]:
+        """Every decision ever recorded on an excerpt, oldest first."""
+        return self.connection.execute(
+            "SELECT * FROM decisions WHERE excerpt_id = ? ORDER BY decision_id", (excerpt_id,)
+        ).fetchall()
+
+    def reviewed_examples(self, codebook_id: str) -> list[sqlite3.Row]:
+        """Accepted and rejected (excerpt text, code) pairs: training data for the learned suggester."""
+        return self.connection.execute(
+            """SELECT e.text, s.code_id AS code, s.status FROM suggestions s JOIN excerpts e USING (excerpt_id)
+               WHERE s.codebook_id = ? AND s.status IN ('accepted', 'rejected')
+               ORDER BY s.excerpt_id, s.code_id""",
+            (codebook_id,),
+        ).fetchall()

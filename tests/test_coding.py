@@ -215,3 +215,63 @@ def test_evaluate_and_calibrate_commands(tmp_path, shared_embedder):
     bad_gold.write_text("id,text,codes\nx,Some text.,no-such-code\n", encoding="utf-8")
     refused = runner.invoke(cli, ["evaluate", str(bad_gold), "--codebook", str(book), "--out", str(tmp_path / "out")])
     assert refused.exit_code == 1 and "bad.csv:2: code 'no-such-code' is not in the codebook" in refused.output
+
+
+def test_decisions_follow_edited_documents_and_orphans_are_kept(mini_corpus, tmp_path, shared_embedder):
+    out = tmp_path / "out"
+    runner = CliRunner()
+    settings = tmp_path / "fast.toml"
+    settings.write_text("[themes]\nenabled = false\n", encoding="utf-8")
+    args = ["code", str(mini_corpus), "--out", str(out), "--settings", str(settings)]
+    assert runner.invoke(cli, args).exit_code == 0
+    rows = read_csv(out / "excerpts.csv")
+    rota = next(r for r in rows if "rota on a whiteboard" in r["text"])
+    clerk = next(r for r in rows if "roster comes from above" in r["text"])
+    with Store.open(out / "fieldnotes.db") as store:
+        store.record_decision(rota["excerpt_id"], rota["code"], "accepted", "aiko", memo="own rota")
+        store.record_decision(clerk["excerpt_id"], clerk["code"], "rejected", "aiko")
+
+    # Edit the note: a new first paragraph shifts the rota sentence, and the sentence after it is deleted.
+    note = mini_corpus / "osaka" / "clinic-notes.txt"
+    text = note.read_text(encoding="utf-8")
+    text = text.replace(
+        "Clinic visit in Amagasaki\n\n", "Clinic visit in Amagasaki\n\nWe arrived late because of rain.\n\n"
+    )
+    text = text.replace(
+        " The head nurse said she would not go back to a hospital where the roster comes from above.", ""
+    )
+    note.write_text(text, encoding="utf-8")
+    again = runner.invoke(cli, args)
+    assert again.exit_code == 0, again.output
+    assert "Decisions whose text is gone from the corpus (kept, listed in orphaned_decisions.csv): 1" in again.output
+
+    after = read_csv(out / "excerpts.csv")
+    moved = [r for r in after if "rota on a whiteboard" in r["text"] and r["code"] == rota["code"]]
+    assert len(moved) == 1 and moved[0]["status"] == "accepted" and moved[0]["memo"] == "own rota"
+    document_text = (
+        sqlite3.connect(out / "fieldnotes.db")
+        .execute("SELECT text FROM documents WHERE path = 'osaka/clinic-notes.txt'")
+        .fetchone()[0]
+    )
+    assert document_text[int(moved[0]["start"]) : int(moved[0]["end"])] == moved[0]["text"]
+    orphans = read_csv(out / "orphaned_decisions.csv")
+    assert [(o["excerpt_id"], o["status"]) for o in orphans] == [(clerk["excerpt_id"], "rejected")]
+
+    history = runner.invoke(cli, ["history", moved[0]["excerpt_id"], "--out", str(out)])
+    assert history.exit_code == 0 and "reattached" in history.output and "accepted" in history.output
+    missing = runner.invoke(cli, ["history", "e-nope", "--out", str(out)])
+    assert missing.exit_code == 1 and "no decisions recorded" in missing.output
+
+
+def test_reviewed_decisions_train_the_learned_suggester(mini_corpus, tmp_path, shared_embedder):
+    out = tmp_path / "out"
+    settings = tmp_path / "fast.toml"
+    settings.write_text("[themes]\nenabled = false\n", encoding="utf-8")
+    args = ["code", str(mini_corpus), "--out", str(out), "--settings", str(settings)]
+    runner = CliRunner()
+    assert runner.invoke(cli, args).exit_code == 0
+    row = read_csv(out / "excerpts.csv")[0]
+    with Store.open(out / "fieldnotes.db") as store:
+        store.record_decision(row["excerpt_id"], row["code"], "rejected", "ben")
+    again = runner.invoke(cli, args)
+    assert "learned suggester trained with 1 reviewed decisions" in again.output

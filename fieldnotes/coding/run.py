@@ -97,6 +97,21 @@ def reference_training(loaded: LoadedCodebook, embed) -> tuple[GoldSet | None, T
     return gold, TrainingSet(embed(gold.texts), gold.labels.astype("int8"))
 
 
+def decision_training(loaded: LoadedCodebook, store: Store, embed) -> TrainingSet | None:
+    """Researchers' accepted (1) and rejected (0) codes as training rows; other codes unknown (-1)."""
+    import numpy as np
+
+    rows = store.reviewed_examples(loaded.codebook.id)
+    index = {code_id: i for i, code_id in enumerate(loaded.codebook.code_ids)}
+    rows = [row for row in rows if row["code"] in index]
+    if not rows:
+        return None
+    labels = np.full((len(rows), len(index)), -1, dtype=np.int8)
+    for i, row in enumerate(rows):
+        labels[i, index[row["code"]]] = 1 if row["status"] == "accepted" else 0
+    return TrainingSet(embed([row["text"] for row in rows]), labels)
+
+
 def find_calibration(loaded: LoadedCodebook) -> Path:
     """Beside the codebook if `fieldnotes calibrate` wrote one there, else the shipped default."""
     if loaded.calibration_path.is_file():
@@ -127,11 +142,17 @@ def build_coder(loaded: LoadedCodebook, settings: Settings, store: Store, embedd
         return embed_cached(list(texts), embedder, store)[0]
 
     prototypes = Prototypes.build(loaded.codebook, embed)
-    _, training = reference_training(loaded, embed) if "learned" in settings.coding.suggesters else (None, None)
+    training = None
+    notes = []
+    if "learned" in settings.coding.suggesters:
+        _, training = reference_training(loaded, embed)
+        decided = decision_training(loaded, store, embed)
+        if decided is not None:
+            notes.append(f"learned suggester trained with {len(decided.vectors)} reviewed decisions")
+            training = merge(training, decided) if training is not None else decided
     suggesters = build_suggesters(settings.coding.suggesters, loaded, prototypes, training)
     calibration_path = find_calibration(loaded)
     calibration = Calibration.load(calibration_path)
-    notes = []
     if calibration.model != embedder.model_id:
         notes.append(
             f"calibration {calibration_path.name} was fitted with {calibration.model}, not {embedder.model_id}; "

@@ -1,0 +1,1 @@
+"""Reviewing machine-suggested codes: inter-coder agreement between two parties."""

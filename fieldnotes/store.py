@@ -19,7 +19,7 @@ from pathlib import Path
 from fieldnotes.errors import StoreError
 from fieldnotes.ingest.model import CleanDocument, Passage
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -151,7 +151,12 @@ CREATE TABLE IF NOT EXISTS passage_topics (
     PRIMARY KEY (run_id, passage_id)
 );
 """
-_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
+# Version 4: excerpts a researcher marked by hand, and undo.
+_SCHEMA_V4 = """
+ALTER TABLE excerpts ADD COLUMN kind TEXT NOT NULL DEFAULT 'sentence';
+ALTER TABLE decisions ADD COLUMN undoes INTEGER;
+"""
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}
 
 
 @dataclass(frozen=True)
@@ -411,7 +416,12 @@ class Store:
     def save_excerpts(self, run_id: int, excerpts: Sequence) -> None:
         """Store the current excerpts; earlier ones not among them become inactive (never deleted)."""
         with self.transaction() as db:
-            db.execute("UPDATE excerpts SET active = 0 WHERE active = 1")
+            db.execute("UPDATE excerpts SET active = 0 WHERE active = 1 AND kind = 'sentence'")
+            # Hand-marked excerpts live as long as their passage does.
+            db.execute(
+                """UPDATE excerpts SET active = (passage_id IN (SELECT passage_id FROM passages WHERE active = 1))
+                   WHERE kind = 'manual'"""
+            )
             db.executemany(
                 """INSERT INTO excerpts (excerpt_id, passage_id, document_id, start, end, text, text_hash,
                        active, first_run, last_run)
@@ -488,17 +498,12 @@ class Store:
             ).fetchone()
             if row is None:
                 raise StoreError(f"no suggestion of code '{code_id}' for excerpt '{excerpt_id}'")
-            at = _now()
             db.execute(
                 "UPDATE suggestions SET status = ?, status_by = ?, status_at = ?, memo = COALESCE(?, memo)"
                 " WHERE excerpt_id = ? AND code_id = ?",
-                (status, coder, at, memo, excerpt_id, code_id),
+                (status, coder, _now(), memo, excerpt_id, code_id),
             )
-            db.execute(
-                """INSERT INTO decisions (excerpt_id, code_id, action, previous_status, new_status, coder, at, memo)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-                (excerpt_id, code_id, action or status, row["status"], status, coder, at, memo),
-            )
+            self._decision(db, excerpt_id, code_id, action or status, row["status"], status, coder, memo)
 
     def coded_excerpts(self, codebook_id: str) -> list[sqlite3.Row]:
         """Every live suggestion (suggested, accepted or rejected) with its excerpt, site and document."""
@@ -613,26 +618,24 @@ class Store:
                         run_id,
                     ),
                 )
-                db.execute(
-                    """INSERT INTO decisions (excerpt_id, code_id, action, previous_status, new_status, coder, at, memo)
-                       VALUES (?, ?, 'reattached', ?, ?, 'fieldnotes', ?, ?)""",
-                    (
-                        target["excerpt_id"],
-                        row["code_id"],
-                        existing["status"] if existing else None,
-                        row["status"],
-                        _now(),
-                        f"moved from {row['excerpt_id']} after the document changed",
-                    ),
+                previous = existing["status"] if existing else None
+                note = f"moved from {row['excerpt_id']} after the document changed"
+                self._decision(
+                    db, target["excerpt_id"], row["code_id"], "reattached", previous, row["status"], "fieldnotes", note
                 )
                 db.execute(
                     "UPDATE suggestions SET status = 'withdrawn' WHERE excerpt_id = ? AND code_id = ?",
                     (row["excerpt_id"], row["code_id"]),
                 )
-                db.execute(
-                    """INSERT INTO decisions (excerpt_id, code_id, action, previous_status, new_status, coder, at, memo)
-                       VALUES (?, ?, 'moved', ?, 'withdrawn', 'fieldnotes', ?, ?)""",
-                    (row["excerpt_id"], row["code_id"], row["status"], _now(), f"moved to {target['excerpt_id']}"),
+                self._decision(
+                    db,
+                    row["excerpt_id"],
+                    row["code_id"],
+                    "moved",
+                    row["status"],
+                    "withdrawn",
+                    "fieldnotes",
+                    f"moved to {target['excerpt_id']}",
                 )
                 moved += 1
         return moved, self.orphaned_decisions(codebook_id)
@@ -662,3 +665,142 @@ class Store:
                ORDER BY s.excerpt_id, s.code_id""",
             (codebook_id,),
         ).fetchall()
+
+    # --- researchers' own coding ------------------------------------------------------
+
+    def _decision(
+        self,
+        db,
+        excerpt_id: str,
+        code_id: str,
+        action: str,
+        previous: str | None,
+        new: str,
+        coder: str,
+        memo: str | None = None,
+        undoes: int | None = None,
+    ) -> None:
+        db.execute(
+            """INSERT INTO decisions (excerpt_id, code_id, action, previous_status, new_status, coder, at, memo, undoes)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (excerpt_id, code_id, action, previous, new, coder, _now(), memo, undoes),
+        )
+
+    def _accept_code(
+        self, db, excerpt_id: str, code_id: str, codebook_id: str, coder: str, memo: str | None, action: str
+    ) -> None:
+        row = db.execute(
+            "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
+        ).fetchone()
+        if row is None:
+            db.execute(
+                """INSERT INTO suggestions (excerpt_id, code_id, codebook_id, score, suggested_by, rationale,
+                       components_json, status, status_by, status_at, memo, run_id)
+                   VALUES (?, ?, ?, NULL, 'researcher', ?, '{}', 'accepted', ?, ?, ?,
+                           (SELECT MAX(run_id) FROM runs))""",
+                (excerpt_id, code_id, codebook_id, f"added by {coder}", coder, _now(), memo),
+            )
+        else:
+            db.execute(
+                "UPDATE suggestions SET status = 'accepted', status_by = ?, status_at = ?, memo = COALESCE(?, memo)"
+                " WHERE excerpt_id = ? AND code_id = ?",
+                (coder, _now(), memo, excerpt_id, code_id),
+            )
+        self._decision(db, excerpt_id, code_id, action, row["status"] if row else None, "accepted", coder, memo)
+
+    def add_code(
+        self, passage_id: str, start: int, end: int, code_id: str, codebook_id: str, coder: str, memo: str | None = None
+    ) -> str:
+        """Code a span a researcher selected (document offsets inside one passage); returns its excerpt id."""
+        with self.transaction() as db:
+            passage = db.execute(
+                """SELECT p.passage_id, p.document_id, p.start, p.end, d.text AS document_text FROM passages p
+                   JOIN documents d USING (document_id) WHERE p.passage_id = ? AND p.active = 1""",
+                (passage_id,),
+            ).fetchone()
+            if passage is None:
+                raise StoreError(f"no current passage '{passage_id}'")
+            text = passage["document_text"][start:end]
+            stripped = text.strip()
+            if not (passage["start"] <= start < end <= passage["end"]) or not stripped:
+                raise StoreError(f"span {start}-{end} is not text inside passage '{passage_id}'")
+            start += len(text) - len(text.lstrip())
+            end = start + len(stripped)
+            excerpt_id = (
+                "m"
+                + hashlib.sha256(f"{passage_id}\x1f{start - passage['start']}\x1f{stripped}".encode()).hexdigest()[:15]
+            )
+            db.execute(
+                """INSERT INTO excerpts (excerpt_id, passage_id, document_id, start, end, text, text_hash, active,
+                       first_run, last_run, kind)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, 1, (SELECT MAX(run_id) FROM runs), (SELECT MAX(run_id) FROM runs),
+                           'manual')
+                   ON CONFLICT (excerpt_id) DO UPDATE SET active = 1""",
+                (
+                    excerpt_id,
+                    passage_id,
+                    passage["document_id"],
+                    start,
+                    end,
+                    stripped,
+                    hashlib.sha256(stripped.encode("utf-8")).hexdigest(),
+                ),
+            )
+            self._accept_code(db, excerpt_id, code_id, codebook_id, coder, memo, "added")
+        return excerpt_id
+
+    def recode(self, excerpt_id: str, code_id: str, new_code_id: str, codebook_id: str, coder: str) -> None:
+        """The excerpt is right but the code is not: reject one code and accept the other, together."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no suggestion of code '{code_id}' for excerpt '{excerpt_id}'")
+            db.execute(
+                "UPDATE suggestions SET status = 'rejected', status_by = ?, status_at = ? "
+                "WHERE excerpt_id = ? AND code_id = ?",
+                (coder, _now(), excerpt_id, code_id),
+            )
+            self._decision(db, excerpt_id, code_id, "recoded", row["status"], "rejected", coder, f"-> {new_code_id}")
+            self._accept_code(db, excerpt_id, new_code_id, codebook_id, coder, f"<- {code_id}", "recoded")
+
+    def set_memo(self, excerpt_id: str, code_id: str, memo: str, coder: str) -> None:
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no suggestion of code '{code_id}' for excerpt '{excerpt_id}'")
+            db.execute(
+                "UPDATE suggestions SET memo = ? WHERE excerpt_id = ? AND code_id = ?", (memo, excerpt_id, code_id)
+            )
+            self._decision(db, excerpt_id, code_id, "memo", row["status"], row["status"], coder, memo)
+
+    def undo_last(self, coder: str) -> sqlite3.Row | None:
+        """Revert the coder's latest decision that is not yet undone; returns it, or None."""
+        with self.transaction() as db:
+            last = db.execute(
+                """SELECT * FROM decisions WHERE coder = ? AND action NOT IN ('undo', 'memo')
+                   AND decision_id NOT IN (SELECT undoes FROM decisions WHERE undoes IS NOT NULL)
+                   ORDER BY decision_id DESC LIMIT 1""",
+                (coder,),
+            ).fetchone()
+            if last is None:
+                return None
+            restored = last["previous_status"] or "withdrawn"
+            db.execute(
+                "UPDATE suggestions SET status = ?, status_by = ?, status_at = ? WHERE excerpt_id = ? AND code_id = ?",
+                (restored, coder, _now(), last["excerpt_id"], last["code_id"]),
+            )
+            self._decision(
+                db,
+                last["excerpt_id"],
+                last["code_id"],
+                "undo",
+                last["new_status"],
+                restored,
+                coder,
+                undoes=last["decision_id"],
+            )
+            return last

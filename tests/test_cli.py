@@ -36,7 +36,7 @@ def test_ingest_writes_database_and_csv(mini_corpus, tmp_path):
     assert sites["osaka/clinic-notes.txt"] == "osaka"
     assert sites["documents/leaflet.md"] == "niihama"
     db = sqlite3.connect(out / "fieldnotes.db")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
     assert db.execute("SELECT COUNT(*) FROM passages WHERE active = 1").fetchone()[0] == len(rows)
     text = dict(db.execute("SELECT path, text FROM documents").fetchall())
     for row in rows:

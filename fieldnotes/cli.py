@@ -219,6 +219,49 @@ def compare(by: str, out_dir: Path, codebook: str | None, settings_path: Path | 
 
 
 @cli.command()
+@_out_option
+@_codebook_option
+@_settings_option
+@click.option("--coder", default=None, help="Your name, recorded with every decision. Default: your login name.")
+@click.option("--port", type=int, default=0, help="Port on 127.0.0.1. Default: a random free port.")
+@click.option("--no-browser", is_flag=True, help="Print the address instead of opening a browser.")
+def review(
+    out_dir: Path, codebook: str | None, settings_path: Path | None, coder: str | None, port: int, no_browser: bool
+) -> None:
+    """Review suggestions in your browser: accept, reject, change the code, add codes, write memos.
+
+    Starts a local web page (127.0.0.1 only, with a secret token in its address)
+    over the results in OUT. Every decision is saved at once, with your name and
+    the time; `fieldnotes history` shows them. Stop with Ctrl-C.
+    """
+    import getpass
+    import time
+
+    from fieldnotes.codebook import load_codebook
+    from fieldnotes.coding.run import find_calibration
+    from fieldnotes.coding.suggest import Calibration
+    from fieldnotes.review.server import review as start_review
+
+    try:
+        settings = _load_settings(settings_path)
+        loaded = load_codebook(codebook or settings.coding.codebook)
+        threshold = Calibration.load(find_calibration(loaded)).threshold
+        server, url = start_review(
+            out_dir, loaded, coder or getpass.getuser(), port, threshold, open_browser=not no_browser
+        )
+    except FieldnotesError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot start the review page on port {port} ({exc})") from None
+    click.echo(f"Review page: {url}\nStop with Ctrl-C; every decision is already saved.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.shutdown()
+
+
+@cli.command()
 @click.argument("excerpt_id")
 @_out_option
 def history(excerpt_id: str, out_dir: Path) -> None:

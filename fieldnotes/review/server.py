@@ -1,0 +1,227 @@
+"""The review page: a small local web app over the results database.
+
+Bound to 127.0.0.1 only, on a random free port unless one is given. Every request
+must carry the session's secret token (in the page URL, then in a header), its Host
+must be this server, and a write must come from this page's origin, so neither
+another local user nor a web page in the same browser can read or drive it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import webbrowser
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from fieldnotes.codebook import LoadedCodebook
+from fieldnotes.errors import FieldnotesError
+from fieldnotes.store import Store
+
+STATIC_FILES = {"/app.js": "application/javascript", "/app.css": "text/css"}
+MAX_BODY = 64 * 1024
+
+
+@dataclass
+class ReviewSession:
+    database: Path
+    loaded: LoadedCodebook
+    coder: str
+    token: str
+    threshold: float
+
+    # --- reading ------------------------------------------------------------
+
+    def codebook(self) -> dict:
+        book = self.loaded.codebook
+        return {
+            "id": book.id,
+            "name": book.name,
+            "codes": [{"id": c.id, "name": c.name, "definition": c.definition} for c in book.codes],
+            "coder": self.coder,
+            "threshold": self.threshold,
+        }
+
+    def items(self, query: dict[str, str]) -> dict:
+        """Suggestions with their passage, filtered and ordered as asked."""
+        where = ["s.codebook_id = ?", "e.active = 1", "s.status != 'withdrawn'"]
+        params: list[object] = [self.loaded.codebook.id]
+        for key, column in (("site", "p.site"), ("code", "s.code_id"), ("document", "d.path"), ("status", "s.status")):
+            if query.get(key):
+                where.append(f"{column} = ?")
+                params.append(query[key])
+        for key, op in (("min_score", ">="), ("max_score", "<=")):
+            if query.get(key):
+                where.append(f"COALESCE(s.score, 1) {op} ?")
+                params.append(float(query[key]))
+        order = "d.path, e.start, s.code_id"
+        if query.get("order") == "uncertain":
+            # Closest to the threshold first: where a decision teaches the tool most.
+            order = (
+                f"CASE WHEN s.status = 'suggested' THEN 0 ELSE 1 END, ABS(COALESCE(s.score, 1) - {self.threshold:.4f})"
+            )
+        with Store.open(self.database) as store:
+            rows = store.connection.execute(
+                f"""SELECT s.excerpt_id, s.code_id, s.score, s.rationale, s.status, s.status_by, s.memo,
+                           s.suggested_by, e.start, e.end, e.text, e.kind, p.passage_id, p.start AS passage_start,
+                           p.text AS passage_text, p.site, p.section, d.path AS document
+                    FROM suggestions s JOIN excerpts e USING (excerpt_id)
+                    JOIN passages p ON p.passage_id = e.passage_id
+                    JOIN documents d ON d.document_id = e.document_id
+                    WHERE {" AND ".join(where)} ORDER BY {order} LIMIT 2000""",
+                params,
+            ).fetchall()
+            progress = store.connection.execute(
+                """SELECT s.code_id, COUNT(*) AS total,
+                          SUM(s.status IN ('accepted', 'rejected')) AS reviewed
+                   FROM suggestions s JOIN excerpts e USING (excerpt_id)
+                   WHERE s.codebook_id = ? AND e.active = 1 AND s.status != 'withdrawn' GROUP BY s.code_id""",
+                (self.loaded.codebook.id,),
+            ).fetchall()
+            facets = {
+                "sites": [
+                    r[0] for r in store.connection.execute("SELECT DISTINCT site FROM passages WHERE active = 1")
+                ],
+                "documents": [
+                    r[0]
+                    for r in store.connection.execute(
+                        "SELECT path FROM documents WHERE status != 'missing' ORDER BY path"
+                    )
+                ],
+            }
+        return {
+            "items": [dict(row) for row in rows],
+            "progress": [dict(row) for row in progress],
+            "facets": facets,
+        }
+
+    # --- writing ------------------------------------------------------------
+
+    def act(self, body: dict) -> dict:
+        action = body.get("action")
+        codebook_id = self.loaded.codebook.id
+        known = set(self.loaded.codebook.code_ids)
+        with Store.open(self.database) as store:
+            if action in ("accept", "reject"):
+                status = "accepted" if action == "accept" else "rejected"
+                store.record_decision(str(body["excerpt_id"]), str(body["code"]), status, self.coder, body.get("memo"))
+            elif action == "undo":
+                last = store.undo_last(self.coder)
+                return {"undone": dict(last) if last else None}
+            elif action == "memo":
+                store.set_memo(str(body["excerpt_id"]), str(body["code"]), str(body.get("memo", "")), self.coder)
+            elif action == "recode":
+                if body.get("new_code") not in known:
+                    raise FieldnotesError(f"unknown code '{body.get('new_code')}'")
+                store.recode(str(body["excerpt_id"]), str(body["code"]), str(body["new_code"]), codebook_id, self.coder)
+            elif action == "add":
+                if body.get("code") not in known:
+                    raise FieldnotesError(f"unknown code '{body.get('code')}'")
+                excerpt_id = store.add_code(
+                    str(body["passage_id"]),
+                    int(body["start"]),
+                    int(body["end"]),
+                    str(body["code"]),
+                    codebook_id,
+                    self.coder,
+                    body.get("memo"),
+                )
+                return {"excerpt_id": excerpt_id}
+            else:
+                raise FieldnotesError(f"unknown action '{action}'")
+        return {"ok": True}
+
+
+def make_handler(session: ReviewSession, origin_holder: dict[str, str]):
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "fieldnotes-review"
+
+        def log_message(self, format: str, *args: object) -> None:
+            return  # quiet: the terminal belongs to the researcher
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", f"{content_type}; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Referrer-Policy", "no-referrer")
+            self.send_header(
+                "Content-Security-Policy",
+                "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'",
+            )
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _json(self, status: int, payload: object) -> None:
+            self._send(status, json.dumps(payload).encode("utf-8"), "application/json")
+
+        def _allowed(self, url) -> bool:
+            origin = origin_holder["origin"]
+            if self.headers.get("Host") != origin.removeprefix("http://"):
+                return False  # another host name pointing here (DNS rebinding)
+            token = self.headers.get("X-Fieldnotes-Token") or parse_qs(url.query).get("token", [""])[0]
+            return secrets.compare_digest(token, session.token)
+
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            if url.path in STATIC_FILES:  # code, no data: served without the token
+                body = resources.files("fieldnotes.review").joinpath("static", url.path[1:]).read_bytes()
+                return self._send(HTTPStatus.OK, body, STATIC_FILES[url.path])
+            if not self._allowed(url):
+                return self._json(HTTPStatus.FORBIDDEN, {"error": "missing or wrong session token"})
+            if url.path == "/":
+                body = resources.files("fieldnotes.review").joinpath("static", "index.html").read_bytes()
+                return self._send(HTTPStatus.OK, body, "text/html")
+            if url.path == "/api/codebook":
+                return self._json(HTTPStatus.OK, session.codebook())
+            if url.path == "/api/items":
+                query = {k: v[0] for k, v in parse_qs(url.query).items() if k != "token"}
+                return self._json(HTTPStatus.OK, session.items(query))
+            return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+
+        def do_POST(self) -> None:
+            url = urlparse(self.path)
+            if not self._allowed(url):
+                return self._json(HTTPStatus.FORBIDDEN, {"error": "missing or wrong session token"})
+            if self.headers.get("Origin") not in (None, origin_holder["origin"]):
+                return self._json(HTTPStatus.FORBIDDEN, {"error": "requests from other origins are refused"})
+            if url.path != "/api/act":
+                return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                return self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "request too large"})
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}")
+                return self._json(HTTPStatus.OK, session.act(body))
+            except (FieldnotesError, KeyError, ValueError, TypeError) as exc:
+                return self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+
+    return Handler
+
+
+def start_server(session: ReviewSession, port: int = 0) -> tuple[ThreadingHTTPServer, str]:
+    """Start serving in a background thread; returns the server and the page URL (with token)."""
+    holder: dict[str, str] = {}
+    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(session, holder))
+    holder["origin"] = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"{holder['origin']}/?token={session.token}"
+
+
+def review(
+    out_dir: Path, loaded: LoadedCodebook, coder: str, port: int = 0, threshold: float = 0.5, open_browser: bool = True
+) -> tuple[ThreadingHTTPServer, str]:
+    database = Path(out_dir) / "fieldnotes.db"
+    if not database.is_file():
+        raise FieldnotesError(f"{out_dir}: no results database; run `fieldnotes code CORPUS --out {out_dir}` first")
+    session = ReviewSession(database, loaded, coder, secrets.token_urlsafe(24), threshold)
+    server, url = start_server(session, port)
+    if open_browser:
+        webbrowser.open(url)
+    return server, url

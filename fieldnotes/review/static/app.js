@@ -1,0 +1,175 @@
+// fieldnotes review page. All data is inserted with textContent, never as HTML.
+"use strict";
+const params = new URLSearchParams(location.search);
+const TOKEN = params.get("token") || "";
+let codebook = null;
+let items = [];
+let current = 0;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+async function api(path, body) {
+  const options = { headers: { "X-Fieldnotes-Token": TOKEN } };
+  if (body !== undefined) {
+    options.method = "POST";
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  const data = await response.json();
+  if (!response.ok) throw new Error(data.error || response.statusText);
+  return data;
+}
+
+function codeName(id) {
+  const code = codebook.codes.find((c) => c.id === id);
+  return code ? code.name : id;
+}
+
+function filterQuery() {
+  const form = new FormData(document.getElementById("filters"));
+  const query = new URLSearchParams();
+  for (const [key, value] of form.entries()) if (value) query.set(key, value);
+  return query.toString();
+}
+
+async function load(keepPosition = false) {
+  const data = await api("/api/items?" + filterQuery());
+  const previous = items[current];
+  items = data.items;
+  if (keepPosition && previous) {
+    const again = items.findIndex((i) => i.excerpt_id === previous.excerpt_id && i.code_id === previous.code_id);
+    current = again >= 0 ? again : Math.min(current, items.length - 1);
+  } else current = 0;
+  fillFacets(data.facets);
+  showProgress(data.progress);
+  renderList();
+  renderDetail();
+}
+
+function fillFacets(facets) {
+  const fill = (name, values, label = (v) => v) => {
+    const select = document.querySelector(`#filters [name=${name}]`);
+    if (select.options.length > 1) return;
+    for (const value of values) select.append(el("option", { value }, label(value)));
+  };
+  fill("site", facets.sites);
+  fill("document", facets.documents);
+  fill("code", codebook.codes.map((c) => c.id), codeName);
+}
+
+function showProgress(progress) {
+  const total = progress.reduce((n, p) => n + p.total, 0);
+  const reviewed = progress.reduce((n, p) => n + p.reviewed, 0);
+  const box = document.getElementById("progress");
+  box.textContent = `${reviewed} / ${total} reviewed`;
+  box.title = progress.map((p) => `${codeName(p.code_id)}: ${p.reviewed}/${p.total}`).join("\n");
+}
+
+function renderList() {
+  const list = document.getElementById("list");
+  list.replaceChildren();
+  items.forEach((item, index) => {
+    const row = el("div", { class: "item" + (index === current ? " current" : ""), onclick: () => { current = index; renderList(); renderDetail(); } },
+      el("div", { class: "code" }, codeName(item.code_id), el("span", { class: "badge " + item.status }, item.status)),
+      el("div", { class: "snippet" }, item.text));
+    list.append(row);
+  });
+  const active = list.querySelector(".current");
+  if (active) active.scrollIntoView({ block: "nearest" });
+}
+
+function renderDetail() {
+  const detail = document.getElementById("detail");
+  detail.replaceChildren();
+  const item = items[current];
+  if (!item) { detail.append(el("p", {}, "Nothing to review with these filters.")); return; }
+  const code = codebook.codes.find((c) => c.id === item.code_id) || { name: item.code_id, definition: "" };
+  const from = item.start - item.passage_start;
+  const to = item.end - item.passage_start;
+  const passage = el("div", { class: "passage", id: "passage", "data-passage": item.passage_id, "data-offset": item.passage_start },
+    item.passage_text.slice(0, from), el("mark", {}, item.passage_text.slice(from, to)), item.passage_text.slice(to));
+  const recode = el("select", { "aria-label": "Change code to" }, el("option", { value: "" }, "change code to…"),
+    ...codebook.codes.filter((c) => c.id !== item.code_id).map((c) => el("option", { value: c.id }, c.name)));
+  recode.addEventListener("change", () => recode.value && act({ action: "recode", excerpt_id: item.excerpt_id, code: item.code_id, new_code: recode.value }));
+  const addCode = el("select", { "aria-label": "Add a code to the selected text" }, el("option", { value: "" }, "add code to selection…"),
+    ...codebook.codes.map((c) => el("option", { value: c.id }, c.name)));
+  addCode.addEventListener("change", () => addSelection(addCode.value));
+  const memo = el("textarea", { placeholder: "memo", "aria-label": "Memo" });
+  memo.value = item.memo || "";
+  detail.append(
+    el("h2", {}, code.name, el("span", { class: "badge " + item.status }, item.status)),
+    el("div", { class: "meta" }, `${item.document} · ${item.site}` + (item.section ? ` · ${item.section}` : "") + (item.score === null ? " · added by hand" : ` · score ${Number(item.score).toFixed(2)}`)),
+    el("div", { class: "definition" }, code.definition),
+    passage,
+    el("div", { class: "rationale" }, item.rationale),
+    el("div", { class: "actions" },
+      el("button", { class: "accept", onclick: () => act({ action: "accept", excerpt_id: item.excerpt_id, code: item.code_id }) }, "Accept (a)"),
+      el("button", { class: "reject", onclick: () => act({ action: "reject", excerpt_id: item.excerpt_id, code: item.code_id }) }, "Reject (r)"),
+      el("button", { onclick: () => act({ action: "undo" }) }, "Undo (u)"),
+      recode, addCode),
+    memo,
+    el("div", { class: "actions" }, el("button", { onclick: () => act({ action: "memo", excerpt_id: item.excerpt_id, code: item.code_id, memo: memo.value }) }, "Save memo")),
+    el("div", { class: "error", id: "error", role: "alert" }));
+}
+
+function addSelection(codeId) {
+  const selection = window.getSelection();
+  const passage = document.getElementById("passage");
+  if (!codeId || !selection.rangeCount || !passage.contains(selection.anchorNode)) {
+    showError("Select text inside the passage first, then choose a code.");
+    return;
+  }
+  const range = selection.getRangeAt(0);
+  const before = document.createRange();
+  before.setStart(passage, 0);
+  before.setEnd(range.startContainer, range.startOffset);
+  const start = Number(passage.dataset.offset) + before.toString().length;
+  const end = start + range.toString().length;
+  act({ action: "add", passage_id: passage.dataset.passage, start, end, code: codeId });
+}
+
+function showError(message) {
+  const box = document.getElementById("error");
+  if (box) box.textContent = message;
+}
+
+async function act(body) {
+  try {
+    await api("/api/act", body);
+    const move = body.action === "accept" || body.action === "reject";
+    await load(true);
+    if (move && current < items.length - 1) { current += 1; renderList(); renderDetail(); }
+  } catch (error) { showError(error.message); }
+}
+
+document.addEventListener("keydown", (event) => {
+  if (["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName)) return;
+  const item = items[current];
+  if (event.key === "j" && current < items.length - 1) { current += 1; renderList(); renderDetail(); }
+  else if (event.key === "k" && current > 0) { current -= 1; renderList(); renderDetail(); }
+  else if (event.key === "a" && item) act({ action: "accept", excerpt_id: item.excerpt_id, code: item.code_id });
+  else if (event.key === "r" && item) act({ action: "reject", excerpt_id: item.excerpt_id, code: item.code_id });
+  else if (event.key === "u") act({ action: "undo" });
+});
+
+document.getElementById("filters").addEventListener("change", () => load());
+
+(async () => {
+  try {
+    codebook = await api("/api/codebook");
+    document.getElementById("who").textContent = `${codebook.name} · coder: ${codebook.coder}`;
+    await load();
+  } catch (error) {
+    document.getElementById("detail").append(el("p", { class: "error" }, "Cannot load: " + error.message));
+  }
+})();

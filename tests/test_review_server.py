@@ -1,0 +1,108 @@
+"""The review page's server: token, host and origin checks, and every action saved in the database."""
+
+import json
+import secrets
+import urllib.error
+import urllib.request
+
+import pytest
+from test_decisions import coded_store  # noqa: F401 - the fixture
+
+from fieldnotes.codebook import load_codebook
+from fieldnotes.review.server import ReviewSession, start_server
+from fieldnotes.store import Store
+
+
+@pytest.fixture
+def server(coded_store):  # noqa: F811
+    session = ReviewSession(coded_store.path, load_codebook(), "aiko", secrets.token_urlsafe(16), 0.33)
+    httpd, url = start_server(session)
+    yield session, url
+    httpd.shutdown()
+
+
+def call(url: str, path: str, token: str | None, body: dict | None = None, headers: dict | None = None):
+    base = url.split("/?")[0]
+    request = urllib.request.Request(base + path, data=json.dumps(body).encode() if body is not None else None)
+    if token:
+        request.add_header("X-Fieldnotes-Token", token)
+    for key, value in (headers or {}).items():
+        request.add_header(key, value)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null") if "json" in response.headers[
+                "Content-Type"
+            ] else response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_requests_without_the_token_or_from_elsewhere_are_refused(server):
+    session, url = server
+    assert call(url, "/api/items", None)[0] == 403
+    assert call(url, "/api/items", "wrong")[0] == 403
+    assert call(url, "/api/items", session.token, headers={"Host": "evil.example:80"})[0] == 403
+    status, _ = call(url, "/api/act", session.token, {"action": "undo"}, headers={"Origin": "http://evil.example"})
+    assert status == 403
+    assert call(url, "/app.js", None)[0] == 200  # code only, no data
+
+
+def test_page_lists_suggestions_and_saves_every_action(server, coded_store):  # noqa: F811
+    session, url = server
+    with urllib.request.urlopen(url, timeout=10) as page:
+        assert b"fieldnotes review" in page.read()
+        assert "Content-Security-Policy" in page.headers
+    status, data = call(url, "/api/items?order=uncertain", session.token)
+    assert status == 200 and len(data["items"]) == 2
+    item = next(i for i in data["items"] if i["code_id"] == "staff-autonomy")
+    assert (
+        item["passage_text"][item["start"] - item["passage_start"] : item["end"] - item["passage_start"]]
+        == item["text"]
+    )
+    assert (
+        call(
+            url,
+            "/api/act",
+            session.token,
+            {"action": "accept", "excerpt_id": item["excerpt_id"], "code": "staff-autonomy"},
+        )[0]
+        == 200
+    )
+    status, added = call(
+        url,
+        "/api/act",
+        session.token,
+        {
+            "action": "add",
+            "passage_id": item["passage_id"],
+            "start": item["passage_start"],
+            "end": item["passage_start"] + 20,
+            "code": "volunteering",
+        },
+    )
+    assert status == 200 and added["excerpt_id"].startswith("m")
+    assert (
+        call(
+            url,
+            "/api/act",
+            session.token,
+            {"action": "memo", "excerpt_id": item["excerpt_id"], "code": "staff-autonomy", "memo": "clear"},
+        )[0]
+        == 200
+    )
+    assert (
+        call(
+            url,
+            "/api/act",
+            session.token,
+            {"action": "recode", "excerpt_id": item["excerpt_id"], "code": "staff-autonomy", "new_code": "nope"},
+        )[0]
+        == 400
+    )
+    status, filtered = call(url, "/api/items?status=accepted", session.token)
+    assert {i["code_id"] for i in filtered["items"]} == {"staff-autonomy", "volunteering"}
+    with Store.open(session.database) as store:
+        history = [(h["action"], h["coder"]) for h in store.history(item["excerpt_id"])]
+    assert history == [("accepted", "aiko"), ("memo", "aiko")]
+    status, undone = call(url, "/api/act", session.token, {"action": "undo"})
+    assert status == 200 and undone["undone"]["action"] == "added"

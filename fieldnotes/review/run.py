@@ -60,7 +60,8 @@ def agreement(
                 continue
             if row["status"] == "accepted":
                 applied_a[row["excerpt_id"]].add(row["code_id"])
-            if row["score"] is not None and row["status"] != "withdrawn":
+            # Only suggestions someone reviewed count: an unreviewed one says nothing about agreement.
+            if row["score"] is not None and row["status"] in ("accepted", "rejected"):
                 applied_b[row["excerpt_id"]].add(row["code_id"])
         label_a, label_b = "reviewed decisions", "fieldnotes suggestions"
     if not units:

@@ -804,3 +804,25 @@ class Store:
                 undoes=last["decision_id"],
             )
             return last
+
+    def adjust_span(
+        self, excerpt_id: str, code_id: str, passage_id: str, start: int, end: int, codebook_id: str, coder: str
+    ) -> str:
+        """The code is right but its span is not: code the new span, withdraw the old one (audited)."""
+        new_id = self.add_code(passage_id, start, end, code_id, codebook_id, coder)
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no suggestion of code '{code_id}' for excerpt '{excerpt_id}'")
+            if new_id != excerpt_id:
+                db.execute(
+                    "UPDATE suggestions SET status = 'withdrawn', status_by = ?, status_at = ? "
+                    "WHERE excerpt_id = ? AND code_id = ?",
+                    (coder, _now(), excerpt_id, code_id),
+                )
+                self._decision(
+                    db, excerpt_id, code_id, "span-moved", row["status"], "withdrawn", coder, f"span moved to {new_id}"
+                )
+        return new_id

@@ -90,3 +90,18 @@ def test_hand_coded_excerpts_survive_a_rerun_of_the_excerpt_stage(coded_store):
     row = store.connection.execute("SELECT active FROM excerpts WHERE excerpt_id = ?", (excerpt_id,)).fetchone()
     assert row["active"] == 1
     assert Path(store.path).is_file()
+
+
+def test_adjust_the_span_of_a_suggestion(coded_store):
+    store = coded_store
+    rota = store.rota
+    new_id = store.adjust_span(
+        rota.excerpt_id, "staff-autonomy", rota.passage_id, rota.start, rota.start + 30, "coproduction", "aiko"
+    )
+    assert statuses(store)[(rota.excerpt_id, "staff-autonomy")] == "withdrawn"
+    assert statuses(store)[(new_id, "staff-autonomy")] == "accepted"
+    assert [h["action"] for h in store.history(rota.excerpt_id)] == ["span-moved"]
+    assert (
+        store.connection.execute("SELECT text FROM excerpts WHERE excerpt_id = ?", (new_id,)).fetchone()[0]
+        == rota.text[:30].strip()
+    )

@@ -106,3 +106,19 @@ def test_page_lists_suggestions_and_saves_every_action(server, coded_store):  # 
     assert history == [("accepted", "aiko"), ("memo", "aiko")]
     status, undone = call(url, "/api/act", session.token, {"action": "undo"})
     assert status == 200 and undone["undone"]["action"] == "added"
+    status, moved = call(
+        url,
+        "/api/act",
+        session.token,
+        {
+            "action": "span",
+            "excerpt_id": item["excerpt_id"],
+            "code": "staff-autonomy",
+            "passage_id": item["passage_id"],
+            "start": item["start"],
+            "end": item["start"] + 25,
+        },
+    )
+    assert status == 200 and moved["excerpt_id"] != item["excerpt_id"]
+    with Store.open(session.database) as store:
+        assert [h["action"] for h in store.history(item["excerpt_id"])][-1] == "span-moved"

@@ -119,6 +119,17 @@ class ReviewSession:
                 if body.get("new_code") not in known:
                     raise FieldnotesError(f"unknown code '{body.get('new_code')}'")
                 store.recode(str(body["excerpt_id"]), str(body["code"]), str(body["new_code"]), codebook_id, self.coder)
+            elif action == "span":
+                excerpt_id = store.adjust_span(
+                    str(body["excerpt_id"]),
+                    str(body["code"]),
+                    str(body["passage_id"]),
+                    int(body["start"]),
+                    int(body["end"]),
+                    codebook_id,
+                    self.coder,
+                )
+                return {"excerpt_id": excerpt_id}
             elif action == "add":
                 if body.get("code") not in known:
                     raise FieldnotesError(f"unknown code '{body.get('code')}'")
@@ -170,6 +181,10 @@ def make_handler(session: ReviewSession, origin_holder: dict[str, str]):
 
         def do_GET(self) -> None:
             url = urlparse(self.path)
+            if url.path == "/favicon.ico":  # browsers ask for it without the token: answer, don't refuse
+                self.send_response(HTTPStatus.NO_CONTENT)
+                self.end_headers()
+                return None
             if url.path in STATIC_FILES:  # code, no data: served without the token
                 body = resources.files("fieldnotes.review").joinpath("static", url.path[1:]).read_bytes()
                 return self._send(HTTPStatus.OK, body, STATIC_FILES[url.path])

@@ -42,18 +42,22 @@ function filterQuery() {
   return query.toString();
 }
 
+// Returns whether the item shown before is still in the list (a filter may have dropped it).
 async function load(keepPosition = false) {
   const data = await api("/api/items?" + filterQuery());
   const previous = items[current];
   items = data.items;
+  let kept = false;
   if (keepPosition && previous) {
     const again = items.findIndex((i) => i.excerpt_id === previous.excerpt_id && i.code_id === previous.code_id);
-    current = again >= 0 ? again : Math.min(current, items.length - 1);
+    kept = again >= 0;
+    current = kept ? again : Math.max(0, Math.min(current, items.length - 1));
   } else current = 0;
   fillFacets(data.facets);
   showProgress(data.progress);
   renderList();
   renderDetail();
+  return kept;
 }
 
 function fillFacets(facets) {
@@ -94,10 +98,12 @@ function renderDetail() {
   const item = items[current];
   if (!item) { detail.append(el("p", {}, "Nothing to review with these filters.")); return; }
   const code = codebook.codes.find((c) => c.id === item.code_id) || { name: item.code_id, definition: "" };
+  // Offsets from the server count characters (code points); JavaScript strings count UTF-16 units.
+  const chars = Array.from(item.passage_text);
   const from = item.start - item.passage_start;
   const to = item.end - item.passage_start;
   const passage = el("div", { class: "passage", id: "passage", "data-passage": item.passage_id, "data-offset": item.passage_start },
-    item.passage_text.slice(0, from), el("mark", {}, item.passage_text.slice(from, to)), item.passage_text.slice(to));
+    chars.slice(0, from).join(""), el("mark", {}, chars.slice(from, to).join("")), chars.slice(to).join(""));
   const recode = el("select", { "aria-label": "Change code to" }, el("option", { value: "" }, "change code to…"),
     ...codebook.codes.filter((c) => c.id !== item.code_id).map((c) => el("option", { value: c.id }, c.name)));
   recode.addEventListener("change", () => recode.value && act({ action: "recode", excerpt_id: item.excerpt_id, code: item.code_id, new_code: recode.value }));
@@ -116,26 +122,40 @@ function renderDetail() {
       el("button", { class: "accept", onclick: () => act({ action: "accept", excerpt_id: item.excerpt_id, code: item.code_id }) }, "Accept (a)"),
       el("button", { class: "reject", onclick: () => act({ action: "reject", excerpt_id: item.excerpt_id, code: item.code_id }) }, "Reject (r)"),
       el("button", { onclick: () => act({ action: "undo" }) }, "Undo (u)"),
+      el("button", { onclick: () => moveSpan(item), title: "Select the right text in the passage first" }, "Move span to selection"),
       recode, addCode),
     memo,
     el("div", { class: "actions" }, el("button", { onclick: () => act({ action: "memo", excerpt_id: item.excerpt_id, code: item.code_id, memo: memo.value }) }, "Save memo")),
     el("div", { class: "error", id: "error", role: "alert" }));
 }
 
-function addSelection(codeId) {
+// The selected text inside the passage as character offsets in the document (or null, with a message).
+function selectedSpan() {
   const selection = window.getSelection();
   const passage = document.getElementById("passage");
-  if (!codeId || !selection.rangeCount || !passage.contains(selection.anchorNode)) {
-    showError("Select text inside the passage first, then choose a code.");
-    return;
+  if (!selection.rangeCount || !selection.getRangeAt(0).intersectsNode(passage) || selection.isCollapsed) {
+    showError("Select text inside the passage first.");
+    return null;
   }
-  const range = selection.getRangeAt(0);
+  const range = selection.getRangeAt(0).cloneRange(); // a drag past the passage's ends keeps only its part
+  if (!passage.contains(range.startContainer)) range.setStart(passage, 0);
+  if (!passage.contains(range.endContainer)) range.setEnd(passage, passage.childNodes.length);
   const before = document.createRange();
   before.setStart(passage, 0);
   before.setEnd(range.startContainer, range.startOffset);
-  const start = Number(passage.dataset.offset) + before.toString().length;
-  const end = start + range.toString().length;
-  act({ action: "add", passage_id: passage.dataset.passage, start, end, code: codeId });
+  const length = (text) => Array.from(text).length; // characters, as the server counts them, not UTF-16 units
+  const start = Number(passage.dataset.offset) + length(before.toString());
+  return { passage_id: passage.dataset.passage, start, end: start + length(range.toString()) };
+}
+
+function addSelection(codeId) {
+  const span = codeId && selectedSpan();
+  if (span) act({ action: "add", code: codeId, ...span });
+}
+
+function moveSpan(item) {
+  const span = selectedSpan();
+  if (span) act({ action: "span", excerpt_id: item.excerpt_id, code: item.code_id, ...span });
 }
 
 function showError(message) {
@@ -143,23 +163,39 @@ function showError(message) {
   if (box) box.textContent = message;
 }
 
-async function act(body) {
+// Actions run one after another. A key press becomes an action only when its turn comes, on the item current
+// then, so quick presses (a, a, r) decide successive items instead of the same one twice.
+let queue = Promise.resolve();
+function act(body) {
+  queue = queue.then(() => send(typeof body === "function" ? body() : body));
+  return queue;
+}
+
+async function send(body) {
+  if (!body) return;
   try {
     await api("/api/act", body);
     const move = body.action === "accept" || body.action === "reject";
-    await load(true);
-    if (move && current < items.length - 1) { current += 1; renderList(); renderDetail(); }
+    const kept = await load(true);
+    // Move on after a decision, unless the filter already dropped the decided item (the next one is shown).
+    if (move && kept && current < items.length - 1) { current += 1; renderList(); renderDetail(); }
   } catch (error) { showError(error.message); }
 }
 
 document.addEventListener("keydown", (event) => {
   if (["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName)) return;
-  const item = items[current];
-  if (event.key === "j" && current < items.length - 1) { current += 1; renderList(); renderDetail(); }
-  else if (event.key === "k" && current > 0) { current -= 1; renderList(); renderDetail(); }
-  else if (event.key === "a" && item) act({ action: "accept", excerpt_id: item.excerpt_id, code: item.code_id });
-  else if (event.key === "r" && item) act({ action: "reject", excerpt_id: item.excerpt_id, code: item.code_id });
-  else if (event.key === "u") act({ action: "undo" });
+  if (event.ctrlKey || event.metaKey || event.altKey) return; // Ctrl+A selects all, Ctrl+R reloads: not decisions
+  const key = event.key;
+  if (!["j", "k", "a", "r", "u"].includes(key)) return;
+  act(() => {
+    const item = items[current];
+    if (key === "j" && current < items.length - 1) { current += 1; renderList(); renderDetail(); }
+    else if (key === "k" && current > 0) { current -= 1; renderList(); renderDetail(); }
+    else if (key === "a" && item) return { action: "accept", excerpt_id: item.excerpt_id, code: item.code_id };
+    else if (key === "r" && item) return { action: "reject", excerpt_id: item.excerpt_id, code: item.code_id };
+    else if (key === "u") return { action: "undo" };
+    return null;
+  });
 });
 
 document.getElementById("filters").addEventListener("change", () => load());

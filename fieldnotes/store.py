@@ -493,11 +493,7 @@ class Store:
         if status not in ("accepted", "rejected", "suggested"):
             raise StoreError(f"unknown status '{status}'")
         with self.transaction() as db:
-            row = db.execute(
-                "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
-            ).fetchone()
-            if row is None:
-                raise StoreError(f"no suggestion of code '{code_id}' for excerpt '{excerpt_id}'")
+            row = self._suggestion(db, excerpt_id, code_id)
             db.execute(
                 "UPDATE suggestions SET status = ?, status_by = ?, status_at = ?, memo = COALESCE(?, memo)"
                 " WHERE excerpt_id = ? AND code_id = ?",
@@ -668,6 +664,15 @@ class Store:
 
     # --- researchers' own coding ------------------------------------------------------
 
+    @staticmethod
+    def _suggestion(db, excerpt_id: str, code_id: str) -> sqlite3.Row:
+        row = db.execute(
+            "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no suggestion of code '{code_id}' for excerpt '{excerpt_id}'")
+        return row
+
     def _decision(
         self,
         db,
@@ -752,11 +757,7 @@ class Store:
     def recode(self, excerpt_id: str, code_id: str, new_code_id: str, codebook_id: str, coder: str) -> None:
         """The excerpt is right but the code is not: reject one code and accept the other, together."""
         with self.transaction() as db:
-            row = db.execute(
-                "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
-            ).fetchone()
-            if row is None:
-                raise StoreError(f"no suggestion of code '{code_id}' for excerpt '{excerpt_id}'")
+            row = self._suggestion(db, excerpt_id, code_id)
             db.execute(
                 "UPDATE suggestions SET status = 'rejected', status_by = ?, status_at = ? "
                 "WHERE excerpt_id = ? AND code_id = ?",
@@ -767,11 +768,7 @@ class Store:
 
     def set_memo(self, excerpt_id: str, code_id: str, memo: str, coder: str) -> None:
         with self.transaction() as db:
-            row = db.execute(
-                "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
-            ).fetchone()
-            if row is None:
-                raise StoreError(f"no suggestion of code '{code_id}' for excerpt '{excerpt_id}'")
+            row = self._suggestion(db, excerpt_id, code_id)
             db.execute(
                 "UPDATE suggestions SET memo = ? WHERE excerpt_id = ? AND code_id = ?", (memo, excerpt_id, code_id)
             )
@@ -811,11 +808,7 @@ class Store:
         """The code is right but its span is not: code the new span, withdraw the old one (audited)."""
         new_id = self.add_code(passage_id, start, end, code_id, codebook_id, coder)
         with self.transaction() as db:
-            row = db.execute(
-                "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
-            ).fetchone()
-            if row is None:
-                raise StoreError(f"no suggestion of code '{code_id}' for excerpt '{excerpt_id}'")
+            row = self._suggestion(db, excerpt_id, code_id)
             if new_id != excerpt_id:
                 db.execute(
                     "UPDATE suggestions SET status = 'withdrawn', status_by = ?, status_at = ? "

@@ -144,7 +144,15 @@ def common_words():
     if COMMON_WORDS is None:
         from wordfreq import top_n_list
 
-        COMMON_WORDS = [w for w in top_n_list("en", 3000) if w.isalpha() and (len(w) > 1 or w in ("a", "i"))]
+        from fieldnotes.ingest.repair import _TWO_LETTER_WORDS
+
+        # wordfreq's list also holds tokens that are not words of running prose ("al" of "et al.",
+        # "th", "st"): exactly the fragments PDF damage leaves, so they are not clean text here.
+        COMMON_WORDS = [
+            w
+            for w in top_n_list("en", 3000)
+            if w.isalpha() and (len(w) > 2 or w in ("a", "i") or w in _TWO_LETTER_WORDS)
+        ]
     return COMMON_WORDS
 
 

@@ -65,9 +65,10 @@ def cli() -> None:
 
     Then fieldnotes suggests codes from a codebook (default: co-production,
     fourteen codes) for every sentence-level excerpt, each with a score and a
-    reason, for researchers to accept or reject.
+    reason, finds themes, and compares the sites in OUT/report.html.
+    Researchers accept or reject suggestions in `fieldnotes review`.
 
-    Start with:  fieldnotes code corpus/
+    Start with:  fieldnotes code corpus/     then:  fieldnotes review
     """
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from fieldnotes.errors import StoreError
 from fieldnotes.ingest.model import CleanDocument, Passage
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -156,7 +156,11 @@ _SCHEMA_V4 = """
 ALTER TABLE excerpts ADD COLUMN kind TEXT NOT NULL DEFAULT 'sentence';
 ALTER TABLE decisions ADD COLUMN undoes INTEGER;
 """
-_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}
+# Version 5: what the themes were fitted on, so an unchanged corpus reuses them.
+_SCHEMA_V5 = """
+ALTER TABLE topics ADD COLUMN input_key TEXT;
+"""
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4, 5: _SCHEMA_V5}
 
 
 @dataclass(frozen=True)
@@ -523,12 +527,14 @@ class Store:
             "SELECT excerpt_id, passage_id, text, text_hash FROM excerpts WHERE active = 1 ORDER BY passage_id, start"
         ).fetchall()
 
-    def save_topics(self, run_id: int, topics: Sequence[dict], assignments: dict[str, int]) -> None:
+    def save_topics(
+        self, run_id: int, topics: Sequence[dict], assignments: dict[str, int], input_key: str | None = None
+    ) -> None:
         with self.transaction() as db:
             db.executemany(
                 """INSERT INTO topics (run_id, topic_id, label, words_json, size, representatives_json,
-                       words_by_site_json, method)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                       words_by_site_json, method, input_key)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
                     (
                         run_id,
@@ -539,6 +545,7 @@ class Store:
                         json.dumps(t["representatives"]),
                         json.dumps(t.get("words_by_site", {}), ensure_ascii=False),
                         t["method"],
+                        input_key,
                     )
                     for t in topics
                 ],

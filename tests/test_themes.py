@@ -92,6 +92,17 @@ def test_compare_writes_tables_figures_and_report(mini_corpus, tmp_path, shared_
     assert len(rows) == 14 * 4
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "Codes by site" in report and "data:image/png;base64," in report
+    themes_before = (out / "themes.csv").read_text(encoding="utf-8")
+    rerun = runner.invoke(cli, ["code", str(mini_corpus), "--out", str(out)])
+    assert rerun.exit_code == 0, rerun.output
+    assert "themes reused" in rerun.output  # nothing changed: no refit
+    assert (out / "themes.csv").read_text(encoding="utf-8") == themes_before
+    note = mini_corpus / "osaka" / "clinic-notes.txt"
+    note.write_text(
+        note.read_text(encoding="utf-8") + "\nThe clinic also runs a Saturday walking group.\n", encoding="utf-8"
+    )
+    edited = runner.invoke(cli, ["code", str(mini_corpus), "--out", str(out)])
+    assert edited.exit_code == 0 and "themes reused" not in edited.output
     again = runner.invoke(cli, ["compare", "--out", str(out), "--status", "accepted"])
     assert again.exit_code == 0, again.output
     assert "counting accepted suggestions" in again.output

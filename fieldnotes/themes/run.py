@@ -19,6 +19,7 @@ THEMES_CSV = "themes.csv"
 @dataclass
 class ThemesReport:
     run_id: int = 0
+    reused_from: int | None = None  # the themes run whose themes were reused, if nothing changed
     passages: int = 0
     themes: list[dict] = field(default_factory=list)
     method: str = ""
@@ -70,6 +71,19 @@ def run_themes(out_dir: Path, settings: Settings, store: Store, embedder, run_id
     if run_id is None:
         run_id = store.begin_run("themes", "", settings.digest(), json.dumps(settings.model_dump(mode="json")), {})
     report.run_id = run_id
+    sites = [site.id for site in settings.site] + [GENERAL_SITE]
+    key = themes_key(passages, settings, getattr(embedder, "model_id", ""))
+    previous_run, rows, assignments = store.latest_topics()
+    if rows and rows[0]["input_key"] == key and set(assignments) == {p["passage_id"] for p in passages}:
+        # Same passages, sites, settings and model: the themes would come out the same (they are seeded).
+        report.reused_from = previous_run
+        report.method = rows[0]["method"]
+        report.notes.append(f"passages and settings unchanged since themes run {previous_run}: themes reused")
+        report.themes = [stored_theme(row, passages, assignments, sites) for row in rows]
+        report.csv_path = Path(out_dir) / THEMES_CSV
+        write_themes_csv(report, passages, sites, report.csv_path)
+        report.seconds = time.perf_counter() - started
+        return report
     vectors, report.embedded = passage_vectors(store, embedder, passages)
     drop = site_words(settings) if settings.themes.drop_site_names else set()
     model = embedder._load() if hasattr(embedder, "_load") else None
@@ -83,7 +97,6 @@ def run_themes(out_dir: Path, settings: Settings, store: Store, embedder, run_id
     )
     report.method, report.notes = result.method, result.notes
     sizes = Counter(result.topics)
-    sites = [site.id for site in settings.site] + [GENERAL_SITE]
     site_totals = Counter(p["site"] for p in passages)
     for topic in sorted(result.labels):
         members = [p for p, t in zip(passages, result.topics, strict=True) if t == topic]
@@ -102,11 +115,47 @@ def run_themes(out_dir: Path, settings: Settings, store: Store, embedder, run_id
                 },
             }
         )
-    store.save_topics(run_id, report.themes, {p["passage_id"]: t for p, t in zip(passages, result.topics, strict=True)})
+    store.save_topics(
+        run_id, report.themes, {p["passage_id"]: t for p, t in zip(passages, result.topics, strict=True)}, key
+    )
     report.csv_path = Path(out_dir) / THEMES_CSV
     write_themes_csv(report, passages, sites, report.csv_path)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def themes_key(passages: list[dict], settings: Settings, model_id: str) -> str:
+    """Everything the themes depend on: the passages and their sites, the theme settings, site names, model."""
+    import hashlib
+
+    payload = json.dumps(
+        {
+            "passages": sorted((p["passage_id"], p["site"]) for p in passages),
+            "themes": settings.themes.model_dump(mode="json"),
+            "sites": sorted(site_words(settings)),
+            "model": model_id,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def stored_theme(row, passages: list[dict], assignments: dict[str, int], sites: list[str]) -> dict:
+    """A theme as run_themes reports it, rebuilt from the database."""
+    site_totals = Counter(p["site"] for p in passages)
+    in_site = Counter(p["site"] for p in passages if assignments.get(p["passage_id"]) == row["topic_id"])
+    return {
+        "topic_id": row["topic_id"],
+        "label": row["label"],
+        "words": json.loads(row["words_json"]),
+        "size": row["size"],
+        "representatives": json.loads(row["representatives_json"]),
+        "method": row["method"],
+        "words_by_site": json.loads(row["words_by_site_json"] or "{}"),
+        "share_by_site": {
+            site: round(in_site[site] / site_totals[site], 4) if site_totals[site] else 0.0 for site in sites
+        },
+    }
 
 
 def write_themes_csv(report: ThemesReport, passages: list[dict], sites: list[str], path: Path) -> None:

@@ -12,6 +12,7 @@ from conftest import make_pdf
 
 from fieldnotes.cli import cli
 from fieldnotes.pipeline import PASSAGE_COLUMNS
+from fieldnotes.store import SCHEMA_VERSION
 
 
 def run(*args):
@@ -36,7 +37,7 @@ def test_ingest_writes_database_and_csv(mini_corpus, tmp_path):
     assert sites["osaka/clinic-notes.txt"] == "osaka"
     assert sites["documents/leaflet.md"] == "niihama"
     db = sqlite3.connect(out / "fieldnotes.db")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert db.execute("SELECT COUNT(*) FROM passages WHERE active = 1").fetchone()[0] == len(rows)
     text = dict(db.execute("SELECT path, text FROM documents").fetchall())
     for row in rows:
@@ -137,7 +138,7 @@ def test_nothing_readable_exits_non_zero_and_keeps_the_database(mini_corpus, tmp
     result = run("ingest", bad, "--out", out)
     assert result.exit_code == 1 and "no document could be read" in result.output
     db = sqlite3.connect(out / "fieldnotes.db")
-    assert db.execute("SELECT COUNT(*) FROM documents").fetchone()[0] == 5
+    assert db.execute("SELECT COUNT(*) FROM documents").fetchone()[0] == 4
 
 
 def test_invalid_settings_stop_before_any_work(mini_corpus, tmp_path):

@@ -84,6 +84,15 @@ class Coder:
         return merged
 
 
+def cached_encoder(embedder: Embedder, store: Store) -> Callable[[Sequence[str]], np.ndarray]:
+    """texts -> vectors through the database's embedding cache."""
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        return embed_cached(list(texts), embedder, store)[0]
+
+    return embed
+
+
 def make_embedder(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(settings.embedding.model, settings.embedding.batch_size)
 
@@ -138,9 +147,7 @@ def build_suggesters(
 def build_coder(loaded: LoadedCodebook, settings: Settings, store: Store, embedder: Embedder | None = None) -> Coder:
     embedder = embedder or make_embedder(settings)
 
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        return embed_cached(list(texts), embedder, store)[0]
-
+    embed = cached_encoder(embedder, store)
     prototypes = Prototypes.build(loaded.codebook, embed)
     training = None
     notes = []
@@ -239,9 +246,7 @@ def reference_evidence(
     """Evidence for the reference excerpts, the learned part cross-validated."""
     from fieldnotes.codebook import CodebookError
 
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        return embed_cached(list(texts), embedder, store)[0]
-
+    embed = cached_encoder(embedder, store)
     gold, training = reference_training(loaded, embed)
     if gold is None or training is None:
         raise CodebookError(f"{loaded.path}: calibration needs labelled reference excerpts (a 'reference' CSV)")

@@ -69,6 +69,8 @@ Pattern = Annotated[str, Field(min_length=1)] | TokenPattern | RegexPattern
 class Group(_Strict):
     id: str
     name: str
+    # Groups may nest (a code tree imported from NVivo or ATLAS.ti is often three levels deep).
+    parent: str | None = None
     description: str = ""
 
     @field_validator("id")
@@ -137,6 +139,16 @@ class Codebook(_Strict):
             if group.id in seen:
                 raise ValueError(f"group id '{group.id}' is defined twice")
             seen.add(group.id)
+        parents = {group.id: group.parent for group in self.groups}
+        for group in self.groups:
+            if group.parent is not None and group.parent not in parents:
+                raise ValueError(f"group '{group.id}': parent '{group.parent}' is not a group")
+            chain, node = {group.id}, group.parent
+            while node is not None:
+                if node in chain:
+                    raise ValueError(f"group '{group.id}': its parents form a cycle through '{node}'")
+                chain.add(node)
+                node = parents[node]
         for code in self.codes:
             if code.id in seen:
                 raise ValueError(f"code id '{code.id}' is defined twice (or is also a group id)")

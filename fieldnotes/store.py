@@ -725,41 +725,91 @@ class Store:
     ) -> str:
         """Code a span a researcher selected (document offsets inside one passage); returns its excerpt id."""
         with self.transaction() as db:
-            passage = db.execute(
-                """SELECT p.passage_id, p.document_id, p.start, p.end, d.text AS document_text FROM passages p
-                   JOIN documents d USING (document_id) WHERE p.passage_id = ? AND p.active = 1""",
-                (passage_id,),
-            ).fetchone()
-            if passage is None:
-                raise StoreError(f"no current passage '{passage_id}'")
-            text = passage["document_text"][start:end]
-            stripped = text.strip()
-            if not (passage["start"] <= start < end <= passage["end"]) or not stripped:
-                raise StoreError(f"span {start}-{end} is not text inside passage '{passage_id}'")
-            start += len(text) - len(text.lstrip())
-            end = start + len(stripped)
-            excerpt_id = (
-                "m"
-                + hashlib.sha256(f"{passage_id}\x1f{start - passage['start']}\x1f{stripped}".encode()).hexdigest()[:15]
-            )
-            db.execute(
-                """INSERT INTO excerpts (excerpt_id, passage_id, document_id, start, end, text, text_hash, active,
-                       first_run, last_run, kind)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, 1, (SELECT MAX(run_id) FROM runs), (SELECT MAX(run_id) FROM runs),
-                           'manual')
-                   ON CONFLICT (excerpt_id) DO UPDATE SET active = 1""",
-                (
-                    excerpt_id,
-                    passage_id,
-                    passage["document_id"],
-                    start,
-                    end,
-                    stripped,
-                    hashlib.sha256(stripped.encode("utf-8")).hexdigest(),
-                ),
-            )
-            self._accept_code(db, excerpt_id, code_id, codebook_id, coder, memo, "added")
-        return excerpt_id
+            return self._add_code(db, passage_id, start, end, code_id, codebook_id, coder, memo, "added")[0]
+
+    def _add_code(
+        self,
+        db,
+        passage_id: str,
+        start: int,
+        end: int,
+        code_id: str,
+        codebook_id: str,
+        coder: str,
+        memo: str | None,
+        action: str,
+    ) -> tuple[str, str | None]:
+        """(excerpt id, the code's status on it before) after accepting `code_id` on the span."""
+        passage = db.execute(
+            """SELECT p.passage_id, p.document_id, p.start, p.end, d.text AS document_text FROM passages p
+               JOIN documents d USING (document_id) WHERE p.passage_id = ? AND p.active = 1""",
+            (passage_id,),
+        ).fetchone()
+        if passage is None:
+            raise StoreError(f"no current passage '{passage_id}'")
+        text = passage["document_text"][start:end]
+        stripped = text.strip()
+        if not (passage["start"] <= start < end <= passage["end"]) or not stripped:
+            raise StoreError(f"span {start}-{end} is not text inside passage '{passage_id}'")
+        start += len(text) - len(text.lstrip())
+        end = start + len(stripped)
+        excerpt_id = (
+            "m" + hashlib.sha256(f"{passage_id}\x1f{start - passage['start']}\x1f{stripped}".encode()).hexdigest()[:15]
+        )
+        db.execute(
+            """INSERT INTO excerpts (excerpt_id, passage_id, document_id, start, end, text, text_hash, active,
+                   first_run, last_run, kind)
+               VALUES (?, ?, ?, ?, ?, ?, ?, 1, (SELECT MAX(run_id) FROM runs), (SELECT MAX(run_id) FROM runs),
+                       'manual')
+               ON CONFLICT (excerpt_id) DO UPDATE SET active = 1""",
+            (
+                excerpt_id,
+                passage_id,
+                passage["document_id"],
+                start,
+                end,
+                stripped,
+                hashlib.sha256(stripped.encode("utf-8")).hexdigest(),
+            ),
+        )
+        previous = db.execute(
+            "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
+        ).fetchone()
+        if previous is None or previous["status"] != "accepted":
+            self._accept_code(db, excerpt_id, code_id, codebook_id, coder, memo, action)
+        return excerpt_id, previous["status"] if previous else None
+
+    def add_code_over_passages(
+        self,
+        passages: Sequence[sqlite3.Row],
+        start: int,
+        end: int,
+        code_id: str,
+        codebook_id: str,
+        coder: str,
+        memo: str | None,
+        action: str = "added",
+    ) -> int:
+        """Accept a code on a document span that may cross passages: one excerpt per passage it
+        touches, all in one transaction. Returns how many were not already accepted."""
+        added = 0
+        with self.transaction() as db:
+            for passage in passages:
+                lo, hi = max(start, passage["start"]), min(end, passage["end"])
+                if lo >= hi or not self._passage_text(db, passage["passage_id"], lo, hi).strip():
+                    continue
+                _, before = self._add_code(db, passage["passage_id"], lo, hi, code_id, codebook_id, coder, memo, action)
+                added += before != "accepted"
+        return added
+
+    @staticmethod
+    def _passage_text(db, passage_id: str, start: int, end: int) -> str:
+        row = db.execute(
+            "SELECT substr(d.text, ? + 1, ?) AS text FROM passages p JOIN documents d USING (document_id)"
+            " WHERE p.passage_id = ?",
+            (start, end - start, passage_id),
+        ).fetchone()
+        return row["text"] if row else ""
 
     def recode(self, excerpt_id: str, code_id: str, new_code_id: str, codebook_id: str, coder: str) -> None:
         """The excerpt is right but the code is not: reject one code and accept the other, together."""
@@ -826,3 +876,51 @@ class Store:
                     db, excerpt_id, code_id, "span-moved", row["status"], "withdrawn", coder, f"span moved to {new_id}"
                 )
         return new_id
+
+    # --- exchange ---------------------------------------------------------------------
+
+    def export_rows(self, codebook_id: str, statuses: Sequence[str]) -> list[sqlite3.Row]:
+        """Coded excerpts with the given statuses, in document order, for exports."""
+        marks = ", ".join("?" for _ in statuses)
+        return self.connection.execute(
+            f"""SELECT e.excerpt_id, e.passage_id, e.document_id, d.path AS document, p.site, e.start, e.end,
+                       e.text, e.kind, s.code_id AS code, s.score, s.suggested_by, s.rationale, s.status,
+                       s.status_by AS coder, s.status_at AS decided_at, s.memo
+                FROM suggestions s
+                JOIN excerpts e USING (excerpt_id)
+                JOIN passages p ON p.passage_id = e.passage_id
+                JOIN documents d ON d.document_id = e.document_id
+                WHERE s.codebook_id = ? AND s.status IN ({marks}) AND e.active = 1
+                ORDER BY d.path, e.start, e.end, s.code_id""",
+            (codebook_id, *statuses),
+        ).fetchall()
+
+    def current_documents(self) -> list[sqlite3.Row]:
+        """Readable documents with their cleaned text and the sites of their active passages."""
+        return self.connection.execute(
+            """SELECT d.document_id, d.path, d.format, d.title, d.text,
+                      (SELECT group_concat(site, ',') FROM (SELECT DISTINCT p.site FROM passages p
+                        WHERE p.document_id = d.document_id AND p.active = 1 ORDER BY p.site)) AS sites
+               FROM documents d WHERE d.status = 'ok' ORDER BY d.path"""
+        ).fetchall()
+
+    def suggestion_states(self, codebook_id: str) -> dict[tuple[str, str], sqlite3.Row]:
+        """(excerpt id, code) -> the suggestion's status, who set it and when, and the excerpt's text."""
+        rows = self.connection.execute(
+            """SELECT s.excerpt_id, s.code_id, s.status, s.status_by, s.status_at, e.text, e.active
+               FROM suggestions s JOIN excerpts e USING (excerpt_id) WHERE s.codebook_id = ?""",
+            (codebook_id,),
+        )
+        return {(row["excerpt_id"], row["code_id"]): row for row in rows}
+
+    def record_decisions(self, decisions: Sequence[tuple[str, str, str, str, str | None, str]]) -> None:
+        """Several decisions (excerpt id, code, status, coder, memo, action) in one transaction: all or none."""
+        with self.transaction() as db:
+            for excerpt_id, code_id, status, coder, memo, action in decisions:
+                row = self._suggestion(db, excerpt_id, code_id)
+                db.execute(
+                    "UPDATE suggestions SET status = ?, status_by = ?, status_at = ?, memo = COALESCE(?, memo)"
+                    " WHERE excerpt_id = ? AND code_id = ?",
+                    (status, coder, _now(), memo, excerpt_id, code_id),
+                )
+                self._decision(db, excerpt_id, code_id, action, row["status"], status, coder, memo)

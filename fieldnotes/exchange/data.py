@@ -1,0 +1,96 @@
+"""What every export carries: coded excerpts with their codes, sites and decisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fieldnotes.codebook import Codebook
+from fieldnotes.store import Store
+
+# --status on the command line -> suggestion statuses exported.
+STATUS_CHOICES: dict[str, tuple[str, ...]] = {
+    "accepted": ("accepted",),
+    "suggested": ("suggested",),
+    "rejected": ("rejected",),
+    "reviewed": ("accepted", "rejected"),
+    "all": ("suggested", "accepted", "rejected"),
+}
+# Formats that export codings, not a review table, never carry rejected suggestions.
+CODING_STATUSES = ("suggested", "accepted")
+MACHINE_CODER = "fieldnotes"
+
+
+@dataclass(frozen=True)
+class CodedExcerpt:
+    excerpt_id: str
+    passage_id: str
+    document_id: str
+    document: str
+    site: str
+    start: int  # code points into the document's cleaned text
+    end: int
+    text: str
+    code: str
+    code_name: str
+    status: str
+    score: float | None
+    suggested_by: str
+    rationale: str
+    coder: str | None
+    decided_at: str | None
+    memo: str | None
+
+
+@dataclass(frozen=True)
+class SourceText:
+    document_id: str
+    path: str
+    text: str
+    sites: tuple[str, ...]
+
+
+@dataclass
+class ExportData:
+    codebook: Codebook
+    status: str
+    rows: list[CodedExcerpt]
+    documents: list[SourceText]
+    site_labels: dict[str, str] = field(default_factory=dict)
+    database: Path | None = None
+
+    def site_label(self, site: str) -> str:
+        return self.site_labels.get(site, site.title())
+
+
+def collect(store: Store, book: Codebook, status: str, site_labels: dict[str, str]) -> ExportData:
+    """Read the coded excerpts with `status` (a key of STATUS_CHOICES) and every current document."""
+    statuses = STATUS_CHOICES[status]
+    names = {code.id: code.name for code in book.codes}
+    rows = [
+        CodedExcerpt(
+            excerpt_id=row["excerpt_id"],
+            passage_id=row["passage_id"],
+            document_id=row["document_id"],
+            document=row["document"],
+            site=row["site"],
+            start=row["start"],
+            end=row["end"],
+            text=row["text"],
+            code=row["code"],
+            code_name=names.get(row["code"], row["code"]),
+            status=row["status"],
+            score=row["score"],
+            suggested_by=row["suggested_by"],
+            rationale=row["rationale"],
+            coder=row["coder"],
+            decided_at=row["decided_at"],
+            memo=row["memo"],
+        )
+        for row in store.export_rows(book.id, statuses)
+    ]
+    documents = [
+        SourceText(row["document_id"], row["path"], row["text"], tuple(filter(None, (row["sites"] or "").split(","))))
+        for row in store.current_documents()
+    ]
+    return ExportData(book, status, rows, documents, dict(site_labels), store.path)

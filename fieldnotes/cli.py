@@ -372,7 +372,7 @@ def export(
 
     try:
         settings = _load_settings(settings_path)
-        loaded = load_codebook(codebook or settings.coding.codebook)
+        loaded = load_codebook(codebook or settings.coding.codebook, check_patterns=False)
         report = run_export(out_dir, loaded, settings, fmt, status, output, offsets)
     except FieldnotesError as exc:
         raise click.ClickException(str(exc)) from None
@@ -402,7 +402,7 @@ def import_decisions(
 
     try:
         settings = _load_settings(settings_path)
-        loaded = load_codebook(codebook or settings.coding.codebook)
+        loaded = load_codebook(codebook or settings.coding.codebook, check_patterns=False)
         result = import_reviewed_sheet(out_dir, loaded, sheet, coder or getpass.getuser())
     except FieldnotesError as exc:
         raise click.ClickException(str(exc)) from None

@@ -260,8 +260,12 @@ def _validate_token_patterns(codebook: Codebook, path: Path) -> None:
             raise CodebookError(f"{where}: invalid token pattern ({message})") from None
 
 
-def load_codebook(name: str | Path | None = None) -> LoadedCodebook:
-    """Load and validate a codebook file; without a name, the shipped default."""
+def load_codebook(name: str | Path | None = None, check_patterns: bool = True) -> LoadedCodebook:
+    """Load and validate a codebook file; without a name, the shipped default.
+
+    `check_patterns=False` skips spaCy's check of token patterns (importing spaCy costs
+    seconds), for commands that read a codebook's tree and texts but match nothing.
+    """
     import yaml
 
     path = resolve_codebook_path(name)
@@ -301,7 +305,8 @@ def load_codebook(name: str | Path | None = None) -> LoadedCodebook:
             if message not in [p.split(": ", 1)[-1] for p in problems]:
                 problems.append(f"{where}: {message}")
         raise CodebookError("invalid codebook:\n  " + "\n  ".join(problems)) from None
-    _validate_token_patterns(codebook, path)
+    if check_patterns:
+        _validate_token_patterns(codebook, path)
     loaded = LoadedCodebook(codebook=codebook, path=path, sha256=hashlib.sha256(raw).hexdigest())
     if loaded.reference_path is not None and not loaded.reference_path.is_file():
         line = _node_line(root, ("reference",))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,9 +15,10 @@ from typing import TextIO
 def atomic_text(path: Path) -> Iterator[TextIO]:
     """Write to a temporary file beside `path` and move it into place only when complete."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    # A name of its own ("x": created, never shared): two runs writing one file each replace it whole.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
-        with tmp.open("w", encoding="utf-8", newline="") as handle:
+        with tmp.open("x", encoding="utf-8", newline="") as handle:
             yield handle
         os.replace(tmp, path)
     finally:

@@ -104,6 +104,9 @@ class ThemeSettings(_Strict):
     max_topics: Annotated[int, Field(ge=2, le=100)] = 12
     min_topic_size: Annotated[int, Field(ge=2)] = 8
     umap_neighbors: Annotated[int, Field(ge=2, le=200)] = 15
+    # From small_corpus passages up, a re-run keeps the themes and places new passages in the
+    # nearest theme until more than this share of passages changed since the fit; 0 always refits.
+    refit_share: Annotated[float, Field(ge=0, le=1)] = 0.1
     # Leave site names and aliases out of theme words, so themes say what, not where.
     drop_site_names: bool = True
 

@@ -7,17 +7,24 @@ a document that became unreadable keeps its last good version.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
+import os
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from fieldnotes.errors import StoreError
 from fieldnotes.ingest.model import CleanDocument, Passage
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 5
 
@@ -176,6 +183,114 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+# --- one writing run per results folder ------------------------------------------------------
+
+LOCK_NAME = ".fieldnotes.lock"
+
+
+class ResultsBusyError(StoreError):
+    """Another fieldnotes run is writing to the same results folder."""
+
+
+_held: dict[Path, list[int]] = {}  # lock file -> [descriptor, depth] held by this process
+_held_guard = threading.Lock()
+
+
+def _take(lock_path: Path) -> int | None:
+    """An open descriptor holding the lock file exclusively, or None if another process holds it."""
+    import fcntl
+
+    while True:
+        try:
+            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:  # the folder was removed by a run that failed before writing
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            continue
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            return None
+        try:
+            if os.stat(lock_path).st_ino == os.fstat(descriptor).st_ino:
+                return descriptor
+        except FileNotFoundError:
+            pass
+        os.close(descriptor)  # the file was removed by its last holder meanwhile: take the new one
+
+
+@contextmanager
+def results_lock(out_dir: Path, command: str) -> Iterator[None]:
+    """Hold the results folder for one writing run. A second run on the same folder at the same
+    time is refused with ResultsBusyError rather than interleaving its writes with this one's.
+
+    Re-entrant within a process (code runs ingest). The operating system drops the lock when the
+    process ends, also when it is killed, so a crash never leaves the folder locked.
+    """
+    out_dir = Path(out_dir)
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:  # Windows: SQLite's own locking still keeps every transaction whole
+        yield
+        return
+    created = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{out_dir}: cannot create the results folder ({exc.strerror or exc})") from None
+    lock_path = (out_dir / LOCK_NAME).resolve()
+    with _held_guard:
+        if lock_path in _held:
+            _held[lock_path][1] += 1
+            descriptor = None
+        else:
+            descriptor = _take(lock_path)
+            if descriptor is None:
+                try:
+                    holder = lock_path.read_text(encoding="utf-8").strip() or "a fieldnotes run"
+                except OSError:
+                    holder = "a fieldnotes run"
+                raise ResultsBusyError(
+                    f"{out_dir}: {holder} is using this results folder; "
+                    "wait until it has finished, or give another --out folder"
+                )
+            os.ftruncate(descriptor, 0)
+            os.write(descriptor, f"`fieldnotes {command}` (process {os.getpid()}, since {_now()})\n".encode())
+            _held[lock_path] = [descriptor, 1]
+    try:
+        yield
+    finally:
+        with _held_guard:
+            _held[lock_path][1] -= 1
+            if _held[lock_path][1] == 0:
+                descriptor = _held.pop(lock_path)[0]
+                # A run that stopped before writing anything leaves no folder behind (a bad codebook).
+                if created and [p.name for p in out_dir.iterdir()] == [LOCK_NAME]:
+                    with suppress(OSError):
+                        lock_path.unlink()
+                        out_dir.rmdir()
+                else:
+                    os.ftruncate(descriptor, 0)
+                os.close(descriptor)
+
+
+def holds_results_lock(command: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorate a function with an `out_dir` parameter to run under results_lock(out_dir)."""
+
+    def decorate(func: Callable[..., T]) -> Callable[..., T]:
+        signature = inspect.signature(func)
+
+        @functools.wraps(func)
+        def run(*args: object, **kwargs: object) -> T:
+            out_dir = signature.bind(*args, **kwargs).arguments["out_dir"]
+            with results_lock(Path(out_dir), command):
+                return func(*args, **kwargs)
+
+        return run
+
+    return decorate
+
+
 class Store:
     """A connection to DIR/fieldnotes.db. Each write method is one transaction."""
 
@@ -332,6 +447,20 @@ class Store:
             )
             db.execute("UPDATE passages SET last_run = ? WHERE document_id = ? AND active = 1", (run_id, document_id))
 
+    def touch_documents(self, run_id: int, document_ids: Sequence[str]) -> None:
+        """touch_document for many documents in one transaction (one disk sync, not one each)."""
+        if not document_ids:
+            return
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE documents SET last_run = ?, status = 'ok', error = NULL WHERE document_id = ?",
+                [(run_id, document_id) for document_id in document_ids],
+            )
+            db.executemany(
+                "UPDATE passages SET last_run = ? WHERE document_id = ? AND active = 1",
+                [(run_id, document_id) for document_id in document_ids],
+            )
+
     def mark_unreadable(self, run_id: int, document_id: str, error: str) -> bool:
         """Record that a stored document could not be re-read; its last good version stays."""
         with self.transaction() as db:
@@ -417,6 +546,40 @@ class Store:
         }
         return passages, sentences, texts
 
+    def active_sentence_excerpts(self) -> dict[str, tuple[int, int]]:
+        """The current sentence excerpts (not hand-marked ones): id -> (start, end)."""
+        return {
+            row["excerpt_id"]: (row["start"], row["end"])
+            for row in self.connection.execute(
+                "SELECT excerpt_id, start, end FROM excerpts WHERE active = 1 AND kind = 'sentence'"
+            )
+        }
+
+    def touch_excerpts(self, run_id: int) -> None:
+        """Mark the current sentence excerpts as seen in this run (save_excerpts when nothing changed)."""
+        with self.transaction() as db:
+            db.execute("UPDATE excerpts SET last_run = ? WHERE active = 1 AND kind = 'sentence'", (run_id,))
+
+    def latest_run(self, command: str) -> sqlite3.Row | None:
+        """The most recent run of a command, finished or not."""
+        return self.connection.execute(
+            "SELECT * FROM runs WHERE command = ? ORDER BY run_id DESC LIMIT 1", (command,)
+        ).fetchone()
+
+    def decisions_fingerprint(self) -> str:
+        """Changes whenever a researcher's decision is recorded (what the learned suggester trains on)."""
+        row = self.connection.execute("SELECT COUNT(*), COALESCE(MAX(decision_id), 0) FROM decisions").fetchone()
+        return f"{row[0]}:{row[1]}"
+
+    def machine_suggestions(self, codebook_id: str) -> list[sqlite3.Row]:
+        """Live machine-made suggestions on current excerpts, with the excerpt's site."""
+        return self.connection.execute(
+            """SELECT s.excerpt_id, s.code_id, s.status, s.score, s.components_json, p.site
+               FROM suggestions s JOIN excerpts e USING (excerpt_id) JOIN passages p ON p.passage_id = e.passage_id
+               WHERE s.codebook_id = ? AND s.status != 'withdrawn' AND s.score IS NOT NULL AND e.active = 1""",
+            (codebook_id,),
+        ).fetchall()
+
     def save_excerpts(self, run_id: int, excerpts: Sequence) -> None:
         """Store the current excerpts; earlier ones not among them become inactive (never deleted)."""
         with self.transaction() as db:
@@ -438,10 +601,13 @@ class Store:
                 ],
             )
 
-    def save_suggestions(self, run_id: int, codebook_id: str, suggestions: Sequence) -> dict[str, int]:
+    def save_suggestions(
+        self, run_id: int, codebook_id: str, suggestions: Sequence, keep: set[str] | frozenset[str] = frozenset()
+    ) -> dict[str, int]:
         """Store this run's suggestions without touching any the researchers reviewed.
 
-        A machine suggestion not made again is marked 'withdrawn', not deleted.
+        A machine suggestion not made again is marked 'withdrawn', not deleted, unless its
+        excerpt is in `keep` (excerpts not scored again because nothing they depend on changed).
         Returns counts: new, updated, kept (reviewed, left alone), withdrawn.
         """
         counts = {"new": 0, "updated": 0, "kept": 0, "withdrawn": 0}
@@ -482,7 +648,7 @@ class Store:
                     ),
                 )
             for key, status in current.items():
-                if status == "suggested" and key not in made:
+                if status == "suggested" and key not in made and key[0] not in keep:
                     db.execute(
                         "UPDATE suggestions SET status = 'withdrawn', run_id = ? WHERE excerpt_id = ? AND code_id = ?",
                         (run_id, *key),
@@ -576,22 +742,34 @@ class Store:
 
     def reattach_decisions(self, run_id: int, codebook_id: str) -> tuple[int, list[sqlite3.Row]]:
         """Move reviewed suggestions whose excerpt disappeared (its document was edited) onto the
-        current excerpt with the same text in the same document. Returns (moved, orphans); orphans
-        are kept as they are, on their inactive excerpt, and reported."""
+        current excerpt with the same text in the same document; failing that, onto the one excerpt
+        with that text that appeared elsewhere since (the document was renamed or moved, or the
+        passage moved to another file). Returns (moved, orphans); orphans are kept as they are, on
+        their inactive excerpt, and reported."""
         moved = 0
         with self.transaction() as db:
             stale = db.execute(
-                """SELECT s.*, e.text AS excerpt_text, e.document_id FROM suggestions s
-                   JOIN excerpts e USING (excerpt_id)
+                """SELECT s.*, e.text AS excerpt_text, e.document_id, e.last_run AS excerpt_last_run
+                   FROM suggestions s JOIN excerpts e USING (excerpt_id)
                    WHERE s.codebook_id = ? AND s.status IN ('accepted', 'rejected') AND e.active = 0""",
                 (codebook_id,),
             ).fetchall()
             for row in stale:
+                text_hash = hashlib.sha256(row["excerpt_text"].encode("utf-8")).hexdigest()
                 target = db.execute(
                     """SELECT excerpt_id FROM excerpts WHERE active = 1 AND document_id = ? AND text_hash = ?
                        ORDER BY start LIMIT 1""",
-                    (row["document_id"], hashlib.sha256(row["excerpt_text"].encode("utf-8")).hexdigest()),
+                    (row["document_id"], text_hash),
                 ).fetchone()
+                if target is None:
+                    # Only text new since this excerpt was last seen, and only one such place:
+                    # a sentence that was elsewhere all along, or is in two places now, is not it.
+                    elsewhere = db.execute(
+                        """SELECT excerpt_id FROM excerpts WHERE active = 1 AND text_hash = ? AND document_id != ?
+                           AND first_run > ? LIMIT 2""",
+                        (text_hash, row["document_id"], row["excerpt_last_run"]),
+                    ).fetchall()
+                    target = elsewhere[0] if len(elsewhere) == 1 else None
                 if target is None:
                     continue
                 existing = db.execute(

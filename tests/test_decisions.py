@@ -105,3 +105,89 @@ def test_adjust_the_span_of_a_suggestion(coded_store):
         store.connection.execute("SELECT text FROM excerpts WHERE excerpt_id = ?", (new_id,)).fetchone()[0]
         == rota.text[:30].strip()
     )
+
+
+# --- a corpus edited between runs --------------------------------------------------------------
+
+
+def code_run(store: Store, settings, corpus: Path, out: Path) -> tuple[int, list]:
+    """What `fieldnotes code` does to decisions, without a model: ingest, excerpts, suggestions, reattach."""
+    from fieldnotes.coding.run import Suggestion
+
+    ingest_corpus(corpus, out, settings)
+    run_id = store.begin_run("code", "", "", "{}", {})
+    passages, sentences, texts = store.passages_with_sentences()
+    excerpts = build_excerpts(passages, sentences, texts, 40)
+    store.save_excerpts(run_id, excerpts)
+    store.save_suggestions(
+        run_id, "coproduction", [Suggestion(e.excerpt_id, "mutual-help", 0.5, "rules", "test", {}) for e in excerpts]
+    )
+    return run_id, excerpts
+
+
+def test_edits_between_runs_keep_every_decision_whose_text_survives(tmp_path, settings):
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DATA / "mini", corpus)
+    out = tmp_path / "out"
+    store = Store.open(out / "fieldnotes.db")
+    _, excerpts = code_run(store, settings, corpus, out)
+
+    def decide(fragment: str, status: str) -> str:
+        excerpt = next(e for e in excerpts if fragment in e.text)
+        store.record_decision(excerpt.excerpt_id, "mutual-help", status, "aiko", memo=fragment)
+        return excerpt.text
+
+    survive = {  # text -> the document it must be found in after the edits
+        decide("Seven members met", "accepted"): "nagoya/han-meeting-minami.md",  # document renamed
+        decide("The Minami cooperative is organised", "rejected"): "articles/three-sites.txt",  # neighbour edited
+        decide("Nurses sit on the staff council", "accepted"): "articles/three-sites.txt",  # moved in the document
+        decide("Nurses plan their own rota", "accepted"): "osaka/rota.txt",  # moved to another document
+        decide("Anyone living nearby can help", "rejected"): "documents/leaflet.md",  # untouched
+    }
+    gone = {
+        decide("its hospital gives it weight", "accepted"),  # sentence changed
+        decide("neighbours who are not members sit", "rejected"),  # passage deleted
+        decide("Supporters visit older residents", "accepted"),  # now in two new documents: ambiguous
+    }
+    assert len(survive) + len(gone) == 8
+
+    (corpus / "nagoya/2024-10-14_han-meeting.md").rename(corpus / "nagoya/han-meeting-minami.md")
+    article = corpus / "articles/three-sites.txt"
+    text = article.read_text(encoding="utf-8")
+    text = text.replace("its hospital gives it weight in the city.", "its hospital gives it weight in the prefecture.")
+    text = text.replace(
+        "Staff and members\n\nNurses sit on the staff council, which meets every quarter with the board.\n\n", ""
+    )
+    text = text.replace(
+        "In Niihama, neighbours who are not members sit on the operating committees of the care facilities.", ""
+    )
+    text += "\nStaff and members\n\nNurses sit on the staff council, which meets every quarter with the board.\n"
+    article.write_text(text, encoding="utf-8")
+    clinic = corpus / "osaka/clinic-notes.txt"
+    rota = "Nurses plan their own rota on a whiteboard in the staff room."
+    clinic.write_text(clinic.read_text(encoding="utf-8").replace(rota, ""), encoding="utf-8")
+    (corpus / "osaka/rota.txt").write_text(f"Rota\n\n{rota}\n", encoding="utf-8")
+    leaflet = corpus / "documents/leaflet.md"
+    supporters = "Supporters visit older residents who live alone and bring them to the salon."
+    leaflet.write_text(leaflet.read_text(encoding="utf-8").replace(supporters, ""), encoding="utf-8")
+    for name in ("a", "b"):
+        (corpus / f"documents/copy-{name}.md").write_text(f"# Copy\n\n{supporters}\n", encoding="utf-8")
+
+    run_id, _ = code_run(store, settings, corpus, out)
+    moved, orphans = store.reattach_decisions(run_id, "coproduction")
+    assert moved == 4  # every survivor but the untouched one sits in a passage with a new id
+
+    decided = store.connection.execute(
+        """SELECT e.text, e.start, e.end, d.path, d.text AS document_text, s.status, s.status_by, s.memo
+           FROM suggestions s JOIN excerpts e USING (excerpt_id) JOIN documents d ON d.document_id = e.document_id
+           WHERE s.status IN ('accepted', 'rejected') AND e.active = 1"""
+    ).fetchall()
+    assert {row["text"]: row["path"] for row in decided} == survive
+    for row in decided:
+        assert row["document_text"][row["start"] : row["end"]] == row["text"]
+        assert row["status_by"] == "aiko" and row["memo"] in row["text"]
+    assert {row["text"] for row in orphans} == gone
+    assert {row["text"] for row in store.orphaned_decisions("coproduction")} == gone
+    store.close()

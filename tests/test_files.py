@@ -19,3 +19,14 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
         raise RuntimeError("crash while writing")
     assert path.read_text(encoding="utf-8") == "old\n"
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_two_writers_of_one_file_never_share_a_temporary(tmp_path):
+    path = tmp_path / "out.csv"
+    with atomic_text(path) as first:
+        first.write("first\n")
+        with atomic_text(path) as second:  # another run writing the same result file meanwhile
+            second.write("second\n")
+        assert path.read_text(encoding="utf-8") == "second\n"
+    assert path.read_text(encoding="utf-8") == "first\n"
+    assert list(tmp_path.iterdir()) == [path]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import time
 from collections.abc import Sequence
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -66,9 +67,13 @@ class SentenceTransformerEmbedder:
         self.folder, self.model_id = resolve_model(model)
         self.batch_size = batch_size
         self._model = None
+        # Seconds spent loading the model and encoding, so a run can report its model time apart.
+        self.load_seconds = 0.0
+        self.encode_seconds = 0.0
 
     def _load(self):
         if self._model is None:
+            started = time.perf_counter()
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             try:
@@ -79,6 +84,7 @@ class SentenceTransformerEmbedder:
                 self._model = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
             except Exception as exc:  # a damaged model folder raises many kinds of error
                 raise ModelError(f"cannot load the embedding model from {self.folder} ({exc})") from None
+            self.load_seconds += time.perf_counter() - started
         return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -86,22 +92,24 @@ class SentenceTransformerEmbedder:
 
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
+        model = self._load()
+        started = time.perf_counter()
         # Sorting by length cuts padding; the original order is restored below.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        vectors = (
-            self._load()
-            .encode(
-                [texts[i] for i in order],
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-            .astype(np.float32)
-        )
+        vectors = model.encode(
+            [texts[i] for i in order],
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        ).astype(np.float32)
         result = np.empty_like(vectors)
         result[order] = vectors
+        self.encode_seconds += time.perf_counter() - started
         return result
+
+
+EMBED_CHUNK = 4096  # texts per encode call and per saved batch
 
 
 def embed_cached(texts: Sequence[str], embedder: Embedder, store: Store) -> tuple[np.ndarray, int]:
@@ -114,9 +122,13 @@ def embed_cached(texts: Sequence[str], embedder: Embedder, store: Store) -> tupl
     for digest, text in zip(hashes, texts, strict=True):
         if digest not in cached and digest not in missing:
             missing[digest] = text
-    if missing:
-        vectors = embedder.encode(list(missing.values()))
-        fresh = dict(zip(missing, vectors, strict=True))
+    # Shortest first, in chunks saved as they are done: each chunk pads little, and an interrupted
+    # run keeps what it embedded. (sentence-transformers sorts within a call, not across calls.)
+    pending = sorted(missing.items(), key=lambda item: len(item[1]))
+    for start in range(0, len(pending), EMBED_CHUNK):
+        chunk = pending[start : start + EMBED_CHUNK]
+        vectors = embedder.encode([text for _, text in chunk])
+        fresh = dict(zip((digest for digest, _ in chunk), vectors, strict=True))
         store.save_embeddings(embedder.model_id, fresh)
         cached.update(fresh)
     if not texts:

@@ -14,7 +14,9 @@ def lemma_pipeline():
     spaCy's lookup table is case-sensitive; looking up the lower-cased word makes
     "Volunteers" and "volunteers" both "volunteer".
     """
-    import spacy
+    from fieldnotes.lazy import import_spacy
+
+    spacy = import_spacy()
     from spacy.language import Language
     from spacy.lookups import load_lookups
 
@@ -41,12 +43,14 @@ class RuleMatcher:
     """Finds each code's patterns in excerpts; returns the matched terms as written."""
 
     def __init__(self, codebook: Codebook) -> None:
+        self.nlp = lemma_pipeline()  # imports spaCy (without torch) before spacy.matcher does
         from spacy.matcher import Matcher, PhraseMatcher
 
-        self.nlp = lemma_pipeline()
         self.phrases = PhraseMatcher(self.nlp.vocab, attr="LEMMA")
         self.tokens = Matcher(self.nlp.vocab)
         self.regexes: list[tuple[str, re.Pattern[str]]] = []
+        # Per regex, words one of which any match must contain (None: no such words known).
+        self.gates: list[frozenset[str] | None] = []
         for code in codebook.codes:
             phrases = []
             for pattern in code.patterns:
@@ -56,6 +60,7 @@ class RuleMatcher:
                     self.tokens.add(code.id, [_lower_lemmas(pattern.tokens)])
                 elif isinstance(pattern, RegexPattern):
                     self.regexes.append((code.id, re.compile(pattern.regex, re.I)))
+                    self.gates.append(required_literals(pattern.regex))
             if phrases:
                 self.phrases.add(code.id, phrases)
 
@@ -68,11 +73,81 @@ class RuleMatcher:
             hits += [(start, end, self.nlp.vocab.strings[key]) for key, start, end in self.tokens(doc)]
             for start, end, code_id in sorted(hits):
                 _add(found, code_id, doc[start:end].text)
-            for code_id, regex in self.regexes:
+            # Most regexes cannot match most excerpts: a substring test on the lower-cased text
+            # skips them (exact for ASCII text; other text runs every regex).
+            lowered = text.lower() if text.isascii() else None
+            for (code_id, regex), gate in zip(self.regexes, self.gates, strict=True):
+                if lowered is not None and gate is not None and not any(word in lowered for word in gate):
+                    continue
                 for match in regex.finditer(text):
                     _add(found, code_id, match.group(0))
             results.append(found)
         return results
+
+
+MIN_GATE_CHARS = 3
+
+
+def required_literals(regex: str) -> frozenset[str] | None:
+    """Lower-case strings one of which every match of `regex` (compiled case-insensitively)
+    contains, read from the parsed pattern; None when there are none of 3+ characters.
+
+    Sound for ASCII text: a match there contains the literal in some letter case. Literals
+    with non-ASCII letters are not used (case-insensitive matching can pair them with ASCII
+    ones, e.g. the Kelvin sign and 'k'); caseless ones (Japanese) are.
+    """
+    try:
+        from re import _parser as parser  # the parser re itself uses (sre_parse before 3.11)
+    except ImportError:  # pragma: no cover
+        import sre_parse as parser  # type: ignore[no-redef]
+    try:
+        tree = parser.parse(regex, re.I)
+    except (re.error, RecursionError):
+        return None
+    return _required(tree, parser)
+
+
+def _required(items, parser) -> frozenset[str] | None:
+    """The best requirement of a sequence of pattern items (all of which must match in order)."""
+    constants = parser  # LITERAL, BRANCH, ... live in the parser module's namespace
+    candidates: list[frozenset[str]] = []
+    run: list[str] = []
+
+    def close_run() -> None:
+        if run:
+            candidates.append(frozenset(["".join(run)]))
+            run.clear()
+
+    for op, av in items:
+        if op is constants.LITERAL:
+            run.append(chr(av))
+            continue
+        close_run()
+        found = None
+        if op is constants.SUBPATTERN:
+            found = _required(av[-1], parser)
+        elif op is constants.BRANCH:
+            branches = [_required(branch, parser) for branch in av[1]]
+            if all(branches):
+                found = frozenset().union(*branches)
+        elif op in (constants.MAX_REPEAT, constants.MIN_REPEAT, getattr(constants, "POSSESSIVE_REPEAT", None)):
+            low, _, item = av
+            if low >= 1:
+                found = _required(item, parser)
+        if found:
+            candidates.append(found)
+    close_run()
+    usable = [
+        frozenset(word.lower() for word in option)
+        for option in candidates
+        if all(len(word) >= MIN_GATE_CHARS and _caseless_or_ascii(word) for word in option)
+    ]
+    # The most selective: the option whose shortest word is longest.
+    return max(usable, key=lambda option: min(map(len, option)), default=None)
+
+
+def _caseless_or_ascii(word: str) -> bool:
+    return all(char.isascii() or char.lower() == char.upper() for char in word)
 
 
 def _add(found: dict[str, list[str]], code_id: str, term: str) -> None:

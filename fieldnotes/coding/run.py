@@ -144,6 +144,40 @@ def build_suggesters(
     return suggesters
 
 
+def _file_digest(path: Path | None) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None and path.is_file() else ""
+
+
+def coder_key(loaded: LoadedCodebook, settings: Settings, model_id: str, store: Store) -> str:
+    """A digest of everything an excerpt's suggestions depend on besides its own text: the
+    codebook, its reference excerpts, the calibration, the coding and embedding settings, the
+    model, the researchers' decisions (training data) and the libraries that fit and match.
+    While it is unchanged, suggestions made before stand, and only new excerpts need scoring."""
+    import hashlib
+    from importlib import metadata
+
+    from fieldnotes import __version__
+
+    versions = {"fieldnotes": __version__}
+    for name in ("scikit-learn", "spacy", "spacy-lookups-data", "numpy"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    payload = {
+        "codebook": loaded.sha256,
+        "reference": _file_digest(loaded.reference_path),
+        "calibration": _file_digest(find_calibration(loaded)),
+        "settings": settings.model_dump(mode="json", include={"coding", "embedding"}),
+        "model": model_id,
+        "decisions": store.decisions_fingerprint(),
+        "versions": versions,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
 def build_coder(loaded: LoadedCodebook, settings: Settings, store: Store, embedder: Embedder | None = None) -> Coder:
     embedder = embedder or make_embedder(settings)
 

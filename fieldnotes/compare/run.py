@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from fieldnotes.errors import FieldnotesError
 from fieldnotes.files import atomic_text
 from fieldnotes.settings import GENERAL_SITE, Settings
-from fieldnotes.store import Store
+from fieldnotes.store import Store, holds_results_lock
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -129,8 +129,9 @@ def build_report_data(
     topic_table = topic_test = None
     if run_id is not None:
         topics = {row["topic_id"]: row["label"] for row in topic_rows}
+        current = set(passages.passage_id)  # built once: inside the comprehension it cost O(n^2)
         assigned = pd.DataFrame(
-            [{"passage_id": p, "topic_id": t} for p, t in assignments.items() if p in set(passages.passage_id)],
+            [{"passage_id": p, "topic_id": t} for p, t in assignments.items() if p in current],
             columns=["passage_id", "topic_id"],
         )
         topic_table, topic_test = topic_by_site(assigned, passages, topics, sites)
@@ -242,6 +243,7 @@ def build_report_data(
     )
 
 
+@holds_results_lock("compare")
 def compare(out_dir: Path, settings: Settings, loaded: LoadedCodebook, status: str = "auto") -> CompareReport:
     """Write DIR/code_by_site.csv, topic_by_site.csv, cooccurrence.csv, figures/*.png and report.html."""
     from fieldnotes.compare.report import render_report

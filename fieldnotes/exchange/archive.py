@@ -46,7 +46,8 @@ class SafeArchive:
             self._zip = zipfile.ZipFile(self.path)
         except FileNotFoundError:
             raise ExchangeError(f"{path}: no such file") from None
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as exc:
+            # NotImplementedError: a compression method or zip feature Python cannot read.
             raise ExchangeError(f"{path}: not a readable {kind} file (not a zip archive: {exc})") from None
         try:
             self._check()

@@ -70,23 +70,31 @@ def read_sheet(path: Path) -> list[tuple[int, dict[str, object]]]:
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise ExchangeError(f"{path}: not a readable spreadsheet ({type(exc).__name__}: {exc})") from None
     try:
-        sheet = workbook[SHEET_NAME] if SHEET_NAME in workbook.sheetnames else workbook.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
-        header = [str(value).strip().lower() if value is not None else "" for value in next(rows, ())]
-        missing = [name for name in REQUIRED_COLUMNS if name not in header]
-        if missing:
-            raise ExchangeError(
-                f"{path}: sheet '{sheet.title}' has no column(s) {', '.join(missing)}; "
-                "import a spreadsheet written by `fieldnotes export --format xlsx`"
-            )
-        found = []
-        for number, values in enumerate(rows, start=2):
-            record = {name: value for name, value in zip(header, values, strict=False) if name}
-            if any(value not in (None, "") for value in record.values()):
-                found.append((number, record))
-        return found
+        return _records(path, workbook)
+    except ExchangeError:
+        raise
+    except Exception as exc:  # read-only mode parses while iterating: damage shows up here too
+        raise ExchangeError(f"{path}: not a readable spreadsheet ({type(exc).__name__}: {exc})") from None
     finally:
         workbook.close()
+
+
+def _records(path: Path, workbook) -> list[tuple[int, dict[str, object]]]:
+    sheet = workbook[SHEET_NAME] if SHEET_NAME in workbook.sheetnames else workbook.worksheets[0]
+    rows = sheet.iter_rows(values_only=True)
+    header = [str(value).strip().lower() if value is not None else "" for value in next(rows, ())]
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    if missing:
+        raise ExchangeError(
+            f"{path}: sheet '{sheet.title}' has no column(s) {', '.join(missing)}; "
+            "import a spreadsheet written by `fieldnotes export --format xlsx`"
+        )
+    found = []
+    for number, values in enumerate(rows, start=2):
+        record = {name: value for name, value in zip(header, values, strict=False) if name}
+        if any(value not in (None, "") for value in record.values()):
+            found.append((number, record))
+    return found
 
 
 def import_decisions(path: Path, store: Store, book: Codebook, coder: str) -> DecisionImport:

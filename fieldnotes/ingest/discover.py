@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,15 +82,24 @@ def discover(root: Path, settings: IngestSettings) -> CorpusFiles:
                 found.skipped.append(Skipped(relpath, f"unsupported format '{path.suffix or name}'"))
                 continue
             if path.is_symlink():
-                target = path.resolve()
+                try:
+                    target = path.resolve(strict=True)
+                except (OSError, RuntimeError):  # dangling, or a loop (RuntimeError before Python 3.13)
+                    found.skipped.append(Skipped(relpath, "symbolic link that leads nowhere (broken or a loop)"))
+                    continue
                 if not target.is_relative_to(base):
                     found.skipped.append(Skipped(relpath, "symbolic link to a file outside the corpus"))
                     continue
             try:
-                size = path.stat().st_size
+                info = path.stat()
             except OSError as exc:
                 found.skipped.append(Skipped(relpath, f"cannot read file ({exc.strerror or exc})"))
                 continue
+            if not stat.S_ISREG(info.st_mode):
+                # A named pipe or device would block the read forever or never end.
+                found.skipped.append(Skipped(relpath, "not a regular file (a pipe, socket or device)"))
+                continue
+            size = info.st_size
             if size > limit:
                 megabytes = size / 1024 / 1024
                 reason = f"larger than max_file_mb ({megabytes:.0f} MB > {settings.max_file_mb:g})"

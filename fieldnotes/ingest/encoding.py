@@ -63,10 +63,31 @@ def decode_text(data: bytes, path: Path | str) -> tuple[str, str]:
     try:
         text, encoding = data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        text, encoding = _detect(data, path)
+        text, encoding = _mixed(data, path) or _detect(data, path)
     if _control_ratio(text) > 0.02:
         raise DocumentError(path, "looks like a binary file, not text (many control characters)")
     return text, encoding
+
+
+def _mixed(data: bytes, path: Path | str) -> tuple[str, str] | None:
+    """Notes pasted together from files in different encodings: lines that are UTF-8 (with
+    characters beyond ASCII) beside lines in one legacy encoding. Each line is decoded in its own."""
+    lines = data.splitlines(keepends=True)
+    utf8: dict[int, str] = {}
+    for index, line in enumerate(lines):
+        try:
+            utf8[index] = line.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    if not any(not lines[index].isascii() for index in utf8):
+        return None  # no UTF-8 beyond ASCII: one legacy encoding, found by _detect
+    legacy = [index for index in range(len(lines)) if index not in utf8]
+    _, encoding = _detect(b"".join(lines[index] for index in legacy), path)
+    try:
+        decoded = {index: lines[index].decode(encoding) for index in legacy}
+    except (UnicodeDecodeError, LookupError):
+        return None
+    return "".join(utf8[i] if i in utf8 else decoded[i] for i in range(len(lines))), f"utf-8+{encoding}"
 
 
 def _detect(data: bytes, path: Path | str) -> tuple[str, str]:

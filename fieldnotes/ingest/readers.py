@@ -7,7 +7,10 @@ never escapes, so one bad file cannot stop a corpus.
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 import re
+import stat
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +28,8 @@ from fieldnotes.ingest.model import BlockKind, RawBlock, SourceDocument
 MAX_ZIP_MEMBERS = 5000
 MAX_ZIP_UNCOMPRESSED = 500 * 1024 * 1024
 MAX_ZIP_RATIO = 200
+# A file larger than this is refused (the settings' ingest.max_file_mb, 100 MB by default).
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 
 
 @dataclass
@@ -85,13 +90,38 @@ def parse_front_matter(text: str, path: Path) -> tuple[dict[str, object], str, l
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 2})" if where is not None else ""
         return {}, text, [f"front matter is not valid YAML{line}; read as text"]
+    except RecursionError:  # PyYAML recurses per level: "[[[[..." a thousand deep exhausts the stack
+        return {}, text, ["front matter is nested too deeply to be YAML metadata; read as text"]
+    except (ValueError, OverflowError) as exc:  # a date that does not exist: "date: 2024-10-62"
+        return {}, text, [f"front matter has a value YAML cannot read ({exc}); read as text"]
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
         return {}, text, ["front matter is not a YAML mapping of keys to values; ignored"]
+    if not _small_and_acyclic(meta):
+        # YAML aliases can make a structure that contains itself, or expands a thousandfold when stored.
+        return {}, text, ["front matter refers to itself or expands too far (YAML aliases); ignored"]
     # Keep the offsets of the body stable: blank lines stand in for the header.
     body = "\n" * match.group(0).count("\n") + text[match.end() :]
     return {str(k): v for k, v in meta.items()}, body, []
+
+
+def _small_and_acyclic(value: object, limit: int = 10_000) -> bool:
+    """Whether a loaded YAML value, with its aliases expanded, has at most `limit` nodes and no cycle."""
+    count = 0
+    stack: list[tuple[object, frozenset[int]]] = [(value, frozenset())]
+    while stack:
+        node, parents = stack.pop()
+        count += 1
+        if count > limit:
+            return False
+        if isinstance(node, dict | list | tuple | set):
+            if id(node) in parents:
+                return False
+            inner = parents | {id(node)}
+            items = [*node.keys(), *node.values()] if isinstance(node, dict) else list(node)
+            stack.extend((item, inner) for item in items)
+    return True
 
 
 def _inline_text(token) -> str:  # markdown-it Token; typed loosely to keep the import lazy
@@ -111,12 +141,20 @@ def _is_all_strong(token) -> bool:
     return len(children) >= 3 and children[0].type == "strong_open" and children[-1].type == "strong_close"
 
 
+# Deeper than any real document; markdown-it recurses per level, so the limit also guards the stack.
+MARKDOWN_MAX_NESTING = 50
+
+
 def read_markdown(path: Path, data: bytes) -> ReadResult:
     from markdown_it import MarkdownIt
 
     text, encoding = decode_text(data, path)
     meta, body, notes = parse_front_matter(_normalise_newlines(text), path)
-    tokens = MarkdownIt("commonmark").enable("table").parse(body)
+    tokens = MarkdownIt("commonmark", options_update={"maxNesting": MARKDOWN_MAX_NESTING}).enable("table").parse(body)
+    if tokens and max(token.level for token in tokens) >= MARKDOWN_MAX_NESTING - 1:
+        # markdown-it stops at its nesting limit and drops the rest of the file: read it as text instead.
+        notes.append(f"Markdown nested more than {MARKDOWN_MAX_NESTING} levels deep; read as plain text")
+        return ReadResult(split_blocks(body), meta, encoding, notes)
     blocks: list[RawBlock] = []
     list_lines: list[str] | None = None
     table_rows: list[str] | None = None
@@ -175,12 +213,19 @@ def read_markdown(path: Path, data: bytes) -> ReadResult:
     return ReadResult(blocks, meta, encoding, notes)
 
 
-def _check_zip(path: Path, what: str) -> None:
+def check_zip(path: Path | str, data: bytes, what: str) -> None:
+    """Refuse a zip container (docx, and the importers' archives) that is damaged, a
+    decompression bomb, or holds members whose names point outside the archive."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise DocumentError(path, f"not a valid {what} (damaged zip container: {exc})") from None
+    for member in members:
+        name = member.filename.replace("\\", "/")
+        if name.startswith("/") or re.match(r"[A-Za-z]:", name) or ".." in name.split("/"):
+            # No Office program writes these; they exist to make an unpacker write outside its folder.
+            raise DocumentError(path, f"refused: archive member '{member.filename}' points outside the archive")
     if len(members) > MAX_ZIP_MEMBERS:
         raise DocumentError(path, f"refused: {len(members)} archive members (limit {MAX_ZIP_MEMBERS})")
     total = sum(member.file_size for member in members)
@@ -197,13 +242,14 @@ def _docx_style(paragraph) -> str:
 
 
 def read_docx(path: Path, data: bytes) -> ReadResult:
-    _check_zip(path, "Word file")
+    # Parse the bytes already read and checked, never the path again: the file may change meanwhile.
+    check_zip(path, data, "Word file")
     try:
         import docx
         from docx.table import Table
         from docx.text.paragraph import Paragraph
 
-        document = docx.Document(str(path))
+        document = docx.Document(io.BytesIO(data))
         blocks: list[RawBlock] = []
         list_lines: list[str] = []
 
@@ -271,7 +317,8 @@ def read_pdf(path: Path, data: bytes) -> ReadResult:
         raise DocumentError(path, "not a PDF file (no %PDF header)")
     found: list[tuple[RawBlock, float, float]] = []  # block, mean size, bold share
     try:
-        for page_number, page in enumerate(extract_pages(str(path), laparams=LAParams()), start=1):
+        pages = extract_pages(io.BytesIO(data), laparams=LAParams())  # the bytes read, not the path again
+        for page_number, page in enumerate(pages, start=1):
             boxes = [element for element in page if isinstance(element, LTTextContainer)]
             ordered, edges = reading_order(boxes, page.width, page.height)
             for element in ordered:
@@ -480,7 +527,7 @@ def read_html(path: Path, data: bytes) -> ReadResult:
     if declared:
         try:
             text, encoding = data.decode(declared.group(1).decode()), declared.group(1).decode().lower()
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeError, ValueError):  # punycode, idna, ... raise plain UnicodeError
             text = None
     if text is None:
         text, encoding = decode_text(data, path)
@@ -504,15 +551,36 @@ READERS: dict[str, tuple[str, Callable[[Path, bytes], ReadResult]]] = {
 }
 
 
-def read_document(path: Path, relpath: str) -> SourceDocument:
+def read_bytes_bounded(path: Path, relpath: str, max_bytes: int) -> bytes:
+    """The file's bytes, read once; refused if it is not a regular file or holds more than `max_bytes`
+    (also when it grew after the corpus was listed), so memory stays bounded."""
+    try:
+        # Non-blocking: a file swapped for a named pipe after listing must not hang the run.
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise DocumentError(relpath, "not a regular file (a pipe, socket or device)")
+            # Sized by the file, not the limit (read(n) allocates n bytes); on if it grew meanwhile.
+            chunks = [handle.read(min(info.st_size, max_bytes) + 1)]
+            size = len(chunks[0])
+            while chunks[-1] and size <= max_bytes:
+                chunks.append(handle.read(min(1 << 20, max_bytes + 1 - size)))
+                size += len(chunks[-1])
+            data = b"".join(chunks)
+    except OSError as exc:
+        raise DocumentError(relpath, f"cannot read file ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        limit = max_bytes / 1024 / 1024
+        raise DocumentError(relpath, f"larger than max_file_mb ({limit:g} MB); raise it in the settings to read it")
+    return data
+
+
+def read_document(path: Path, relpath: str, max_bytes: int = DEFAULT_MAX_BYTES) -> SourceDocument:
     """Read one file into a SourceDocument; raise DocumentError if it cannot be read.
 
     Suffixes without a reader of their own are read as plain text.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DocumentError(relpath, f"cannot read file ({exc.strerror or exc})") from None
+    data = read_bytes_bounded(path, relpath, max_bytes)
     if not data.strip():
         raise DocumentError(relpath, "empty file (0 bytes)" if not data else "file holds only white space")
     fmt, reader = READERS.get(path.suffix.lower(), ("txt", read_text))

@@ -44,19 +44,47 @@ class SpacySentenceSplitter:
 
     def _pipeline(self):
         if self._nlp is None:
-            import spacy
+            from fieldnotes.lazy import import_spacy
 
-            nlp = spacy.blank(self.language)
+            nlp = import_spacy().blank(self.language)
             nlp.add_pipe("sentencizer")
             self._nlp = nlp
         return self._nlp
 
     def split(self, texts: Sequence[str]) -> list[list[Span]]:
-        results = []
-        for doc in self._pipeline().pipe(texts, batch_size=256):
-            spans = [(sent.start_char, sent.end_char) for sent in doc.sents]
-            results.append(_fix_spans(doc.text, spans))
-        return results
+        pieces = [(index, offset, piece) for index, text in enumerate(texts) for offset, piece in _pieces(text)]
+        spans: list[list[Span]] = [[] for _ in texts]
+        docs = self._pipeline().pipe((_tame(piece) for _, _, piece in pieces), batch_size=256)
+        for (index, offset, _), doc in zip(pieces, docs, strict=True):
+            spans[index].extend((offset + sent.start_char, offset + sent.end_char) for sent in doc.sents)
+        return [_fix_spans(text, found) for text, found in zip(texts, spans, strict=True)]
+
+
+# spaCy's tokenizer strips prefix and suffix punctuation one character at a time, copying the
+# rest each time: a run of thousands of "(((" or "___" takes minutes. Such a run is never a
+# sentence, so the tokenizer sees it as hyphens (cheap infixes); offsets stay the same.
+_PUNCTUATION_RUN = re.compile(r"(?:[^\w\s]|_){64,}")
+# spaCy refuses texts over a million characters (nlp.max_length); a longer paragraph is
+# split in pieces cut at a line end or a space, so memory stays bounded too.
+_PIECE_CHARS = 100_000
+
+
+def _tame(text: str) -> str:
+    return _PUNCTUATION_RUN.sub(lambda match: "-" * len(match.group()), text)
+
+
+def _pieces(text: str) -> list[tuple[int, str]]:
+    """(offset, piece) of at most _PIECE_CHARS characters, cut at white space where there is some."""
+    pieces: list[tuple[int, str]] = []
+    start = 0
+    while len(text) - start > _PIECE_CHARS:
+        end = start + _PIECE_CHARS
+        cut = max(text.rfind("\n", start + _PIECE_CHARS // 2, end), text.rfind(" ", start + _PIECE_CHARS // 2, end))
+        end = cut + 1 if cut > start else end
+        pieces.append((start, text[start:end]))
+        start = end
+    pieces.append((start, text[start:]))
+    return pieces
 
 
 def _fix_spans(text: str, spans: list[Span]) -> list[Span]:

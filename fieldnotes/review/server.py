@@ -177,7 +177,8 @@ def make_handler(session: ReviewSession, origin_holder: dict[str, str]):
             if self.headers.get("Host") != origin.removeprefix("http://"):
                 return False  # another host name pointing here (DNS rebinding)
             token = self.headers.get("X-Fieldnotes-Token") or parse_qs(url.query).get("token", [""])[0]
-            return secrets.compare_digest(token, session.token)
+            # As bytes: compare_digest raises TypeError on non-ASCII text, and a URL may carry any.
+            return secrets.compare_digest(token.encode("utf-8", "surrogateescape"), session.token.encode())
 
         def do_GET(self) -> None:
             url = urlparse(self.path)

@@ -14,7 +14,7 @@ nearest theme, so every passage has one. Every step is seeded.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -49,11 +49,16 @@ class LemmaTokenizer:
     _ENGLISH_WORD = re.compile(r"[A-Za-z]+(?:['’-][A-Za-z]+)*")
 
     def __init__(self, drop: set[str]) -> None:
+        from fieldnotes.lazy import import_spacy
+
+        import_spacy()
         from spacy.lang.en.stop_words import STOP_WORDS
         from spacy.lookups import load_lookups
 
         self.lemmas = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
         self.japanese = None
+        # word as written -> its token or None: BERTopic tokenizes every passage three times.
+        self._english: dict[str, str | None] = {}
         self.stop = {word.lower() for word in STOP_WORDS} | {word.lower() for word in drop}
 
     def _ja(self):
@@ -77,16 +82,68 @@ class LemmaTokenizer:
                 t.lemma_ for t in doc if t.pos_ in self._JAPANESE_KEEP and len(t.text) > 1 and t.lemma_ not in self.stop
             ]
         tokens = []
-        for match in self._ENGLISH_WORD.finditer(text):
-            word = match.group(0).lower().replace("’", "'")
-            if word.endswith("'s"):
-                word = word[:-2]
-            if len(word) < 3 or word in self.stop:
-                continue
-            lemma = self._lemma(word)
-            if len(lemma) >= 3 and lemma not in self.stop:
-                tokens.append(lemma)
+        known = self._english
+        for written in self._ENGLISH_WORD.findall(text):
+            if written not in known:
+                known[written] = self._english_token(written)
+            token = known[written]
+            if token is not None:
+                tokens.append(token)
         return tokens
+
+    def _english_token(self, written: str) -> str | None:
+        word = written.lower().replace("’", "'")
+        if word.endswith("'s"):
+            word = word[:-2]
+        if len(word) < 3 or word in self.stop:
+            return None
+        lemma = self._lemma(word)
+        return lemma if len(lemma) >= 3 and lemma not in self.stop else None
+
+
+def cached_backend(embed: Callable[[list[str]], np.ndarray]):
+    """A BERTopic embedding backend that embeds through `embed` (fieldnotes' embedding cache).
+
+    The labelling models embed each theme's candidate words and representative passages;
+    through the cache, a refit embeds only words never seen before, and loads no model at all
+    when there are none.
+    """
+    from bertopic.backend import BaseEmbedder
+
+    class CachedBackend(BaseEmbedder):
+        def embed(self, documents: list[str], verbose: bool = False) -> np.ndarray:
+            return embed(list(documents))
+
+    return CachedBackend()
+
+
+def _cache_umap_compilation() -> None:
+    """Keep UMAP's numba-compiled functions on disk, as its own dependency pynndescent does.
+
+    UMAP does not declare them `cache=True`, so every process compiled them again: 10-20 s
+    of every UMAP fit on a 2-core machine, more than the fit itself at a few thousand passages.
+    Turning numba's cache on before their first call stores the machine code beside UMAP
+    (or in the user's cache folder when that is read-only); the results are the same.
+    """
+    import warnings
+
+    import umap.distances
+    import umap.layouts
+    import umap.sparse
+    import umap.umap_
+    import umap.utils
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    for module in (umap.umap_, umap.layouts, umap.utils, umap.distances, umap.sparse):
+        for value in vars(module).values():
+            if isinstance(value, CPUDispatcher) and isinstance(value._cache, NullCache):
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # numba warns about functions it cannot cache
+                        value.enable_caching()
+                except Exception:  # no writable cache folder: this one compiles as before
+                    continue
 
 
 def _kmeans_k(reduced: np.ndarray, max_topics: int) -> int:
@@ -149,6 +206,7 @@ def fit_themes(
         from hdbscan import HDBSCAN
         from umap import UMAP
 
+        _cache_umap_compilation()
         reducer = UMAP(
             n_neighbors=settings.umap_neighbors,
             n_components=5,

@@ -14,6 +14,7 @@ from fieldnotes.settings import GENERAL_SITE, Settings
 from fieldnotes.store import Store
 
 THEMES_CSV = "themes.csv"
+VECTOR_CHUNK = 8192  # excerpt vectors loaded at a time
 
 
 @dataclass
@@ -52,9 +53,15 @@ def passage_vectors(store: Store, embedder, passages: list[dict]):
         for text in by_passage.get(passage["passage_id"]) or [passage["text"]]:
             texts.append(text)
             owners.append(index)
-    vectors, embedded = embed_cached(texts, embedder, store)
-    result = np.zeros((len(passages), vectors.shape[1] if len(vectors) else 0), dtype=np.float32)
-    np.add.at(result, np.asarray(owners), vectors)
+    result = np.zeros((len(passages), 0), dtype=np.float32)
+    embedded = 0
+    # Summed chunk by chunk: the excerpts' vectors are never all in memory at once.
+    for start in range(0, len(texts), VECTOR_CHUNK):
+        vectors, new = embed_cached(texts[start : start + VECTOR_CHUNK], embedder, store)
+        embedded += new
+        if result.shape[1] != vectors.shape[1]:
+            result = np.zeros((len(passages), vectors.shape[1]), dtype=np.float32)
+        np.add.at(result, np.asarray(owners[start : start + VECTOR_CHUNK]), vectors)
     norms = np.linalg.norm(result, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return result / norms, embedded
@@ -72,9 +79,12 @@ def run_themes(out_dir: Path, settings: Settings, store: Store, embedder, run_id
         run_id = store.begin_run("themes", "", settings.digest(), json.dumps(settings.model_dump(mode="json")), {})
     report.run_id = run_id
     sites = [site.id for site in settings.site] + [GENERAL_SITE]
-    key = themes_key(passages, settings, getattr(embedder, "model_id", ""))
+    model_id = getattr(embedder, "model_id", "")
+    key = themes_key(passages, settings, model_id)
+    context = themes_key([], settings, model_id)
     previous_run, rows, assignments = store.latest_topics()
-    if rows and rows[0]["input_key"] == key and set(assignments) == {p["passage_id"] for p in passages}:
+    stored = _stored_key(rows[0]["input_key"]) if rows else {}
+    if rows and stored.get("key") == key and set(assignments) == {p["passage_id"] for p in passages}:
         # Same passages, sites, settings and model: the themes would come out the same (they are seeded).
         report.reused_from = previous_run
         report.method = rows[0]["method"]
@@ -85,8 +95,20 @@ def run_themes(out_dir: Path, settings: Settings, store: Store, embedder, run_id
         report.seconds = time.perf_counter() - started
         return report
     vectors, report.embedded = passage_vectors(store, embedder, passages)
+    if rows and previous_run is not None and stored.get("context") == context:
+        placed = _place_passages(report, passages, vectors, rows, assignments, stored, previous_run, settings, sites)
+        if placed is not None:
+            store.save_topics(run_id, report.themes, placed, json.dumps({**stored, "key": key}, sort_keys=True))
+            report.csv_path = Path(out_dir) / THEMES_CSV
+            write_themes_csv(report, passages, sites, report.csv_path)
+            report.seconds = time.perf_counter() - started
+            return report
     drop = site_words(settings) if settings.themes.drop_site_names else set()
-    model = embedder._load() if hasattr(embedder, "_load") else None
+    from fieldnotes.coding.embed import embed_cached
+    from fieldnotes.themes.model import cached_backend
+
+    # Words and passages the labelling models embed go through the cache too (no model when all are there).
+    model = cached_backend(lambda texts: embed_cached(texts, embedder, store)[0]) if embedder is not None else None
     result = fit_themes(
         [p["text"] for p in passages],
         vectors,
@@ -115,13 +137,89 @@ def run_themes(out_dir: Path, settings: Settings, store: Store, embedder, run_id
                 },
             }
         )
+    fitted = {"key": key, "context": context, "fitted_run": run_id, "changed": 0, "method": result.method}
     store.save_topics(
-        run_id, report.themes, {p["passage_id"]: t for p, t in zip(passages, result.topics, strict=True)}, key
+        run_id,
+        report.themes,
+        {p["passage_id"]: t for p, t in zip(passages, result.topics, strict=True)},
+        json.dumps(fitted, sort_keys=True),
     )
     report.csv_path = Path(out_dir) / THEMES_CSV
     write_themes_csv(report, passages, sites, report.csv_path)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _stored_key(text: str | None) -> dict:
+    """What a themes run recorded about its input: the input key, the context (settings, sites,
+    model), the run that fitted the themes and how many passages changed since. Older runs
+    stored the input key alone."""
+    try:
+        stored = json.loads(text or "")
+    except ValueError:
+        return {"key": text}
+    return stored if isinstance(stored, dict) else {"key": text}
+
+
+def _place_passages(
+    report: ThemesReport,
+    passages: list[dict],
+    vectors,
+    rows,
+    assignments: dict[str, int],
+    stored: dict,
+    previous_run: int,
+    settings: Settings,
+    sites: list[str],
+) -> dict[str, int] | None:
+    """Keep the last themes and put each new passage in the theme whose centroid is nearest, when
+    few passages changed since the themes were fitted (at most `refit_share` of them) and the
+    corpus is large enough for UMAP, where a refit costs most. Returns the assignments, or None
+    when the themes should be fitted again."""
+    import numpy as np
+
+    from fieldnotes.themes.model import _representatives
+
+    index = {p["passage_id"]: i for i, p in enumerate(passages)}
+    kept = {pid: topic for pid, topic in assignments.items() if pid in index}
+    new = [p for p in passages if p["passage_id"] not in kept]
+    gone = len(assignments) - len(kept)
+    changed = int(stored.get("changed", 0)) + len(new) + gone
+    if (
+        not kept
+        or len(passages) < settings.themes.small_corpus
+        or changed > settings.themes.refit_share * len(passages)
+    ):
+        return None
+    topic_ids = [row["topic_id"] for row in rows]
+    centroids = np.zeros((len(topic_ids), vectors.shape[1]), dtype=np.float32)
+    for column, topic in enumerate(topic_ids):
+        members = [index[pid] for pid, t in kept.items() if t == topic]
+        if members:
+            centroid = vectors[members].mean(axis=0)
+            centroids[column] = centroid / (np.linalg.norm(centroid) or 1.0)
+    placed = dict(kept)
+    if new:
+        nearest = (vectors[[index[p["passage_id"]] for p in new]] @ centroids.T).argmax(axis=1)
+        for passage, column in zip(new, nearest, strict=True):
+            placed[passage["passage_id"]] = topic_ids[int(column)]
+    topics = [placed[p["passage_id"]] for p in passages]
+    representatives = _representatives(topics, vectors)
+    report.method = stored.get("method") or rows[0]["method"]
+    for row in rows:
+        theme = stored_theme(row, passages, placed, sites)
+        theme["size"] = topics.count(row["topic_id"])
+        if theme["size"]:
+            theme["representatives"] = [passages[i]["passage_id"] for i in representatives[row["topic_id"]]]
+            report.themes.append(theme)
+    fitted_run = stored.get("fitted_run", previous_run)
+    report.notes.append(
+        f"{len(new)} new passages placed in their nearest theme, {gone} gone; the themes fitted in run "
+        f"{fitted_run} stay until more than {settings.themes.refit_share:.0%} of passages have changed since "
+        f"(now {changed / len(passages):.1%}; [themes] refit_share)"
+    )
+    stored["changed"] = changed
+    return placed
 
 
 def themes_key(passages: list[dict], settings: Settings, model_id: str) -> str:
@@ -131,7 +229,8 @@ def themes_key(passages: list[dict], settings: Settings, model_id: str) -> str:
     payload = json.dumps(
         {
             "passages": sorted((p["passage_id"], p["site"]) for p in passages),
-            "themes": settings.themes.model_dump(mode="json"),
+            # refit_share decides when to fit again, not what a fit gives.
+            "themes": settings.themes.model_dump(mode="json", exclude={"refit_share"}),
             "sites": sorted(site_words(settings)),
             "model": model_id,
         },

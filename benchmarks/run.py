@@ -1,0 +1,516 @@
+"""How fast is `fieldnotes code`, next to the embedding model's own cost, on corpora of a given size?
+
+Usage: python benchmarks/run.py --passages 1000,10000 [--seed 7] [--json results.json] [--keep DIR]
+
+For each size, a synthetic corpus (benchmarks/synthetic.py: three sites and general
+articles; Markdown, text, Word and HTML) is written to a temporary folder, and these are
+measured, each in a new process, on this machine and in this run:
+
+1. raw encode: the texts a cold `fieldnotes code` embedded (the corpus's excerpts and the
+   codebook's definitions, examples and reference excerpts), through
+   `SentenceTransformer.encode` alone, with the same model (loaded from its package the way
+   fieldnotes/coding/embed.py does) and batch size: the floor no tool can go below;
+2. `fieldnotes code CORPUS --out OUT`, cold (empty results folder), with its stages as
+   the run recorded them (the `timings` in the run's summary in OUT/fieldnotes.db);
+3. the same command again, nothing changed (warm);
+4. again after one document was edited and one added (incremental);
+5. the peak resident memory of each process (from wait4's rusage);
+6. start-up: `fieldnotes --help` and `fieldnotes codebook check` (median of 3).
+
+The processes inherit this environment (HF_HUB_OFFLINE=1 is set for them). When
+PYTHONDONTWRITEBYTECODE is set, every process compiles fieldnotes' own modules again
+(site-packages ship compiled); start-up is then also measured without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import synthetic  # the sibling module, found through the path set above
+
+ROOT = Path(__file__).resolve().parents[1]
+STARTUP_REPEATS = 3
+# Stages as recorded by fieldnotes.pipeline.code_corpus, in the order a run pays for them.
+STAGES = (
+    ("ingest", "ingest (read, repair, store)"),
+    ("segment", "segment (passages, sentences, sites, excerpts)"),
+    ("model_load", "model load"),
+    ("embed", "embed (model encode)"),
+    ("code_setup", "code: codebook, suggesters"),
+    ("code", "code: score and save"),
+    ("themes", "themes"),
+    ("write", "write CSV files"),
+    ("compare", "compare and report.html"),
+    ("other", "process start, imports, other"),
+)
+RUNS = (("cold", "cold"), ("warm", "warm"), ("incremental", "incremental"))
+# Every row label the table prints; the smoke test checks them.
+ROW_LABELS = (
+    "raw encode: SentenceTransformer.encode",
+    "raw encode: whole process",
+    "fieldnotes code, cold",
+    "fieldnotes code, warm (nothing changed)",
+    "fieldnotes code, incremental (1 edited, 1 added)",
+    "fieldnotes --help",
+    "fieldnotes codebook check",
+    *(label for _, label in STAGES),
+    "cold / raw encode",
+    "warm / cold",
+    "incremental / cold",
+    "themes share of cold",
+)
+
+
+@dataclass
+class Process:
+    """One measured child process."""
+
+    seconds: float
+    peak_rss_mb: float | None
+    returncode: int
+    log: str = ""
+
+
+@dataclass
+class SizeResult:
+    requested: int
+    corpus: str = ""
+    passages: int = 0
+    excerpts: int = 0
+    documents: int = 0
+    embedded_texts: int = 0
+    batch_size: int = 0
+    generate_seconds: float = 0.0
+    raw_encode_seconds: float = 0.0
+    raw_import_seconds: float = 0.0
+    raw_load_seconds: float = 0.0
+    torch_threads: int = 0
+    raw: Process | None = None
+    runs: dict[str, Process] = field(default_factory=dict)
+    timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    embedded: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def child_env(**changes: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+# A forked child's peak RSS starts at its parent's (Linux carries the parent's high-water mark
+# through fork and exec), and this script's process is large. So a tiny launcher (python -S, a
+# few MB) forks the measured command and reports its wall time, exit status and peak RSS.
+_LAUNCHER = """
+import json, os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - started
+rss = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+with open(sys.argv[1], "w") as out:
+    json.dump({"seconds": seconds, "rss_mb": rss, "code": os.waitstatus_to_exitcode(status)}, out)
+"""
+
+
+def measure(command: Sequence[str], env: dict[str, str], cwd: Path | None = None) -> Process:
+    """Run a command to its end: wall seconds, its own peak RSS, exit status and output."""
+    with tempfile.TemporaryFile() as log, tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "measured.json"
+        if hasattr(os, "wait4"):
+            launcher = [sys.executable, "-S", "-c", _LAUNCHER, str(report), *command]
+            subprocess.run(launcher, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd, check=False)
+            measured = json.loads(report.read_text(encoding="utf-8"))
+            seconds, rss, code = measured["seconds"], measured["rss_mb"], measured["code"]
+        else:  # pragma: no cover - no per-child rusage on this platform
+            started = time.perf_counter()
+            code = subprocess.run(list(command), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd).returncode
+            seconds, rss = time.perf_counter() - started, None
+        log.seek(0)
+        text = log.read().decode("utf-8", "replace")
+    return Process(round(seconds, 3), round(rss, 1) if rss is not None else None, code, text)
+
+
+def fieldnotes_command() -> list[str]:
+    script = Path(sys.executable).with_name("fieldnotes")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "from fieldnotes.cli import main; main()"]
+
+
+def checked(process: Process, what: str) -> Process:
+    if process.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit {process.returncode}):\n{process.log[-4000:]}")
+    return process
+
+
+# --- what a run recorded ------------------------------------------------------------
+
+
+def latest_code_run(out: Path) -> dict:
+    with sqlite3.connect(out / "fieldnotes.db") as db:
+        row = db.execute(
+            "SELECT summary_json FROM runs WHERE command = 'code' AND summary_json IS NOT NULL "
+            "ORDER BY run_id DESC LIMIT 1"
+        ).fetchone()
+    return json.loads(row[0]) if row else {}
+
+
+def corpus_counts(out: Path) -> tuple[int, int, int]:
+    """(active passages, active excerpts, documents) in a results folder."""
+    with sqlite3.connect(out / "fieldnotes.db") as db:
+        passages = db.execute("SELECT COUNT(*) FROM passages WHERE active = 1").fetchone()[0]
+        excerpts = db.execute("SELECT COUNT(*) FROM excerpts WHERE active = 1").fetchone()[0]
+        documents = db.execute("SELECT COUNT(*) FROM documents WHERE status != 'missing'").fetchone()[0]
+    return passages, excerpts, documents
+
+
+def embedded_texts(out: Path, model: str) -> tuple[list[str], int]:
+    """The distinct texts a cold run embedded for coding: every candidate (excerpts, passages without
+    excerpts, the codebook's definitions, examples, counter-examples and reference excerpts) whose
+    hash is in the cache. Returns them and the number of cached vectors (which also counts the
+    words and passages the themes stage embedded for its labels)."""
+    from fieldnotes.codebook import load_codebook
+    from fieldnotes.coding.embed import resolve_model
+    from fieldnotes.coding.gold import load_gold
+    from fieldnotes.settings import load_settings
+
+    _, model_id = resolve_model(model)
+    loaded = load_codebook(load_settings().coding.codebook, check_patterns=False)
+    candidates: list[str] = []
+    for code in loaded.codebook.codes:
+        candidates.extend([f"{code.name}: {code.definition}", *code.examples, *code.counter_examples])
+    if loaded.reference_path is not None:
+        candidates.extend(load_gold(loaded.reference_path, loaded.codebook.code_ids).texts)
+    with sqlite3.connect(out / "fieldnotes.db") as db:
+        candidates.extend(row[0] for row in db.execute("SELECT text FROM excerpts ORDER BY passage_id, start"))
+        # A passage without excerpts is embedded whole (for themes); the others only through their excerpts.
+        candidates.extend(
+            row[0]
+            for row in db.execute(
+                "SELECT text FROM passages p "
+                "WHERE NOT EXISTS (SELECT 1 FROM excerpts e WHERE e.passage_id = p.passage_id)"
+            )
+        )
+        cached = {row[0] for row in db.execute("SELECT text_hash FROM embeddings WHERE model = ?", (model_id,))}
+    texts = [text for text in dict.fromkeys(candidates) if hashlib.sha256(text.encode("utf-8")).hexdigest() in cached]
+    return texts, len(cached)
+
+
+# --- the encode floor, in its own process -----------------------------------------------
+
+
+def encode_floor(texts_path: Path, model: str, batch_size: int) -> dict[str, float]:
+    """Load the model as fieldnotes does and encode the texts once; seconds per step."""
+    started = time.perf_counter()
+    from sentence_transformers import SentenceTransformer
+
+    from fieldnotes.coding.embed import resolve_model
+
+    imported = time.perf_counter()
+    folder, _ = resolve_model(model)
+    encoder = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    loaded = time.perf_counter()
+    texts = json.loads(texts_path.read_text(encoding="utf-8"))
+    vectors = encoder.encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
+    encoded = time.perf_counter()
+    import torch
+
+    return {
+        "threads": torch.get_num_threads(),
+        "import": imported - started,
+        "load": loaded - imported,
+        "encode": encoded - loaded,
+        "texts": len(texts),
+        "dim": int(vectors.shape[1]) if len(vectors) else 0,
+    }
+
+
+# --- one size ---------------------------------------------------------------------------
+
+
+def run_size(requested: int, seed: int, work: Path, model: str, batch_size: int, echo) -> SizeResult:
+    result = SizeResult(requested, batch_size=batch_size)
+    env = child_env()
+    command = fieldnotes_command()
+    started = time.perf_counter()
+    corpus = synthetic.generate(work / "corpus", requested, seed)
+    result.generate_seconds = round(time.perf_counter() - started, 1)
+    result.corpus = synthetic.describe(corpus)
+    echo(f"[{requested}] corpus: {result.corpus} (written in {result.generate_seconds} s)")
+    out = work / "out"
+
+    def code_run(name: str) -> None:
+        echo(f"[{requested}] fieldnotes code, {name} ...")
+        process = checked(measure([*command, "code", str(corpus.root), "--out", str(out)], env), f"{name} run")
+        result.runs[name] = process
+        summary = latest_code_run(out)
+        result.timings[name] = summary.get("timings", {})
+        result.embedded[name] = int(summary.get("embedded", 0))
+        (work / f"{name}.log").write_text(process.log, encoding="utf-8")
+        echo(f"[{requested}]   {process.seconds:.1f} s, peak RSS {process.peak_rss_mb} MB")
+
+    code_run("cold")
+    result.passages, result.excerpts, result.documents = corpus_counts(out)
+    texts, cached = embedded_texts(out, model)
+    result.embedded_texts = len(texts)
+    if len(texts) != cached:
+        result.notes.append(
+            f"raw encode: {len(texts)} texts (excerpts, passages, codebook); the cold run cached {cached} "
+            "vectors, the rest theme words and passages its themes stage embedded"
+        )
+    texts_path = work / "texts.json"
+    texts_path.write_text(json.dumps(texts), encoding="utf-8")
+    echo(f"[{requested}] raw encode of {len(texts)} texts ...")
+    floor_json = work / "floor.json"
+    result.raw = checked(
+        measure(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--encode-floor",
+                str(texts_path),
+                "--model",
+                model,
+                "--batch-size",
+                str(batch_size),
+                "--floor-out",
+                str(floor_json),
+            ],
+            env,
+        ),
+        "raw encode",
+    )
+    floor = json.loads(floor_json.read_text(encoding="utf-8"))
+    result.raw_encode_seconds = round(floor["encode"], 3)
+    result.raw_import_seconds = round(floor["import"], 3)
+    result.raw_load_seconds = round(floor["load"], 3)
+    result.torch_threads = int(floor["threads"])
+    echo(f"[{requested}]   encode {result.raw_encode_seconds:.1f} s (process {result.raw.seconds:.1f} s)")
+
+    code_run("warm")
+    edited = corpus.edit_one()
+    added = corpus.add_one()
+    changed = f"edited {edited.relative_to(corpus.root)}, added {added.relative_to(corpus.root)}"
+    result.notes.append(f"incremental: {changed}")
+    code_run("incremental")
+    return result
+
+
+def startup(echo, repeats: int = STARTUP_REPEATS) -> dict[str, Process]:
+    """Median wall time of --help and `codebook check`; also with bytecode caching when it is off."""
+    command = fieldnotes_command()
+    variants = [("", child_env())]
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        variants.append((" [bytecode cached]", child_env(PYTHONDONTWRITEBYTECODE=None)))
+    results: dict[str, Process] = {}
+    for suffix, env in variants:
+        for label, args in (("fieldnotes --help", ["--help"]), ("fieldnotes codebook check", ["codebook", "check"])):
+            if suffix:
+                measure([*command, *args], env)  # writes the bytecode the measured runs then use
+            runs = [checked(measure([*command, *args], env), label) for _ in range(repeats)]
+            median = statistics.median(run.seconds for run in runs)
+            peak = max((run.peak_rss_mb or 0.0) for run in runs)
+            results[label + suffix] = Process(median, peak, 0)
+            echo(f"startup: {label}{suffix}: {median:.2f} s")
+    return results
+
+
+# --- the table --------------------------------------------------------------------------
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def _mb(process: Process | None) -> str:
+    return "-" if process is None or process.peak_rss_mb is None else f"{process.peak_rss_mb:.0f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "-" if not a or not b else f"{a / b:.3f}"
+
+
+def stage_seconds(result: SizeResult, run: str) -> dict[str, float]:
+    """Recorded stages, with 'other' = the process's wall time minus them (start-up, imports, CLI)."""
+    recorded = dict(result.timings.get(run, {}))
+    stages = {key: recorded.pop(key, 0.0) for key, _ in STAGES if key != "other"}
+    stages["other"] = result.runs[run].seconds - sum(stages.values()) - sum(recorded.values())
+    for key, value in recorded.items():  # stages this script does not know yet still show up
+        stages[key] = value
+    return stages
+
+
+def format_size(result: SizeResult) -> str:
+    cold = result.runs["cold"].seconds
+    width = 52
+    lines = [
+        f"== {result.requested:,} passages requested: {result.passages:,} passages, {result.excerpts:,} excerpts, "
+        f"{result.documents:,} documents ==",
+        f"corpus: {result.corpus}",
+        "",
+        f"{'measurement':<{width}}{'seconds':>10}{'peak RSS MB':>13}  note",
+        f"{'raw encode: SentenceTransformer.encode':<{width}}{_seconds(result.raw_encode_seconds):>10}"
+        f"{_mb(result.raw):>13}  {result.embedded_texts:,} texts, batch {result.batch_size}, "
+        f"{result.torch_threads} torch threads",
+        f"{'raw encode: whole process':<{width}}{_seconds(result.raw.seconds if result.raw else None):>10}"
+        f"{_mb(result.raw):>13}  import {result.raw_import_seconds:.1f} s, model load {result.raw_load_seconds:.1f} s",
+    ]
+    notes = {
+        "cold": f"empty results folder; {result.embedded.get('cold', 0):,} excerpts newly embedded",
+        "warm": f"{result.embedded.get('warm', 0):,} newly embedded",
+        "incremental": f"{result.embedded.get('incremental', 0):,} newly embedded",
+    }
+    labels = {
+        "cold": "fieldnotes code, cold",
+        "warm": "fieldnotes code, warm (nothing changed)",
+        "incremental": "fieldnotes code, incremental (1 edited, 1 added)",
+    }
+    for run, _ in RUNS:
+        process = result.runs[run]
+        lines.append(f"{labels[run]:<{width}}{_seconds(process.seconds):>10}{_mb(process):>13}  {notes[run]}")
+    lines += ["", f"{'stage (seconds)':<{width}}" + "".join(f"{name:>13}" for name, _ in RUNS)]
+    per_run = {run: stage_seconds(result, run) for run, _ in RUNS}
+    keys = [key for key, _ in STAGES] + [k for k in per_run["cold"] if k not in dict(STAGES)]
+    for key in keys:
+        label = dict(STAGES).get(key, key)
+        lines.append(f"  {label:<{width - 2}}" + "".join(f"{_seconds(per_run[run].get(key)):>13}" for run, _ in RUNS))
+    themes = per_run["cold"].get("themes", 0.0)
+    incremental = result.runs["incremental"].seconds
+    incremental_model = per_run["incremental"].get("embed", 0.0) + per_run["incremental"].get("model_load", 0.0)
+    lines += [
+        "",
+        f"{'cold / raw encode':<{width}}{_ratio(cold, result.raw_encode_seconds):>10}  target <= 1.25",
+        f"{'cold / raw encode whole process':<{width}}{_ratio(cold, result.raw.seconds if result.raw else None):>10}",
+        f"{'warm / cold':<{width}}{_ratio(result.runs['warm'].seconds, cold):>10}  target <= 0.05",
+        f"{'incremental / cold':<{width}}{_ratio(incremental, cold):>10}  "
+        f"incremental minus its model time: {incremental - incremental_model:.1f} s (target <= 5 s)",
+        f"{'themes share of cold':<{width}}{_ratio(themes, cold):>10}  target <= 0.10",
+    ]
+    lines += [f"note: {note}" for note in result.notes]
+    return "\n".join(lines)
+
+
+def format_startup(results: dict[str, Process], repeats: int) -> str:
+    width = 52
+    lines = [f"{f'start-up (median of {repeats})':<{width}}{'seconds':>10}{'peak RSS MB':>13}"]
+    for label, process in results.items():
+        lines.append(f"{label:<{width}}{_seconds(process.seconds):>10}{_mb(process):>13}")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    from importlib import metadata
+
+    bytecode = "off (PYTHONDONTWRITEBYTECODE set)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "on"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"machine: {platform.machine()} {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, torch {metadata.version('torch')}; "
+        f"bytecode writing {bytecode}; load average at start {load:.2f}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--passages", default="1000", help="comma-separated corpus sizes (default 1000)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    parser.add_argument("--keep", type=Path, default=None, help="keep corpora, results and logs in this folder")
+    parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurements")
+    parser.add_argument(
+        "--repeats", type=int, default=STARTUP_REPEATS, help=f"start-up runs per command (default {STARTUP_REPEATS})"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the table")
+    # Internal: the raw-encode child process.
+    parser.add_argument("--encode-floor", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--model", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--batch-size", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.encode_floor:
+        floor = encode_floor(args.encode_floor, args.model, args.batch_size)
+        args.floor_out.write_text(json.dumps(floor), encoding="utf-8")
+        return 0
+
+    from fieldnotes.settings import load_settings
+
+    embedding = load_settings().embedding
+    try:
+        sizes = [int(part) for part in args.passages.split(",") if part.strip()]
+    except ValueError:
+        parser.error("--passages takes numbers separated by commas, e.g. 1000,10000")
+    if not sizes or min(sizes) < 10:
+        parser.error("--passages: each size must be at least 10")
+
+    def echo(message: str) -> None:
+        if not args.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    header = machine()
+    echo(header)
+    base = Path(tempfile.mkdtemp(prefix="fieldnotes_bench_")) if args.keep is None else args.keep
+    base.mkdir(parents=True, exist_ok=True)
+    results: list[SizeResult] = []
+    try:
+        for size in sizes:
+            work = base / f"n{size}"
+            if work.exists():
+                shutil.rmtree(work)
+            work.mkdir(parents=True)
+            results.append(run_size(size, args.seed, work, embedding.model, embedding.batch_size, echo))
+        started = startup(echo, max(1, args.repeats)) if not args.no_startup else {}
+    finally:
+        if args.keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+    print(header)
+    print(f"model {embedding.model}, batch size {embedding.batch_size}; every measurement is a new process")
+    for result in results:
+        print()
+        print(format_size(result))
+    if started:
+        print()
+        print(format_startup(started, max(1, args.repeats)))
+    if args.json:
+        payload = {
+            "machine": header,
+            "sizes": [asdict(result) for result in results],
+            "startup": {label: asdict(process) for label, process in started.items()},
+        }
+        for size in payload["sizes"]:  # logs stay in --keep folders, not in the JSON
+            for process in [size["raw"], *size["runs"].values()]:
+                if process:
+                    process.pop("log", None)
+        args.json.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

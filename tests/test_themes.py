@@ -111,3 +111,13 @@ def test_compare_writes_tables_figures_and_report(mini_corpus, tmp_path, shared_
 def test_compare_without_results_fails_clearly(tmp_path):
     result = CliRunner().invoke(cli, ["compare", "--out", str(tmp_path / "none")])
     assert result.exit_code == 1 and "no results database" in result.output
+
+
+def test_tokenizer_takes_japanese_text_longer_than_sudachi_accepts():
+    # BERTopic joins all passages of a theme into one text; Sudachi refuses more than 49,149 bytes.
+    from fieldnotes.themes.model import LemmaTokenizer
+
+    text = "組合員が班会で血圧を測り、地域の見守りについて話し合った。\n" * 2500
+    assert len(text.encode("utf-8")) > 200_000
+    tokens = LemmaTokenizer(set())(text)
+    assert tokens.count("血圧") == 2500 and tokens.count("地域") == 2500

@@ -38,6 +38,18 @@ class ThemeResult:
     words_by_class: dict[int, dict[str, str]] = field(default_factory=dict)
 
 
+def _pieces(text: str, limit: int) -> list[str]:
+    """`text` cut into pieces of at most `limit` characters, at a line or sentence end when one is near."""
+    pieces = []
+    while len(text) > limit:
+        cut = max(text.rfind("\n", 0, limit), text.rfind("。", 0, limit) + 1)
+        if cut < limit // 2:
+            cut = limit
+        pieces.append(text[:cut])
+        text = text[cut:]
+    return [*pieces, text] if text else pieces
+
+
 class LemmaTokenizer:
     """Content-word lemmas for topic words: English through spaCy lookup lemmas, Japanese
     through Sudachi (spaCy's Japanese tokenizer), never whitespace-split. Stop words,
@@ -45,6 +57,9 @@ class LemmaTokenizer:
     passages are about rather than where."""
 
     _JAPANESE_KEEP: ClassVar[frozenset[str]] = frozenset({"NOUN", "PROPN", "VERB", "ADJ"})
+    # Sudachi refuses input over 49,149 bytes; BERTopic hands the tokenizer all passages of a
+    # theme joined together. 12,000 characters stay under the limit even at 4 bytes each.
+    _SUDACHI_CHARS: ClassVar[int] = 12_000
     # Hyphenated compounds stay whole ("co-production", "non-member").
     _ENGLISH_WORD = re.compile(r"[A-Za-z]+(?:['’-][A-Za-z]+)*")
 
@@ -77,10 +92,14 @@ class LemmaTokenizer:
         from fieldnotes.ingest.segment import detect_language
 
         if detect_language(text) == "ja":
-            doc = self._ja()(text)
-            return [
-                t.lemma_ for t in doc if t.pos_ in self._JAPANESE_KEEP and len(t.text) > 1 and t.lemma_ not in self.stop
-            ]
+            tokens = []
+            for piece in _pieces(text, self._SUDACHI_CHARS):
+                tokens += [
+                    t.lemma_
+                    for t in self._ja()(piece)
+                    if t.pos_ in self._JAPANESE_KEEP and len(t.text) > 1 and t.lemma_ not in self.stop
+                ]
+            return tokens
         tokens = []
         known = self._english
         for written in self._ENGLISH_WORD.findall(text):

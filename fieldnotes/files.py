@@ -12,17 +12,24 @@ from typing import TextIO
 
 
 @contextmanager
-def atomic_text(path: Path) -> Iterator[TextIO]:
-    """Write to a temporary file beside `path` and move it into place only when complete."""
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` to write to; moved into place only when the block completes."""
     path = Path(path)
-    # A name of its own ("x": created, never shared): two runs writing one file each replace it whole.
+    # A name of its own: two runs writing one file each replace it whole.
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
-        with tmp.open("x", encoding="utf-8", newline="") as handle:
-            yield handle
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_text(path: Path) -> Iterator[TextIO]:
+    """Write text to a temporary file beside `path` and move it into place only when complete."""
+    with atomic_path(path) as tmp, tmp.open("x", encoding="utf-8", newline="") as handle:
+        # "x": the temporary file is created here, never shared.
+        yield handle
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping]) -> int:

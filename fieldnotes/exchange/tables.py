@@ -8,26 +8,11 @@ from pathlib import Path
 
 from fieldnotes import __version__
 from fieldnotes.exchange.data import ExportData
-from fieldnotes.files import atomic_text, write_csv
+from fieldnotes.files import atomic_path, atomic_text, write_csv
+from fieldnotes.pipeline import EXCERPT_COLUMNS
 
-CSV_COLUMNS = (
-    "excerpt_id",
-    "passage_id",
-    "document",
-    "site",
-    "start",
-    "end",
-    "text",
-    "code",
-    "code_name",
-    "score",
-    "suggested_by",
-    "rationale",
-    "status",
-    "coder",
-    "decided_at",
-    "memo",
-)
+# The same columns as OUT/excerpts.csv, so both open the same way.
+CSV_COLUMNS = EXCERPT_COLUMNS
 
 # The review spreadsheet: what a reviewer reads first, the two columns they fill, then the rest.
 # import-decisions finds columns by these header names, so their order may change.
@@ -162,12 +147,8 @@ def write_xlsx(data: ExportData, path: Path) -> int:
     about.column_dimensions["A"].width = 18
     about.column_dimensions["B"].width = 100
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with atomic_path(path) as tmp:
         workbook.save(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return count
 
 

@@ -66,7 +66,9 @@ def cli() -> None:
     Then fieldnotes suggests codes from a codebook (default: co-production,
     fourteen codes) for every sentence-level excerpt, each with a score and a
     reason, finds themes, and compares the sites in OUT/report.html.
-    Researchers accept or reject suggestions in `fieldnotes review`.
+    Researchers accept or reject suggestions in `fieldnotes review`, and
+    `fieldnotes export` writes coded excerpts for spreadsheets, papers and
+    other QDA tools (REFI-QDA: NVivo, ATLAS.ti, MAXQDA, QualCoder).
 
     Start with:  fieldnotes code corpus/     then:  fieldnotes review
     """

@@ -7,7 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from fieldnotes.cli import cli
-from fieldnotes.themes.model import LemmaTokenizer, fit_themes
+from fieldnotes.themes import model as theme_model
+from fieldnotes.themes.model import LemmaTokenizer, exact_cosine_neighbours, fit_themes
 
 TOPICS = {
     "han": "Han members measured each other's blood pressure and talked about salt in miso soup.",
@@ -64,6 +65,40 @@ def test_large_corpus_path_uses_umap_and_hdbscan(settings):
     large = settings.themes.model_copy(update={"small_corpus": 10, "min_topic_size": 5})
     result = fit_themes(texts, vectors, large, set())
     assert result.method.startswith("UMAP") and -1 not in result.topics and len(result.topics) == 60
+
+
+def test_exact_neighbours_match_brute_force_with_duplicates_first_and_ties_by_index(monkeypatch):
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((300, 12)).astype(np.float32)
+    vectors[7] = vectors[3]  # a duplicate: each is the other's first neighbour after itself
+    vectors[8] = 0.0  # an empty vector has no direction; it must not break the search
+    indices, distances = exact_cosine_neighbours(vectors, 10)
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    similarity = unit @ unit.T
+    assert indices.dtype == np.int32 and distances.dtype == np.float32 and indices.shape == (300, 10)
+    assert (indices[:, 0] == np.arange(300)).all() and (distances[:, 0] == 0).all()
+    assert indices[3, 1] == 7 and indices[7, 1] == 3 and distances[3, 1] < 1e-6
+    for row in range(300):
+        others = np.delete(np.arange(300), row)
+        order = others[np.lexsort((others, -similarity[row, others]))][:9]
+        assert list(indices[row, 1:]) == list(order) or np.allclose(
+            np.sort(similarity[row, indices[row, 1:]]), np.sort(similarity[row, order]), atol=1e-6
+        )
+        assert np.allclose(distances[row, 1:], 1 - similarity[row, indices[row, 1:]], atol=1e-5)
+    assert (np.diff(distances, axis=1) >= 0).all()
+    # Blocks of 7 rows give the same answer as one block.
+    monkeypatch.setattr(theme_model, "NEIGHBOUR_BLOCK_FLOATS", 7 * 300)
+    again = exact_cosine_neighbours(vectors, 10)
+    assert (again[0] == indices).all() and (again[1] == distances).all()
+
+
+def test_large_corpus_path_with_exact_neighbours_finds_the_themes(settings, monkeypatch):
+    monkeypatch.setattr(theme_model, "EXACT_NEIGHBOURS_FROM", 50)
+    texts, vectors = corpus(60, seed=1)
+    large = settings.themes.model_copy(update={"small_corpus": 10, "min_topic_size": 5})
+    result = fit_themes(texts, vectors, large, set())
+    assert result.method.startswith("UMAP") and len(set(result.topics)) == 3
+    assert all(result.topics[i] == result.topics[i % 3] for i in range(60))
 
 
 def test_tokenizer_keeps_compounds_drops_site_names_and_reads_japanese():

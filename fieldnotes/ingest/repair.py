@@ -367,6 +367,24 @@ def _best_merges(words: list[str], settings: RepairSettings, vocabulary: Counter
     """Choose which neighbouring tokens to merge: the most probable reading of the chain,
     where only spaces next to a fragment may go and each removed space costs `min_zipf_gain`."""
     fragment = [_is_fragment(word, settings) for word in words]
+    groups: list[tuple[int, int]] = []
+    # No merge crosses a space between two whole words, so the chain falls apart there into
+    # runs read independently; most chains of clean prose have no fragment and need no search.
+    first = 0
+    while first < len(words):
+        last = first
+        while last + 1 < len(words) and (fragment[last] or fragment[last + 1]):
+            last += 1
+        if last > first:
+            run = _best_merges_in_run(words[first : last + 1], fragment[first : last + 1], settings, vocabulary)
+            groups += [(first + start, first + end) for start, end in run]
+        first = last + 1
+    return groups
+
+
+def _best_merges_in_run(
+    words: list[str], fragment: list[bool], settings: RepairSettings, vocabulary: Counter[str] | None
+) -> list[tuple[int, int]]:
     n = len(words)
     best: list[tuple[float, int]] = [(0.0, 0)] + [(-math.inf, 0)] * n
     for end in range(1, n + 1):

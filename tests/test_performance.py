@@ -229,6 +229,8 @@ def test_gated_rules_match_exactly_what_every_regex_matches():
         texts = [row["text"] for row in csv.DictReader(handle)]
     texts += [text.upper() for text in texts[:200]] + [text.title() for text in texts[200:300]]
     texts += ["新居浜のサロンは居場所です。", "The \u212aelvin-sign NHS case", "Care Plans in the UNITED KINGDOM", ""]
+    # Non-ASCII texts between ASCII ones: the gate words are searched through all texts joined.
+    texts = [text if i % 7 else f"Café: {text}" for i, text in enumerate(texts)]
     gated = matcher.match(texts)
     matcher.gates = [None] * len(matcher.gates)
     assert matcher.match(texts) == gated

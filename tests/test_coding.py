@@ -90,6 +90,43 @@ def test_semantic_evidence_prefers_the_right_code(mini, embedder):
     assert evidence.features["margin"][0, ids.index("volunteering")] > 0
 
 
+def test_learned_weights_score_as_scikit_learn_and_are_cached_by_training_data(mini, tmp_path, monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+
+    from fieldnotes.coding import learned as learned_module
+
+    rng = np.random.default_rng(1)
+    k = len(mini.codebook.codes)
+    vectors = rng.standard_normal((90, 8)).astype(np.float32)
+    labels = np.full((90, k), -1, dtype=np.int8)
+    labels[:, 0] = (vectors[:, 0] > 0).astype(np.int8)  # code 0 learnable; the others have no labels
+    training = TrainingSet(vectors, labels)
+    first = LearnedSuggester(mini.codebook, training, cache_dir=tmp_path)
+    probe = rng.standard_normal((25, 8)).astype(np.float32)
+    scores = first.evidence(Batch([""] * 25, probe)).features["learned"]
+    reference = LogisticRegression(C=4.0, max_iter=2000, class_weight="balanced").fit(vectors, labels[:, 0])
+    assert np.allclose(scores[:, 0], reference.predict_proba(probe)[:, 1], atol=1e-6)
+    assert (scores[:, 1:] == 0).all()
+
+    cached = list(tmp_path.glob("learned-*.npz"))
+    assert len(cached) == 1
+    monkeypatch.setattr(learned_module, "_fit_weights", lambda *args: pytest.fail("fitted again"))
+    again = LearnedSuggester(mini.codebook, training, cache_dir=tmp_path)
+    assert (again.evidence(Batch([""] * 25, probe)).features["learned"] == scores).all()
+    monkeypatch.undo()
+
+    # Other training data: fitted again, and only the newest weights stay in the folder.
+    labels[:5, 1], labels[5:10, 1] = 1, 0
+    LearnedSuggester(mini.codebook, TrainingSet(vectors, labels), cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("learned-*.npz"))) == 1 and not cached[0].exists()
+
+    # A damaged cache file is never trusted: the weights are fitted again.
+    damaged = next(tmp_path.glob("learned-*.npz"))
+    damaged.write_bytes(b"PK\x03\x04 not a real archive")
+    rebuilt = LearnedSuggester(mini.codebook, TrainingSet(vectors, labels), cache_dir=tmp_path)
+    assert rebuilt.fitted[0] and rebuilt.fitted[1] and not rebuilt.fitted[2:].any()
+
+
 def test_learned_suggester_and_calibration_on_precomputed_vectors(mini):
     # Three well separated directions stand for three codes: no model needed here.
     rng = np.random.default_rng(0)

@@ -15,6 +15,7 @@ import pytest
 from conftest import DATA, REPO
 
 from fieldnotes.coding import embed as embed_module
+from fieldnotes.coding import learned
 from fieldnotes.coding.embed import embed_cached
 from fieldnotes.pipeline import code_corpus, ingest_corpus
 from fieldnotes.store import Store
@@ -121,7 +122,11 @@ def test_rerun_reuses_edit_scores_only_new_text_and_matches_a_full_run(tmp_path,
     note = corpus / "osaka" / "clinic-notes.txt"
     addition = "Volunteers from the han now run a Saturday walking group and check on neighbours who live alone."
     note.write_text(note.read_text(encoding="utf-8") + f"\n{addition}\n", encoding="utf-8")
-    edited = code_corpus(corpus, out, settings)
+    # The training data did not change: the learned suggester's weights come from the cache.
+    assert len(list((out / "cache").glob("learned-*.npz"))) == 1
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(learned, "_fit_weights", lambda *args: pytest.fail("fitted again"))
+        edited = code_corpus(corpus, out, settings)
     assert code_summary(out)["scored"] == "new excerpts"
     assert 0 < edited.embedded <= 2
     fresh = tmp_path / "fresh"

@@ -8,6 +8,7 @@ researchers review suggestions, their decisions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldnotes.codebook import Codebook
@@ -54,26 +55,33 @@ def merge(*sets: TrainingSet) -> TrainingSet:
     return TrainingSet(np.vstack([s.vectors for s in present]), np.vstack([s.labels for s in present]))
 
 
+LEARNED_CACHE_PREFIX = "learned-"
+
+
 class LearnedSuggester:
-    """Per-code logistic regressions on excerpt embeddings (class-balanced, L2, fixed solver)."""
+    """Per-code logistic regressions on excerpt embeddings (class-balanced, L2, fixed solver).
+
+    With `cache_dir`, the fitted weights are kept there under a digest of the training data,
+    the regularisation and scikit-learn's version: a re-run with the same training data (an
+    edited document, no new decisions) reads them instead of importing scikit-learn and fitting
+    again. Scoring is the logistic function of the linear score, computed with numpy, as
+    scikit-learn's `predict_proba` computes it.
+    """
 
     name = "learned"
 
-    def __init__(self, codebook: Codebook, training: TrainingSet, c: float = 4.0) -> None:
-        import numpy as np
-        from sklearn.linear_model import LogisticRegression
-
+    def __init__(
+        self, codebook: Codebook, training: TrainingSet, c: float = 4.0, cache_dir: Path | None = None
+    ) -> None:
         self.codebook = codebook
-        self.models: list[LogisticRegression | None] = []
-        for column in range(len(codebook.codes)):
-            known = training.labels[:, column] >= 0
-            y = training.labels[known, column]
-            if y.min(initial=1) == y.max(initial=0) or len(np.unique(y)) < 2:
-                self.models.append(None)  # no positives or no negatives: nothing to learn
-                continue
-            model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
-            model.fit(training.vectors[known], y)
-            self.models.append(model)
+        k = len(codebook.codes)
+        cache = Path(cache_dir) / f"{LEARNED_CACHE_PREFIX}{_training_digest(training, c)}.npz" if cache_dir else None
+        weights = _read_weights(cache, k, training.vectors.shape[1]) if cache is not None else None
+        if weights is None:
+            weights = _fit_weights(training, k, c)
+            if cache is not None:
+                _write_weights(cache, weights)
+        self.coefficients, self.intercepts, self.fitted = weights
 
     def evidence(self, batch: Batch) -> Evidence:
         import numpy as np
@@ -81,7 +89,84 @@ class LearnedSuggester:
         n, k = len(batch.texts), len(self.codebook.codes)
         learned = np.zeros((n, k), dtype=np.float32)
         if n:
-            for column, model in enumerate(self.models):
-                if model is not None:
-                    learned[:, column] = model.predict_proba(batch.vectors)[:, 1]
+            for column in np.flatnonzero(self.fitted):
+                linear = batch.vectors @ self.coefficients[column] + self.intercepts[column]
+                learned[:, column] = 1.0 / (1.0 + np.exp(-linear))
         return Evidence({"learned": learned})
+
+
+Weights = tuple["np.ndarray", "np.ndarray", "np.ndarray"]  # coefficients k x dim, intercepts k, fitted k
+
+
+def _fit_weights(training: TrainingSet, k: int, c: float) -> Weights:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    dim = training.vectors.shape[1]
+    coefficients = np.zeros((k, dim), dtype=np.float64)
+    intercepts = np.zeros(k, dtype=np.float64)
+    fitted = np.zeros(k, dtype=bool)
+    for column in range(k):
+        known = training.labels[:, column] >= 0
+        y = training.labels[known, column]
+        if len(np.unique(y)) < 2:
+            continue  # no positives or no negatives: nothing to learn
+        model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
+        model.fit(training.vectors[known], y)
+        coefficients[column] = model.coef_[0]
+        intercepts[column] = model.intercept_[0]
+        fitted[column] = True
+    return coefficients, intercepts, fitted
+
+
+def _training_digest(training: TrainingSet, c: float) -> str:
+    import hashlib
+    from importlib import metadata
+
+    digest = hashlib.sha256()
+    try:
+        version = metadata.version("scikit-learn")
+    except metadata.PackageNotFoundError:
+        version = "absent"
+    digest.update(f"{c!r}\0{version}\0{training.vectors.shape}\0{training.labels.shape}\0".encode())
+    digest.update(training.vectors.astype("<f4").tobytes())
+    digest.update(training.labels.astype("i1").tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _read_weights(path: Path, k: int, dim: int) -> Weights | None:
+    """The cached weights, or None when there are none or they do not fit (a damaged file is
+    fitted again, never trusted)."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            weights = (data["coefficients"], data["intercepts"], data["fitted"])
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    coefficients, intercepts, fitted = weights
+    if coefficients.shape != (k, dim) or intercepts.shape != (k,) or fitted.shape != (k,) or fitted.dtype != bool:
+        return None
+    if not np.isfinite(coefficients).all() or not np.isfinite(intercepts).all():
+        return None
+    return weights
+
+
+def _write_weights(path: Path, weights: Weights) -> None:
+    """Saved atomically; weights of other training data in the folder are removed (only the
+    latest is ever read again)."""
+    import numpy as np
+
+    from fieldnotes.files import atomic_path
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp, tmp.open("xb") as handle:
+            np.savez(handle, coefficients=weights[0], intercepts=weights[1], fitted=weights[2])
+        for old in path.parent.glob(f"{LEARNED_CACHE_PREFIX}*.npz"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass  # a cache that cannot be written costs the next run a fit, nothing else

@@ -45,6 +45,7 @@ FEATURES = {
     "learned": ["learned"],
 }
 CROSS_VALIDATION_FOLDS = 5
+CACHE_FOLDER = "cache"  # in the results folder: fitted weights a re-run may reuse
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,11 @@ def find_calibration(loaded: LoadedCodebook) -> Path:
 
 
 def build_suggesters(
-    names: Sequence[str], loaded: LoadedCodebook, prototypes: Prototypes, training: TrainingSet | None
+    names: Sequence[str],
+    loaded: LoadedCodebook,
+    prototypes: Prototypes,
+    training: TrainingSet | None,
+    cache_dir: Path | None = None,
 ) -> list[Suggester]:
     suggesters: list[Suggester] = []
     codebook = loaded.codebook
@@ -140,7 +145,8 @@ def build_suggesters(
             suggesters.append(SemanticSuggester(codebook, prototypes))
         elif name == "learned":
             base = codebook_training(codebook, prototypes)
-            suggesters.append(LearnedSuggester(codebook, merge(base, training) if training else base))
+            learned = merge(base, training) if training else base
+            suggesters.append(LearnedSuggester(codebook, learned, cache_dir=cache_dir))
     return suggesters
 
 
@@ -191,7 +197,9 @@ def build_coder(loaded: LoadedCodebook, settings: Settings, store: Store, embedd
         if decided is not None:
             notes.append(f"learned suggester trained with {len(decided.vectors)} reviewed decisions")
             training = merge(training, decided) if training is not None else decided
-    suggesters = build_suggesters(settings.coding.suggesters, loaded, prototypes, training)
+    # Fitted weights are kept in the results folder, so an edit that changes no training data refits nothing.
+    cache_dir = Path(store.path).parent / CACHE_FOLDER
+    suggesters = build_suggesters(settings.coding.suggesters, loaded, prototypes, training, cache_dir)
     calibration_path = find_calibration(loaded)
     calibration = Calibration.load(calibration_path)
     if calibration.model != embedder.model_id:

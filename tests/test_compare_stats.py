@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import chi2_contingency
 
 from fieldnotes.compare.stats import code_by_site, contingency, cooccurrence, distinctive_codes, topic_by_site
@@ -488,3 +490,23 @@ def test_inputs_are_not_mutated(coded: pd.DataFrame, passages: pd.DataFrame) -> 
     assert codes == CODES and sites == SITES and topics == {0: "housing", 1: "festivals"}
     result.counts.iloc[0, 0] = 999  # the result holds its own copy
     assert counts.iloc[0, 0] == 10
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(2, 6).flatmap(
+        lambda rows: st.integers(2, 5).flatmap(
+            lambda cols: st.lists(
+                st.lists(st.integers(1, 400), min_size=cols, max_size=cols), min_size=rows, max_size=rows
+            )
+        )
+    )
+)
+def test_chi_square_equals_scipy_on_any_table(rows: list[list[int]]) -> None:
+    # fieldnotes computes the test with numpy and scipy.special (scipy.stats is slow to import).
+    result = contingency(table(rows))
+    reference = chi2_contingency(rows, correction=False)
+    assert result.chi2 == pytest.approx(reference.statistic, rel=1e-9)
+    assert result.p_value == pytest.approx(reference.pvalue, rel=1e-9, abs=1e-300)
+    assert result.dof == reference.dof
+    assert result.expected.to_numpy() == pytest.approx(reference.expected_freq, rel=1e-12)

@@ -252,6 +252,8 @@ def read_docx(path: Path, data: bytes) -> ReadResult:
         document = docx.Document(io.BytesIO(data))
         blocks: list[RawBlock] = []
         list_lines: list[str] = []
+        # Style id -> name: python-docx searches the styles part on every lookup.
+        style_names: dict[str | None, str] = {}
 
         def flush_list() -> None:
             if list_lines:
@@ -265,7 +267,10 @@ def read_docx(path: Path, data: bytes) -> ReadResult:
                 text = paragraph.text.strip()
                 if not text:
                     continue
-                style = _docx_style(paragraph)
+                style_id = element.style
+                if style_id not in style_names:
+                    style_names[style_id] = _docx_style(paragraph)
+                style = style_names[style_id]
                 heading = re.fullmatch(r"Heading (\d)", style)
                 numbered = element.pPr is not None and element.pPr.numPr is not None
                 if style == "Title" or heading:

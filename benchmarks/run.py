@@ -104,6 +104,8 @@ class SizeResult:
     raw: Process | None = None
     runs: dict[str, Process] = field(default_factory=dict)
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The process's peak RSS (MB) when each stage ended, as the run recorded it.
+    peaks: dict[str, dict[str, float]] = field(default_factory=dict)
     embedded: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -272,6 +274,7 @@ def run_size(requested: int, seed: int, work: Path, model: str, batch_size: int,
         result.runs[name] = process
         summary = latest_code_run(out)
         result.timings[name] = summary.get("timings", {})
+        result.peaks[name] = summary.get("peak_rss_mb", {})
         result.embedded[name] = int(summary.get("embedded", 0))
         (work / f"{name}.log").write_text(process.log, encoding="utf-8")
         echo(f"[{requested}]   {process.seconds:.1f} s, peak RSS {process.peak_rss_mb} MB")
@@ -401,6 +404,13 @@ def format_size(result: SizeResult) -> str:
     for key in keys:
         label = dict(STAGES).get(key, key)
         lines.append(f"  {label:<{width - 2}}" + "".join(f"{_seconds(per_run[run].get(key)):>13}" for run, _ in RUNS))
+    cold_peaks = result.peaks.get("cold", {})
+    if cold_peaks:
+        order = [key for key, _ in STAGES if key in cold_peaks] + sorted(set(cold_peaks) - dict(STAGES).keys())
+        lines.append(
+            "  cold run's peak RSS when each stage ended (MB): "
+            + " · ".join(f"{key} {cold_peaks[key]:,.0f}" for key in sorted(order, key=cold_peaks.get))
+        )
     themes = per_run["cold"].get("themes", 0.0)
     incremental = result.runs["incremental"].seconds
     incremental_model = per_run["incremental"].get("embed", 0.0) + per_run["incremental"].get("model_load", 0.0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -92,6 +93,12 @@ class Stopwatch:
     def __init__(self, embedder: object = None) -> None:
         self.timings: dict[str, float] = {}
         self.embedder = embedder
+        # The process's peak resident memory (MB) when each stage last ended: it only grows, so
+        # the stage where it jumps is the one that needed the memory.
+        self.peak_rss_mb: dict[str, float] = {}
+
+    def note_peak(self, name: str) -> None:
+        self.peak_rss_mb[name] = peak_rss_mb()
 
     def _model_seconds(self) -> tuple[float, float]:
         return getattr(self.embedder, "load_seconds", 0.0), getattr(self.embedder, "encode_seconds", 0.0)
@@ -110,6 +117,7 @@ class Stopwatch:
             if own_model_time:
                 load = encode = 0.0
             add_seconds(self.timings, name, spent - load - encode)
+            self.note_peak(name)
             if load:
                 add_seconds(self.timings, "model_load", load)
             if encode:
@@ -117,6 +125,16 @@ class Stopwatch:
 
     def rounded(self) -> dict[str, float]:
         return {name: round(seconds, 3) for name, seconds in self.timings.items()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (0 where the platform does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 def package_versions() -> dict[str, str]:
@@ -358,6 +376,7 @@ def code_corpus(
     ingest = ingest_corpus(corpus, out_dir, settings, progress=progress)
     for stage, seconds in ingest.timings.items():
         add_seconds(clock.timings, stage, seconds)
+    clock.note_peak("ingest")
     started = time.perf_counter()
     report = CodeReport(ingest, codebook=loaded.describe(), model=embedder.model_id)
     with Store.open(out_dir / DB_NAME) as store:
@@ -483,7 +502,7 @@ def code_corpus(
             "files": [str(path) for path in report.comparison.files],
         }
         # Seconds per stage, ingestion and the report included; model time is under model_load and embed.
-        store.finish_run(run_id, corpus_hash, {**summary, "timings": clock.rounded()})
+        store.finish_run(run_id, corpus_hash, {**summary, "timings": clock.rounded(), "peak_rss_mb": clock.peak_rss_mb})
     return report
 
 

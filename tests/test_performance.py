@@ -112,6 +112,9 @@ def test_rerun_reuses_edit_scores_only_new_text_and_matches_a_full_run(tmp_path,
     summary = code_summary(out)
     assert summary["scored"] == "all"
     assert {"ingest", "segment", "embed", "code", "themes", "write", "compare"} <= set(summary["timings"])
+    peaks = summary["peak_rss_mb"]  # the process's peak memory when each stage ended: never falls
+    assert {"ingest", "segment", "code", "themes", "write", "compare"} <= set(peaks)
+    assert 0 < peaks["ingest"] <= peaks["themes"] <= peaks["compare"]
 
     warm = code_corpus(corpus, out, settings)
     assert code_summary(out)["scored"] == "reused" and warm.embedded == 0

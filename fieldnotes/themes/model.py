@@ -30,7 +30,7 @@ SEED = 42
 # above this many passages UMAP's own approximate search takes over again.
 EXACT_NEIGHBOURS_FROM = 4096
 EXACT_NEIGHBOURS_UP_TO = 100_000
-NEIGHBOUR_BLOCK_FLOATS = 1 << 25  # similarities computed at a time: 128 MB
+NEIGHBOUR_BLOCK_FLOATS = 1 << 22  # similarities computed at a time: 16 MB (and 32 MB of indexes)
 
 
 @dataclass
@@ -186,17 +186,20 @@ def exact_cosine_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np
     distances = np.empty((n, k), dtype=np.float32)
     rows = max(1, NEIGHBOUR_BLOCK_FLOATS // max(n, 1))
     for start in range(0, n, rows):
+        # Negated similarities, so the nearest come first; everything per block is freed before the
+        # next, so memory stays at a few blocks however large the corpus.
         block = unit[start : start + rows] @ unit.T
+        np.negative(block, out=block)
         own = np.arange(start, start + len(block))
-        block[own - start, own] = np.inf  # a row is its own nearest neighbour, even among duplicates
-        candidates = np.argpartition(-block, k - 1, axis=1)[:, :k]
-        similarity = np.take_along_axis(block, candidates, axis=1)
-        order = np.lexsort((candidates, -similarity), axis=1)
-        chosen = np.take_along_axis(candidates, order, axis=1)
-        indices[start : start + len(block)] = chosen
-        found = np.take_along_axis(similarity, order, axis=1)
-        found[:, 0] = 1.0
-        distances[start : start + len(block)] = np.clip(1.0 - found, 0.0, 2.0)
+        block[own - start, own] = -np.inf  # a row is its own nearest neighbour, even among duplicates
+        candidates = np.argpartition(block, k - 1, axis=1)[:, :k].copy()
+        distance = np.take_along_axis(block, candidates, axis=1)
+        del block
+        order = np.lexsort((candidates, distance), axis=1)
+        indices[start : start + len(candidates)] = np.take_along_axis(candidates, order, axis=1)
+        found = 1.0 + np.take_along_axis(distance, order, axis=1)  # 1 - similarity
+        found[:, 0] = 0.0
+        distances[start : start + len(candidates)] = np.clip(found, 0.0, 2.0)
     return indices, distances
 
 

@@ -67,6 +67,24 @@ def test_large_corpus_path_uses_umap_and_hdbscan(settings):
     assert result.method.startswith("UMAP") and -1 not in result.topics and len(result.topics) == 60
 
 
+def test_tokenizer_reads_each_marked_passage_once_in_its_own_language(monkeypatch):
+    # BERTopic joins a theme's passages into one text: an English theme with one Japanese
+    # passage keeps that passage's words, and each passage is tokenized once across calls.
+    tokenizer = LemmaTokenizer(set())
+    english = "Volunteers delivered meals to older neighbours."
+    japanese = "新居浜のサロンでボランティアが活動しています。"
+    end = theme_model.PASSAGE_END
+    joined = " ".join(text + end for text in [english, japanese, english])
+    tokens = tokenizer(joined)
+    assert tokens[:3] == ["volunteer", "deliver", "meal"] and "サロン" in tokens
+    assert tokens.count("volunteer") == 2
+    assert tokenizer(english) == tokens[:5]
+    calls = []
+    monkeypatch.setattr(tokenizer, "_tokens", lambda text: calls.append(text) or [])
+    assert tokenizer(f"{japanese}{end} {english}{end}") == [*tokenizer._passages[japanese], *tokens[:5]]
+    assert calls == []  # both passages were tokenized before
+
+
 def test_exact_neighbours_match_brute_force_with_duplicates_first_and_ties_by_index(monkeypatch):
     rng = np.random.default_rng(5)
     vectors = rng.standard_normal((300, 12)).astype(np.float32)

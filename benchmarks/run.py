@@ -406,10 +406,10 @@ def format_size(result: SizeResult) -> str:
         lines.append(f"  {label:<{width - 2}}" + "".join(f"{_seconds(per_run[run].get(key)):>13}" for run, _ in RUNS))
     cold_peaks = result.peaks.get("cold", {})
     if cold_peaks:
-        order = [key for key, _ in STAGES if key in cold_peaks] + sorted(set(cold_peaks) - dict(STAGES).keys())
+        # Rising peak; stages with the same peak stay in the order the run recorded them.
         lines.append(
             "  cold run's peak RSS when each stage ended (MB): "
-            + " · ".join(f"{key} {cold_peaks[key]:,.0f}" for key in sorted(order, key=cold_peaks.get))
+            + " · ".join(f"{key} {cold_peaks[key]:,.0f}" for key in sorted(cold_peaks, key=cold_peaks.get))
         )
     themes = per_run["cold"].get("themes", 0.0)
     incremental = result.runs["incremental"].seconds

@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 from fieldnotes import __version__
@@ -26,6 +25,7 @@ from fieldnotes.ingest.readers import READERS, read_bytes_bounded, read_document
 from fieldnotes.ingest.repair import repair_document
 from fieldnotes.ingest.segment import SentenceSplitter, default_splitters, document_id, segment_document
 from fieldnotes.ingest.sites import SiteMatcher, assign_sites
+from fieldnotes.resources import installed_version
 from fieldnotes.settings import Settings
 from fieldnotes.store import Store, holds_results_lock
 
@@ -140,10 +140,7 @@ def peak_rss_mb() -> float:
 def package_versions() -> dict[str, str]:
     versions = {"fieldnotes": __version__, "python": platform.python_version()}
     for name in ("spacy", "wordfreq", "ftfy", "pdfminer.six", "python-docx", "markdown-it-py"):
-        try:
-            versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            versions[name] = "absent"
+        versions[name] = installed_version(name)
     return versions
 
 

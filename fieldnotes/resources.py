@@ -22,3 +22,13 @@ def data_dir(kind: str) -> Path:
 
 def default_settings_path() -> Path:
     return data_dir("pipeline") / "default.toml"
+
+
+def installed_version(distribution: str) -> str:
+    """The installed version of a package, or "absent"; for run records and cache keys."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "absent"

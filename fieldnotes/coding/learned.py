@@ -121,13 +121,11 @@ def _fit_weights(training: TrainingSet, k: int, c: float) -> Weights:
 
 def _training_digest(training: TrainingSet, c: float) -> str:
     import hashlib
-    from importlib import metadata
+
+    from fieldnotes.resources import installed_version
 
     digest = hashlib.sha256()
-    try:
-        version = metadata.version("scikit-learn")
-    except metadata.PackageNotFoundError:
-        version = "absent"
+    version = installed_version("scikit-learn")
     digest.update(f"{c!r}\0{version}\0{training.vectors.shape}\0{training.labels.shape}\0".encode())
     digest.update(training.vectors.astype("<f4").tobytes())
     digest.update(training.labels.astype("i1").tobytes())

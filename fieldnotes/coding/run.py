@@ -30,7 +30,7 @@ from fieldnotes.coding.suggest import (
     fit_calibration,
     rationale,
 )
-from fieldnotes.resources import data_dir
+from fieldnotes.resources import data_dir, installed_version
 from fieldnotes.settings import Settings
 
 if TYPE_CHECKING:
@@ -162,16 +162,12 @@ def coder_key(loaded: LoadedCodebook, settings: Settings, model_id: str, store: 
     model, the researchers' decisions (training data) and the libraries that fit and match.
     While it is unchanged, suggestions made before stand, and only new excerpts need scoring."""
     import hashlib
-    from importlib import metadata
 
     from fieldnotes import __version__
 
     versions = {"fieldnotes": __version__}
     for name in ("scikit-learn", "spacy", "spacy-lookups-data", "numpy"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
+        versions[name] = installed_version(name)
     payload = {
         "codebook": loaded.sha256,
         "reference": _file_digest(loaded.reference_path),

@@ -55,7 +55,7 @@ from fieldnotes.codebook import LoadedCodebook, load_codebook
 from fieldnotes.coding.embed import SentenceTransformerEmbedder
 from fieldnotes.coding.gold import GoldSet, Scores, load_gold, score_predictions
 from fieldnotes.coding.learned import LearnedSuggester, TrainingSet, codebook_training, merge
-from fieldnotes.coding.run import CROSS_VALIDATION_FOLDS, FEATURES, build_suggesters
+from fieldnotes.coding.run import CROSS_VALIDATION_FOLDS, build_suggesters, suggester_features
 from fieldnotes.coding.suggest import Batch, Calibration, Prototypes, fit_calibration
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ def build_system(
     model = learned_suggester(dev, training_for(np.zeros(0, dtype=np.int64)))
     if shipped is not None:
         return System(model, shipped)
-    features = [feature for name in SUGGESTERS for feature in FEATURES[name]]
+    features = [feature for names in suggester_features(SUGGESTERS).values() for feature in names]
     pool_evidence = evidence(dev, pool, out_of_fold_learned(dev, pool, training_for))
     calibration = fit_calibration(pool_evidence, dev.labels[pool], features, "learning-curve")
     return System(model, calibration)

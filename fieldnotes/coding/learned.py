@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldnotes.codebook import Codebook
-from fieldnotes.coding.suggest import Batch, Evidence, Prototypes
+from fieldnotes.coding.suggest import Batch, Evidence, Prototypes, SuggesterContext
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,6 +69,15 @@ class LearnedSuggester:
     """
 
     name = "learned"
+    features = ("learned",)
+    credited_by_terms = False
+
+    @classmethod
+    def build(cls, context: SuggesterContext) -> LearnedSuggester:
+        """Trained on the codebook's examples, plus the context's labelled rows when there are any."""
+        base = codebook_training(context.codebook, context.prototypes)
+        training = merge(base, context.training) if context.training else base
+        return cls(context.codebook, training, cache_dir=context.cache_dir)
 
     def __init__(
         self, codebook: Codebook, training: TrainingSet, c: float = 4.0, cache_dir: Path | None = None

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldnotes.codebook import LoadedCodebook
-from fieldnotes.coding.embed import Embedder, SentenceTransformerEmbedder, embed_cached
+from fieldnotes.coding.embed import Embedder, embed_cached
 from fieldnotes.coding.excerpts import Excerpt
 from fieldnotes.coding.gold import GoldSet, Scores, load_gold, score_predictions
 from fieldnotes.coding.learned import LearnedSuggester, TrainingSet, codebook_training, merge
@@ -23,9 +23,9 @@ from fieldnotes.coding.suggest import (
     CalibrationError,
     Evidence,
     Prototypes,
-    RuleSuggester,
-    SemanticSuggester,
     Suggester,
+    SuggesterContext,
+    SuggesterFactory,
     choose_threshold,
     fit_calibration,
     rationale,
@@ -38,12 +38,6 @@ if TYPE_CHECKING:
 
     from fieldnotes.store import Store
 
-# The evidence each suggester contributes to the combiner.
-FEATURES = {
-    "rules": ["rule"],
-    "semantic": ["example_max", "example_top3", "definition", "counter_max", "margin"],
-    "learned": ["learned"],
-}
 CROSS_VALIDATION_FOLDS = 5
 CACHE_FOLDER = "cache"  # in the results folder: fitted weights a re-run may reuse
 
@@ -71,6 +65,7 @@ class Coder:
     calibration_path: Path
     threshold: float
     notes: list[str] = field(default_factory=list)
+    suggester_names: tuple[str, ...] = ()  # as registered, in the order of `suggesters`
 
     def evidence(self, texts: Sequence[str], vectors: np.ndarray) -> Evidence:
         batch = Batch(texts, vectors)
@@ -95,7 +90,17 @@ def cached_encoder(embedder: Embedder, store: Store) -> Callable[[Sequence[str]]
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    return SentenceTransformerEmbedder(settings.embedding.model, settings.embedding.batch_size)
+    """The embedding backend named in `[embedding] backend`, built from the embedding settings."""
+    from fieldnotes import registry
+
+    return registry.embedders.get(settings.embedding.backend)(settings.embedding)
+
+
+def suggester_features(names: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The evidence columns each named suggester gives, from the suggester registry."""
+    from fieldnotes import registry
+
+    return {name: tuple(registry.suggesters.get(name).features) for name in names}
 
 
 def reference_training(loaded: LoadedCodebook, embed) -> tuple[GoldSet | None, TrainingSet | None]:
@@ -136,18 +141,11 @@ def build_suggesters(
     training: TrainingSet | None,
     cache_dir: Path | None = None,
 ) -> list[Suggester]:
-    suggesters: list[Suggester] = []
-    codebook = loaded.codebook
-    for name in names:
-        if name == "rules":
-            suggesters.append(RuleSuggester(codebook))
-        elif name == "semantic":
-            suggesters.append(SemanticSuggester(codebook, prototypes))
-        elif name == "learned":
-            base = codebook_training(codebook, prototypes)
-            learned = merge(base, training) if training else base
-            suggesters.append(LearnedSuggester(codebook, learned, cache_dir=cache_dir))
-    return suggesters
+    """The named suggesters from the registry, built for one codebook."""
+    from fieldnotes import registry
+
+    context = SuggesterContext(loaded.codebook, prototypes, training, cache_dir)
+    return [registry.suggesters.get(name).build(context) for name in names]
 
 
 def _file_digest(path: Path | None) -> str:
@@ -203,19 +201,33 @@ def build_coder(loaded: LoadedCodebook, settings: Settings, store: Store, embedd
             f"calibration {calibration_path.name} was fitted with {calibration.model}, not {embedder.model_id}; "
             "scores may be off until you run `fieldnotes calibrate`"
         )
-    wanted = {feature for name in settings.coding.suggesters for feature in FEATURES[name]}
+    wanted = {feature for features in suggester_features(settings.coding.suggesters).values() for feature in features}
     if set(calibration.features) != wanted:
         raise CalibrationError(
             f"{calibration_path}: calibrated for evidence {sorted(calibration.features)}, but the suggesters "
             f"{settings.coding.suggesters} give {sorted(wanted)}; run `fieldnotes calibrate` with these settings"
         )
     threshold = calibration.threshold if settings.coding.threshold == "calibrated" else settings.coding.threshold
-    return Coder(loaded, embedder, embed, prototypes, suggesters, calibration, calibration_path, threshold, notes)
+    return Coder(
+        loaded,
+        embedder,
+        embed,
+        prototypes,
+        suggesters,
+        calibration,
+        calibration_path,
+        threshold,
+        notes,
+        tuple(settings.coding.suggesters),
+    )
 
 
 def suggest(coder: Coder, excerpts: Sequence[Excerpt], vectors: np.ndarray) -> list[Suggestion]:
     """Score every (excerpt, code) and keep those at or above the code's threshold."""
+    from fieldnotes import registry
+
     codebook = coder.codebook.codebook
+    factories = [(name, registry.suggesters.get(name)) for name in coder.suggester_names]
     evidence = coder.evidence([e.text for e in excerpts], vectors)
     scores = coder.calibration.score(evidence.features)
     suggestions: list[Suggestion] = []
@@ -230,7 +242,7 @@ def suggest(coder: Coder, excerpts: Sequence[Excerpt], vectors: np.ndarray) -> l
             if evidence.best_example is not None and evidence.best_example[row, column] >= 0:
                 example = code.examples[int(evidence.best_example[row, column])]
                 similarity = components.get("example_max", float("nan"))
-            by = contributors(coder.calibration, components, bool(terms))
+            by = contributors(coder.calibration, components, bool(terms), factories)
             shown = {k: v for k, v in components.items() if k in ("rule", "example_max", "definition", "learned")}
             suggestions.append(
                 Suggestion(
@@ -245,17 +257,23 @@ def suggest(coder: Coder, excerpts: Sequence[Excerpt], vectors: np.ndarray) -> l
     return suggestions
 
 
-def contributors(calibration: Calibration, components: dict[str, float], matched: bool) -> str:
-    """The suggesters whose evidence raised this score above its average."""
+def contributors(
+    calibration: Calibration,
+    components: dict[str, float],
+    matched: bool,
+    suggesters: Sequence[tuple[str, SuggesterFactory]],
+) -> str:
+    """The suggesters whose evidence raised this score above its average; one credited by its
+    matched terms (rules) counts when the cell matched terms."""
     names = []
-    for suggester, features in FEATURES.items():
+    for name, suggester in suggesters:
         lift = 0.0
-        for feature in features:
+        for feature in suggester.features:
             if feature in components and feature in calibration.features:
                 i = calibration.features.index(feature)
                 lift += calibration.weights[i] * (components[feature] - calibration.mean[i]) / calibration.scale[i]
-        if (suggester == "rules" and matched) or (suggester != "rules" and lift > 0):
-            names.append(suggester)
+        if matched if suggester.credited_by_terms else lift > 0:
+            names.append(name)
     return "+".join(names) or "combined"
 
 
@@ -303,7 +321,7 @@ def calibrate(loaded: LoadedCodebook, settings: Settings, store: Store, out: Pat
     """Fit the combiner on the codebook's reference excerpts and save it beside the codebook."""
     embedder = make_embedder(settings)
     gold, features = reference_evidence(loaded, settings, store, embedder)
-    names = [feature for name in settings.coding.suggesters for feature in FEATURES[name]]
+    names = [feature for features in suggester_features(settings.coding.suggesters).values() for feature in features]
     calibration = fit_calibration(features, gold.labels, names, embedder.model_id)
     calibration.fitted_on = {
         "reference": gold.path.name,

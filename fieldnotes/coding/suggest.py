@@ -22,6 +22,8 @@ from fieldnotes.errors import FieldnotesError
 if TYPE_CHECKING:
     import numpy as np
 
+    from fieldnotes.coding.learned import TrainingSet
+
 
 @dataclass
 class Batch:
@@ -46,10 +48,40 @@ class Suggester(Protocol):
     def evidence(self, batch: Batch) -> Evidence: ...
 
 
+@dataclass(frozen=True)
+class SuggesterContext:
+    """What a suggester may be built from: the codebook, its embedded prototypes, labelled
+    training rows (reference excerpts and reviewed decisions; None when there are none) and a
+    folder where it may keep fitted state between runs (None: keep nothing)."""
+
+    codebook: Codebook
+    prototypes: Prototypes
+    training: TrainingSet | None = None
+    cache_dir: Path | None = None
+
+
+class SuggesterFactory(Protocol):
+    """What the suggester registry holds (see fieldnotes.registry): a class, or any object, with
+    the names of the evidence columns it gives and a way to build it for one codebook."""
+
+    # Evidence columns, each excerpts x codes, in the order the combiner is calibrated on.
+    features: tuple[str, ...]
+    # Whether a cell's matched terms alone credit this suggester in `suggested_by`.
+    credited_by_terms: bool
+
+    def build(self, context: SuggesterContext) -> Suggester: ...
+
+
 class RuleSuggester:
     """Codebook patterns: lemma phrases, spaCy token patterns, regexes."""
 
     name = "rules"
+    features = ("rule",)
+    credited_by_terms = True
+
+    @classmethod
+    def build(cls, context: SuggesterContext) -> RuleSuggester:
+        return cls(context.codebook)
 
     def __init__(self, codebook: Codebook) -> None:
         from fieldnotes.coding.rules import RuleMatcher
@@ -101,6 +133,12 @@ class SemanticSuggester:
     """Similarity of each excerpt to each code's definition, examples and counter-examples."""
 
     name = "semantic"
+    features = ("example_max", "example_top3", "definition", "counter_max", "margin")
+    credited_by_terms = False
+
+    @classmethod
+    def build(cls, context: SuggesterContext) -> SemanticSuggester:
+        return cls(context.codebook, context.prototypes)
 
     def __init__(self, codebook: Codebook, prototypes: Prototypes) -> None:
         self.codebook = codebook

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,3 +95,26 @@ def collect(store: Store, book: Codebook, status: str, site_labels: dict[str, st
         for row in store.current_documents()
     ]
     return ExportData(book, status, rows, documents, dict(site_labels), store.path)
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What an export format writes from: the codebook, the coded excerpts (None for a format
+    that writes the codebook alone), the file to write and how to count offsets."""
+
+    codebook: Codebook
+    path: Path
+    data: ExportData | None = None
+    offsets: str = "codepoints"
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """An entry of the exporter registry (fieldnotes.registry.exporters)."""
+
+    # Writes the file; returns how many excerpts (codings, for REFI-QDA; codes, for a codebook) it wrote.
+    write: Callable[[ExportRequest], int]
+    # True when the format carries the codebook only, so no results folder is needed.
+    codebook_only: bool = False
+    # Codings formats leave rejected suggestions out (review tables carry them).
+    codings_only: bool = False

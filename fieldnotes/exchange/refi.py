@@ -28,7 +28,14 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 
 from fieldnotes import __version__
 from fieldnotes.codebook import Codebook
-from fieldnotes.exchange.data import CODING_STATUSES, MACHINE_CODER, CodedExcerpt, ExportData
+from fieldnotes.exchange.data import (
+    CODING_STATUSES,
+    MACHINE_CODER,
+    CodedExcerpt,
+    ExportData,
+    ExportFormat,
+    ExportRequest,
+)
 from fieldnotes.files import atomic_path
 
 PROJECT_NS = "urn:QDA-XML:project:1.0"
@@ -270,3 +277,12 @@ def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def _write_qdpx_request(request: ExportRequest) -> int:
+    assert request.data is not None, "a project export needs coded excerpts"
+    return write_qdpx(request.data, request.path, request.offsets)
+
+
+export_qdpx = ExportFormat(_write_qdpx_request, codings_only=True)
+export_qdc = ExportFormat(lambda request: write_qdc(request.codebook, request.path), codebook_only=True)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from fieldnotes.codebook import LoadedCodebook
 from fieldnotes.exchange.archive import ExchangeError
-from fieldnotes.exchange.data import CODING_STATUSES, STATUS_CHOICES, collect
+from fieldnotes.exchange.data import CODING_STATUSES, STATUS_CHOICES, ExportFormat, ExportRequest, collect
 from fieldnotes.exchange.decisions import DecisionImport, import_decisions
 from fieldnotes.files import write_csv
 from fieldnotes.settings import Settings
 
-FORMATS = ("csv", "xlsx", "md", "qdpx", "qdc")
+if TYPE_CHECKING:
+    from fieldnotes.exchange.imports import ProjectImport
+
 EXPORT_FOLDER = "exports"
 CONFLICTS_CSV = "import-conflicts.csv"
 
@@ -25,11 +28,12 @@ class ExportReport:
     excerpts: int
     documents: int = 0
     notes: list[str] = field(default_factory=list)
+    codebook_only: bool = False  # the file holds the codebook, no excerpts
 
 
-def default_export_path(out_dir: Path, fmt: str, status: str, codebook_id: str) -> Path:
-    if fmt == "qdc":
-        return Path(out_dir) / EXPORT_FOLDER / f"{codebook_id}.qdc"
+def default_export_path(out_dir: Path, fmt: str, status: str, codebook_id: str, codebook_only: bool = False) -> Path:
+    if codebook_only:
+        return Path(out_dir) / EXPORT_FOLDER / f"{codebook_id}.{fmt}"
     return Path(out_dir) / EXPORT_FOLDER / f"{codebook_id}-{status}.{fmt}"
 
 
@@ -51,34 +55,30 @@ def export(
     output: Path | None = None,
     offsets: str = "codepoints",
 ) -> ExportReport:
-    """Write the coded excerpts of `out_dir` (or, for qdc, the codebook alone) in format `fmt`."""
-    from fieldnotes.exchange import refi, tables
+    """Write the coded excerpts of `out_dir` (or, for a codebook format, the codebook alone) in
+    the export format registered as `fmt` (fieldnotes.registry.exporters)."""
+    from fieldnotes import registry
     from fieldnotes.store import Store
 
-    if fmt not in FORMATS:
-        raise ExchangeError(f"unknown export format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    if fmt not in registry.exporters:
+        raise ExchangeError(f"unknown export format '{fmt}'; choose one of {', '.join(registry.exporters.names())}")
     if status not in STATUS_CHOICES:
         raise ExchangeError(f"unknown status '{status}'; choose one of {', '.join(STATUS_CHOICES)}")
+    exporter: ExportFormat = registry.exporters.get(fmt)
     book = loaded.codebook
-    path = Path(output) if output else default_export_path(out_dir, fmt, status, book.id)
+    path = Path(output) if output else default_export_path(out_dir, fmt, status, book.id, exporter.codebook_only)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "qdc":
-            return ExportReport(path, fmt, status, 0, notes=[f"{refi.write_qdc(book, path)} codes"])
+        if exporter.codebook_only:
+            codes = exporter.write(ExportRequest(book, path))
+            return ExportReport(path, fmt, status, 0, notes=[f"{codes} codes"], codebook_only=True)
         with Store.open(_database(out_dir)) as store:
             data = collect(store, book, status, {site.id: site.label for site in settings.site})
         report = ExportReport(path, fmt, status, len(data.rows), len(data.documents))
-        if fmt == "csv":
-            tables.write_csv_export(data, path)
-        elif fmt == "xlsx":
-            tables.write_xlsx(data, path)
-        elif fmt == "md":
-            report.excerpts = tables.write_markdown(data, path)
-        else:
-            report.excerpts = refi.write_qdpx(data, path, offsets)
+        report.excerpts = exporter.write(ExportRequest(book, path, data, offsets))
     except OSError as exc:
         raise ExchangeError(f"{path}: cannot write the export ({exc.strerror or exc})") from None
-    if fmt in ("md", "qdpx") and any(row.status not in CODING_STATUSES for row in data.rows):
+    if exporter.codings_only and any(row.status not in CODING_STATUSES for row in data.rows):
         report.notes.append("rejected suggestions are not codings: left out of this file")
     if not data.rows:
         report.notes.append(
@@ -86,6 +86,30 @@ def export(
             "(`fieldnotes review`) or choose --status suggested or all"
         )
     return report
+
+
+class ProjectImporter(Protocol):
+    """An entry of the importer registry (fieldnotes.registry.importers), named by the file ending
+    it reads: brings a project's texts into the corpus and its codings into the results."""
+
+    def __call__(
+        self, path: Path, corpus: Path, out_dir: Path, settings: Settings, loaded: LoadedCodebook, offsets: str
+    ) -> ProjectImport: ...
+
+
+def import_project_file(
+    path: Path, corpus: Path, out_dir: Path, settings: Settings, loaded: LoadedCodebook, offsets: str = "auto"
+) -> ProjectImport:
+    """Import a project with the importer registered for its file ending (.qdpx: REFI-QDA)."""
+    from fieldnotes import registry
+
+    kind = Path(path).suffix.lower().lstrip(".")
+    if kind not in registry.importers:
+        known = ", ".join(f".{name}" for name in registry.importers.names())
+        hint = " (a .qdc is a codebook: use `fieldnotes import-codebook`)" if kind == "qdc" else ""
+        raise ExchangeError(f"{path}: no project importer reads .{kind} files; known: {known}{hint}")
+    importer: ProjectImporter = registry.importers.get(kind)
+    return importer(Path(path), Path(corpus), Path(out_dir), settings, loaded, offsets)
 
 
 def import_reviewed_sheet(out_dir: Path, loaded: LoadedCodebook, sheet: Path, coder: str) -> DecisionImport:
@@ -104,9 +128,8 @@ def import_reviewed_sheet(out_dir: Path, loaded: LoadedCodebook, sheet: Path, co
 
 
 def format_export(report: ExportReport) -> str:
-    if report.format == "qdc":
-        line = f"Wrote the codebook ({report.notes[0]}) to {report.path}"
-        return line
+    if report.codebook_only:
+        return f"Wrote the codebook ({report.notes[0]}) to {report.path}"
     what = "codings" if report.format == "qdpx" else "coded excerpts"
     line = f"Wrote {report.excerpts} {what} (status {report.status})"
     if report.format == "qdpx":

@@ -7,7 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from fieldnotes import __version__
-from fieldnotes.exchange.data import ExportData
+from fieldnotes.exchange.data import ExportData, ExportFormat, ExportRequest
 from fieldnotes.files import atomic_path, atomic_text, write_csv
 from fieldnotes.pipeline import EXCERPT_COLUMNS
 
@@ -209,3 +209,23 @@ def write_markdown(data: ExportData, path: Path) -> int:
     with atomic_text(path) as handle:
         handle.write("\n".join(lines) + "\n")
     return count
+
+
+def _rows(request: ExportRequest) -> ExportData:
+    assert request.data is not None, "a table export needs coded excerpts"
+    return request.data
+
+
+def _write_csv_request(request: ExportRequest) -> int:
+    write_csv_export(_rows(request), request.path)
+    return len(_rows(request).rows)
+
+
+def _write_xlsx_request(request: ExportRequest) -> int:
+    write_xlsx(_rows(request), request.path)
+    return len(_rows(request).rows)
+
+
+export_csv = ExportFormat(_write_csv_request)
+export_xlsx = ExportFormat(_write_xlsx_request)
+export_markdown = ExportFormat(lambda request: write_markdown(_rows(request), request.path), codings_only=True)

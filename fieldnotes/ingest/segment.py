@@ -229,5 +229,18 @@ def _last_end(document: CleanDocument, before: int) -> int:
     return ends[-1] if ends else before
 
 
+def english_splitter() -> SentenceSplitter:
+    return SpacySentenceSplitter("en")
+
+
+def splitters_for(settings: SegmentSettings) -> dict[str, SentenceSplitter]:
+    """A sentence splitter per language, built from the segmenter registry by the names in
+    `[segment] splitters`."""
+    from fieldnotes import registry
+
+    return {language: registry.segmenters.get(name)() for language, name in settings.splitters.items()}
+
+
 def default_splitters() -> dict[str, SentenceSplitter]:
-    return {"en": SpacySentenceSplitter("en"), "ja": JapaneseSentenceSplitter()}
+    """The splitters of the default settings."""
+    return splitters_for(SegmentSettings())

@@ -315,7 +315,7 @@ def load_codebook(name: str | Path | None = None, check_patterns: bool = True) -
         codebook = Codebook.model_validate(data)
     except ValidationError as exc:
         root = _compose(text)
-        problems = []
+        problems: list[str] = []
         for item in exc.errors():
             loc = tuple(item["loc"])
             line = _node_line(root, loc)

@@ -104,10 +104,12 @@ def test_exact_neighbours_match_brute_force_with_duplicates_first_and_ties_by_in
         )
         assert np.allclose(distances[row, 1:], 1 - similarity[row, indices[row, 1:]], atol=1e-5)
     assert (np.diff(distances, axis=1) >= 0).all()
-    # Blocks of 7 rows give the same answer as one block.
+    # Blocks of 7 rows give the same neighbours as one block. The distances agree to float32
+    # rounding only: BLAS may pick another kernel for another matrix shape (seen with OpenBLAS's
+    # Haswell kernels), and a given corpus always gets the same blocks, so runs stay deterministic.
     monkeypatch.setattr(theme_model, "NEIGHBOUR_BLOCK_FLOATS", 7 * 300)
     again = exact_cosine_neighbours(vectors, 10)
-    assert (again[0] == indices).all() and (again[1] == distances).all()
+    assert (again[0] == indices).all() and np.abs(again[1] - distances).max() <= 1e-6
 
 
 def test_large_corpus_path_with_exact_neighbours_finds_the_themes(settings, monkeypatch):

@@ -136,7 +136,7 @@ def required_literals(regex: str) -> frozenset[str] | None:
     ones, e.g. the Kelvin sign and 'k'); caseless ones (Japanese) are.
     """
     try:
-        from re import _parser as parser  # the parser re itself uses (sre_parse before 3.11)
+        from re import _parser as parser  # type: ignore[attr-defined]  # re's own parser, private and untyped
     except ImportError:  # pragma: no cover
         import sre_parse as parser  # type: ignore[no-redef]
     try:
@@ -168,7 +168,7 @@ def _required(items, parser) -> frozenset[str] | None:
         elif op is constants.BRANCH:
             branches = [_required(branch, parser) for branch in av[1]]
             if all(branches):
-                found = frozenset().union(*branches)
+                found = frozenset[str]().union(*(branch for branch in branches if branch is not None))
         elif op in (constants.MAX_REPEAT, constants.MIN_REPEAT, getattr(constants, "POSSESSIVE_REPEAT", None)):
             low, _, item = av
             if low >= 1:

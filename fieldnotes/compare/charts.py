@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -213,7 +213,8 @@ def bars_by_site(table: pd.DataFrame, path: Path, title: str) -> Path:
         site = sites[index]
         column = values[site]
         # Largest first; ties by label so the order never depends on the input order.
-        order = sorted(column.index, key=lambda label, col=column: (-float(col[label]), str(label)))
+        ranked = sorted(((-float(column[label]), str(label), index) for index, label in enumerate(column.index)))
+        order = [column.index[index] for _, _, index in ranked]
         order.reverse()  # barh draws bottom-up
         heights = [float(column[label]) for label in order]
         positions = list(range(len(order)))
@@ -236,7 +237,7 @@ def bars_by_site(table: pd.DataFrame, path: Path, title: str) -> Path:
     return _save(figure, path)
 
 
-def wide_by_site(tidy: pd.DataFrame, row: str, value: str, rows: list[object], sites: list[str]) -> pd.DataFrame:
+def wide_by_site(tidy: pd.DataFrame, row: str, value: str, rows: Sequence[object], sites: list[str]) -> pd.DataFrame:
     """Pivot a tidy (row, site, value) frame into rows x sites in the given orders."""
     import pandas as pd
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from fieldnotes.compare.charts import CODE_BARS, CODE_HEATMAP, DISTINCTIVE_RESIDUAL, TOPIC_HEATMAP, code_order
 
@@ -300,8 +300,8 @@ def _format_score(value: object) -> str:
 
 def _corpus(data: ReportData) -> dict[str, Any]:
     corpus = data.corpus
-    by_format = corpus.get("by_format") or {}
-    formats = sorted(((str(k), _as_python(v)) for k, v in dict(by_format).items()), key=lambda kv: (-kv[1], kv[0]))
+    by_format = cast(dict[object, object], corpus.get("by_format") or {})
+    formats = sorted(((str(k), cast(int, _as_python(v))) for k, v in by_format.items()), key=lambda kv: (-kv[1], kv[0]))
     total_passages = sum(data.passages_by_site.values())
     total_words = sum(data.words_by_site.values())
     sites = list(data.sites) + sorted((set(data.passages_by_site) | set(data.words_by_site)) - set(data.sites))

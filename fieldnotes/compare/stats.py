@@ -72,6 +72,7 @@ def contingency(counts: pd.DataFrame) -> ContingencyResult:
     def frame(values: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame(values, index=counts.index.copy(), columns=counts.columns.copy())
 
+    warning: str | None
     if n_rows < 2 or n_cols < 2:
         warning = (
             f"No test possible: only {n_rows} {'category' if n_rows == 1 else 'categories'} and "

@@ -90,7 +90,7 @@ def codebook_from_tree(tree: list[RefiCode], book_id: str, name: str, origin: st
             placeholders.append(node_id)
             definition = _placeholder(node.name, origin)
         phrase = " ".join(re.sub(r"[_\-/]+", " ", node.name).split()).lower()
-        code = {"id": node_id, "name": node.name}
+        code: dict[str, object] = {"id": node_id, "name": node.name}
         if parent:
             code["parent"] = parent
         code["definition"] = definition
@@ -220,7 +220,7 @@ def locate(document_text: str, wanted: str, hint: float) -> tuple[int, int] | No
     if not needle:
         return None
     haystack, offsets = _normalised(document_text)
-    hits = []
+    hits: list[int] = []
     position = haystack.find(needle)
     while position != -1 and len(hits) < 1000:
         hits.append(position)

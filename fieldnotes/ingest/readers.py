@@ -299,9 +299,9 @@ def read_docx(path: Path, data: bytes) -> ReadResult:
         props = document.core_properties
         meta: dict[str, object] = {}
         for key in ("title", "subject", "keywords"):
-            value = getattr(props, key, None)
-            if value:
-                meta[key] = value
+            prop = getattr(props, key, None)
+            if prop:
+                meta[key] = prop
         return ReadResult(blocks, meta)
     except DocumentError:
         raise

@@ -608,26 +608,28 @@ def repair_document(source: SourceDocument, repair: RepairSettings, segment: Seg
 
     if repair.rejoin_broken_paragraphs:
         merged: list[_Block] = []
-        for block in work:
-            if merged and _continues(merged[-1], block):
-                joined = _join_across_break(merged[-1].text, block.text, counts, vocabulary, repair)
+        for piece in work:
+            if merged and _continues(merged[-1], piece):
+                joined = _join_across_break(merged[-1].text, piece.text, counts, vocabulary, repair)
                 merged[-1] = _Block(joined, BlockKind.PARAGRAPH, None)
                 counts[PARAGRAPHS] += 1
             else:
-                merged.append(block)
+                merged.append(piece)
         work = merged
 
     clean_blocks: list[CleanBlock] = []
     pieces: list[str] = []
     offset = 0
-    for block in work:
-        text = repair_words(block.text, repair, counts, vocabulary).strip()
+    for repaired in work:
+        text = repair_words(repaired.text, repair, counts, vocabulary).strip()
         if not text:
             continue
         if pieces:
             pieces.append("\n\n")
             offset += 2
-        clean_blocks.append(CleanBlock(text, block.kind, block.level, offset, offset + len(text), block.inferred))
+        clean_blocks.append(
+            CleanBlock(text, repaired.kind, repaired.level, offset, offset + len(text), repaired.inferred)
+        )
         pieces.append(text)
         offset += len(text)
     return CleanDocument(source, "".join(pieces), clean_blocks, {k: v for k, v in counts.items() if v})

@@ -182,7 +182,8 @@ def _cache_umap_compilation() -> None:
 
     for module in (umap.umap_, umap.layouts, umap.utils, umap.distances, umap.sparse):
         for value in vars(module).values():
-            if isinstance(value, CPUDispatcher) and isinstance(value._cache, NullCache):
+            # numba keeps a dispatcher's cache in a private attribute that its stubs do not declare.
+            if isinstance(value, CPUDispatcher) and isinstance(value._cache, NullCache):  # type: ignore[attr-defined]
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")  # numba warns about functions it cannot cache

@@ -84,13 +84,13 @@ def micro_f1(gold: Path, embedder, out: Path) -> float:
     import fieldnotes.coding.run as run
     from fieldnotes.codebook import load_codebook
     from fieldnotes.settings import load_settings
-    from fieldnotes.store import Store
+    from fieldnotes.store import Store, database_path
 
     settings = load_settings()
     original = run.make_embedder
     run.make_embedder = lambda settings: embedder  # evaluate() builds its own embedder otherwise
     try:
-        with Store.open(out / "fieldnotes.db") as store:
+        with Store.open(database_path(out)) as store:
             result = run.evaluate(gold, load_codebook(settings.coding.codebook), settings, store)
     finally:
         run.make_embedder = original

@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldnotes.coding.embed import SentenceTransformerEmbedder
-from fieldnotes.pipeline import DB_NAME, ingest_corpus
+from fieldnotes.pipeline import ingest_corpus
 from fieldnotes.settings import Settings, load_settings
-from fieldnotes.store import Store
+from fieldnotes.store import DB_NAME, Store
 from fieldnotes.themes.run import site_words
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def source_sentences(settings: Settings) -> dict[str, list[Sentence]]:
     with tempfile.TemporaryDirectory(prefix="themes_scale_") as tmp:
         ingest_corpus(CORPUS, Path(tmp), settings)
         with Store.open(Path(tmp) / DB_NAME) as store:
-            passages, spans, documents = store.passages_with_sentences()
+            passages, spans, documents = store.corpus.passages_with_sentences()
     by_document: dict[str, list[Sentence]] = {}
     for passage in passages:
         text = documents[passage["document_id"]]

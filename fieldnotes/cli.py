@@ -193,10 +193,10 @@ def themes(out_dir: Path, settings_path: Path | None) -> None:
     """
     from fieldnotes.coding.run import make_embedder
     from fieldnotes.report import format_themes_report
-    from fieldnotes.store import Store
+    from fieldnotes.store import Store, database_path
     from fieldnotes.themes.run import run_themes
 
-    database = out_dir / "fieldnotes.db"
+    database = database_path(out_dir)
     if not database.is_file():
         raise click.ClickException(f"{out_dir}: no results database; run `fieldnotes ingest CORPUS` first")
     try:
@@ -295,14 +295,14 @@ def history(excerpt_id: str, out_dir: Path) -> None:
     EXCERPT_ID is the first column of excerpts.csv.
     """
     from fieldnotes.report import format_history
-    from fieldnotes.store import Store
+    from fieldnotes.store import Store, database_path
 
-    database = out_dir / "fieldnotes.db"
+    database = database_path(out_dir)
     if not database.is_file():
         raise click.ClickException(f"{out_dir}: no results database; run `fieldnotes code CORPUS` first")
     try:
         with Store.open(database) as store:
-            rows = store.history(excerpt_id)
+            rows = store.decisions.history(excerpt_id)
     except FieldnotesError as exc:
         raise click.ClickException(str(exc)) from None
     if not rows:
@@ -325,9 +325,9 @@ def agreement(out_dir: Path, codebook: str | None, settings_path: Path | None, c
     from fieldnotes.codebook import load_codebook
     from fieldnotes.review.agreement import format_agreement
     from fieldnotes.review.run import agreement as run_agreement
-    from fieldnotes.store import Store
+    from fieldnotes.store import Store, database_path
 
-    database = out_dir / "fieldnotes.db"
+    database = database_path(out_dir)
     if not database.is_file():
         raise click.ClickException(f"{out_dir}: no results database; run `fieldnotes code CORPUS` first")
     try:
@@ -561,12 +561,12 @@ def evaluate(gold: Path, out_dir: Path, codebook: str | None, settings_path: Pat
     from fieldnotes.codebook import load_codebook
     from fieldnotes.coding.run import evaluate as run_evaluation
     from fieldnotes.coding.run import evaluation_json, format_evaluation
-    from fieldnotes.store import Store
+    from fieldnotes.store import Store, database_path
 
     try:
         settings = _load_settings(settings_path)
         loaded = load_codebook(codebook or settings.coding.codebook)
-        with Store.open(out_dir / "fieldnotes.db") as store:
+        with Store.open(database_path(out_dir)) as store:
             result = run_evaluation(gold, loaded, settings, store)
     except FieldnotesError as exc:
         raise click.ClickException(str(exc)) from None
@@ -593,12 +593,12 @@ def calibrate(out_dir: Path, codebook: str | None, settings_path: Path | None, o
     """
     from fieldnotes.codebook import load_codebook
     from fieldnotes.coding.run import calibrate as run_calibration
-    from fieldnotes.store import Store
+    from fieldnotes.store import Store, database_path
 
     try:
         settings = _load_settings(settings_path)
         loaded = load_codebook(codebook or settings.coding.codebook)
-        with Store.open(out_dir / "fieldnotes.db") as store:
+        with Store.open(database_path(out_dir)) as store:
             result = run_calibration(loaded, settings, store, output)
     except FieldnotesError as exc:
         raise click.ClickException(str(exc)) from None

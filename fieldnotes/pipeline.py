@@ -25,10 +25,9 @@ from fieldnotes.ingest.segment import SentenceSplitter, document_id, segment_doc
 from fieldnotes.ingest.sites import SiteMatcher, assign_sites
 from fieldnotes.resources import installed_version
 from fieldnotes.settings import Settings
-from fieldnotes.store import Store, holds_results_lock
+from fieldnotes.store import DB_NAME, DocumentVersion, Store, holds_results_lock
 from fieldnotes.timing import Stopwatch, add_seconds
 
-DB_NAME = "fieldnotes.db"
 PASSAGES_CSV = "passages.csv"
 PASSAGE_COLUMNS = (
     "passage_id",
@@ -99,7 +98,7 @@ def _file_sha256(path: Path, relpath: str, max_bytes: int) -> str | None:
 
 def write_passages_csv(store: Store, path: Path) -> int:
     """Write the active passages atomically (a crash never leaves half a file)."""
-    return write_csv(path, PASSAGE_COLUMNS, store.active_passages())
+    return write_csv(path, PASSAGE_COLUMNS, store.corpus.active_passages())
 
 
 def process_document(
@@ -125,6 +124,24 @@ def process_document(
     if timings is not None:
         add_seconds(timings, "segment", time.perf_counter() - started)
     return cleaned, passages, [*source.notes, *site_notes]
+
+
+def document_version(cleaned: CleanDocument, settings_hash: str) -> DocumentVersion:
+    """What the store keeps of a cleaned document (its passages are stored beside it)."""
+    source = cleaned.source
+    title = source.metadata.get("title")
+    return DocumentVersion(
+        path=source.relpath,
+        format=source.format,
+        raw_hash=source.raw_hash,
+        text_hash=hashlib.sha256(cleaned.text.encode()).hexdigest(),
+        settings_hash=settings_hash,
+        encoding=source.encoding,
+        title=str(title) if title is not None else None,
+        metadata=source.metadata,
+        repairs=cleaned.repairs,
+        text=cleaned.text,
+    )
 
 
 @holds_results_lock("ingest")
@@ -153,14 +170,14 @@ def ingest_corpus(
     splitters = splitters or splitters_for(settings.segment)
     settings_hash = settings.digest(*INGEST_SECTIONS)
     with Store.open(out_dir / DB_NAME) as store:
-        report.run_id = store.begin_run(
+        report.run_id = store.runs.begin(
             "ingest",
             str(corpus.resolve()),
             settings.digest(),
             json.dumps(settings.model_dump(mode="json"), sort_keys=True),
             package_versions(),
         )
-        stored = store.documents()
+        stored = store.corpus.documents()
         present: set[str] = set()
         unchanged: list[str] = []  # documents seen again as they were, touched together at the end
         max_bytes = int(settings.ingest.max_file_mb * 1024 * 1024)
@@ -185,7 +202,7 @@ def ingest_corpus(
             except DocumentError as exc:
                 report.errors.append(Skipped(relpath, exc.reason))
                 if doc_id in stored and stored[doc_id].status != "missing":
-                    store.mark_unreadable(report.run_id, doc_id, exc.reason)
+                    store.corpus.mark_unreadable(report.run_id, doc_id, exc.reason)
                     report.notes.append(Skipped(relpath, "kept the version read in an earlier run"))
                 continue
             corpus_hash.update(f"{relpath}\0{source.raw_hash}\0".encode())
@@ -203,21 +220,19 @@ def ingest_corpus(
                 source, settings, matcher, splitters, found.manifest.get(relpath, {}), report.timings
             )
             report.notes.extend(Skipped(relpath, note) for note in notes)
-            text_hash = hashlib.sha256(cleaned.text.encode()).hexdigest()
-            store.save_document(report.run_id, doc_id, cleaned, passages, settings_hash, text_hash)
-        store.touch_documents(report.run_id, unchanged)
-        report.missing = store.mark_missing(report.run_id, present)
-        for row in store.connection.execute("SELECT repairs_json FROM documents WHERE status != 'missing'").fetchall():
-            report.repairs.update(json.loads(row["repairs_json"]))
+            store.corpus.save_document(report.run_id, doc_id, document_version(cleaned, settings_hash), passages)
+        store.corpus.touch_documents(report.run_id, unchanged)
+        report.missing = store.corpus.mark_missing(report.run_id, present)
+        report.repairs.update(store.corpus.repair_totals())
         writing = time.perf_counter()
         write_passages_csv(store, report.csv_path)
         add_seconds(report.timings, "write", time.perf_counter() - writing)
-        for row in store.active_passages():
+        for row in store.corpus.active_passages():
             report.passages_by_site[row["site"]] += 1
         report.seconds = time.perf_counter() - started
         # Everything else (finding, reading and repairing files, storing them) is ingestion.
         report.timings["ingest"] = report.seconds - sum(report.timings.values())
-        store.finish_run(
+        store.runs.finish(
             report.run_id,
             corpus_hash.hexdigest(),
             {
@@ -284,7 +299,7 @@ class CodeReport:
 
 def write_excerpts_csv(store: Store, codebook, path: Path) -> int:
     names = {code.id: code.name for code in codebook.codes}
-    rows = store.coded_excerpts(codebook.id)
+    rows = store.reads.coded_excerpts(codebook.id)
     return write_csv(path, EXCERPT_COLUMNS, ({**row, "code_name": names.get(row["code"], row["code"])} for row in rows))
 
 
@@ -306,6 +321,7 @@ def code_corpus(
     from fieldnotes.coding.embed import embed_cached
     from fieldnotes.coding.excerpts import build_excerpts
     from fieldnotes.coding.run import build_coder, coder_key, make_embedder, suggest
+    from fieldnotes.review.reattach import reattach_decisions
 
     clock = Stopwatch()
     with clock.stage("code_setup"):
@@ -322,9 +338,9 @@ def code_corpus(
     report = CodeReport(ingest, codebook=loaded.describe(), model=embedder.model_id)
     with Store.open(out_dir / DB_NAME) as store:
         with clock.stage("code_setup"):
-            previous = store.latest_run("code")
-            prior = json.loads(previous["summary_json"] or "{}") if previous and previous["finished_at"] else {}
-            run_id = store.begin_run(
+            previous = store.runs.latest("code")
+            prior = json.loads(previous.summary_json or "{}") if previous and previous.finished_at else {}
+            run_id = store.runs.begin(
                 "code",
                 str(Path(corpus).resolve()),
                 settings.digest(),
@@ -335,16 +351,16 @@ def code_corpus(
             key = coder_key(loaded, settings, embedder.model_id, store)
             # The last run's suggestions stand if it finished with the same coder (see coder_key).
             same_coder = prior.get("coder_key") == key
-            store.record_run_provenance(run_id, loaded.describe(), loaded.sha256, embedder.model_id)
+            store.runs.record_provenance(run_id, loaded.describe(), loaded.sha256, embedder.model_id)
         with clock.stage("segment"):
-            passages, sentences, texts = store.passages_with_sentences()
+            passages, sentences, texts = store.corpus.passages_with_sentences()
             excerpts = build_excerpts(passages, sentences, texts, settings.coding.min_excerpt_chars)
-            stored = store.active_sentence_excerpts()
+            stored = store.coding.active_sentence_excerpts()
             unchanged = {e.excerpt_id: (e.start, e.end) for e in excerpts} == stored
             if unchanged:
-                store.touch_excerpts(run_id)
+                store.coding.touch_excerpts(run_id)
             else:
-                store.save_excerpts(run_id, excerpts)
+                store.coding.save_excerpts(run_id, excerpts)
         report.excerpts = len(excerpts)
         if same_coder and unchanged:
             mode = "reused"
@@ -367,7 +383,7 @@ def code_corpus(
             report.reviewed_kept = prior.get("reviewed_kept", 0)
             report.suggestions_by_code.update(prior.get("suggestions_by_code", {}))
             report.suggestions_by_site.update(prior.get("suggestions_by_site", {}))
-            report.notes.append(f"nothing the suggestions depend on changed since run {previous['run_id']}: reused")
+            report.notes.append(f"nothing the suggestions depend on changed since run {previous.run_id}: reused")
         else:
             keep = {e.excerpt_id for e in excerpts if e.excerpt_id in stored} if mode == "new excerpts" else set()
             suggestions = []
@@ -378,7 +394,7 @@ def code_corpus(
                     vectors, embedded = embed_cached([e.text for e in chunk], embedder, store)
                     report.embedded += embedded
                     suggestions.extend(suggest(coder, chunk, vectors))
-                counts = store.save_suggestions(run_id, loaded.codebook.id, suggestions, keep)
+                counts = store.coding.save_suggestions(run_id, loaded.codebook.id, suggestions, keep)
             report.reviewed_kept, report.withdrawn = counts["kept"], counts["withdrawn"]
             if mode == "all":
                 site_of = {e.excerpt_id: e.site for e in excerpts}
@@ -389,7 +405,7 @@ def code_corpus(
                 _count_stored_suggestions(store, loaded.codebook.id, report)
                 report.notes.append(f"{len(todo)} new excerpts scored; the suggestions of the others stand")
         with clock.stage("code"):
-            report.reattached, orphans = store.reattach_decisions(run_id, loaded.codebook.id)
+            report.reattached, orphans = reattach_decisions(store, run_id, loaded.codebook.id)
         report.orphaned = len(orphans)
         with clock.stage("write"):
             if orphans:
@@ -426,7 +442,7 @@ def code_corpus(
             "coder_notes": coder_notes,
             "scored": mode,
         }
-        store.finish_run(run_id, corpus_hash, summary)
+        store.runs.finish(run_id, corpus_hash, summary)
         # What the report shows: when none of it changed and its files are there, it is not drawn again.
         report_key = _report_key(key, excerpts, passages, report, settings, loaded.sha256)
         with clock.stage("compare"):
@@ -443,7 +459,9 @@ def code_corpus(
             "files": [str(path) for path in report.comparison.files],
         }
         # Seconds per stage, ingestion and the report included; model time is under model_load and embed.
-        store.finish_run(run_id, corpus_hash, {**summary, "timings": clock.rounded(), "peak_rss_mb": clock.peak_rss_mb})
+        store.runs.finish(
+            run_id, corpus_hash, {**summary, "timings": clock.rounded(), "peak_rss_mb": clock.peak_rss_mb}
+        )
     return report
 
 
@@ -452,17 +470,13 @@ def _codebook_checked(database: Path, sha256: str) -> bool:
     if not database.is_file():
         return False
     with Store.open(database) as store:
-        row = store.connection.execute(
-            "SELECT 1 FROM runs WHERE command = 'code' AND codebook_hash = ? AND finished_at IS NOT NULL LIMIT 1",
-            (sha256,),
-        ).fetchone()
-    return row is not None
+        return store.runs.code_run_used_codebook(sha256)
 
 
 def _count_stored_suggestions(store: Store, codebook_id: str, report: CodeReport) -> None:
     """Suggestions by code and site as stored, for a run that scored only some excerpts: machine
     suggestions standing, and reviewed ones whose score reached their threshold."""
-    for row in store.machine_suggestions(codebook_id):
+    for row in store.reads.machine_suggestions(codebook_id):
         if row["status"] != "suggested":
             threshold = json.loads(row["components_json"] or "{}").get("threshold")
             if threshold is None or row["score"] < threshold:
@@ -506,7 +520,4 @@ def _reuse_comparison(out_dir: Path, prior: dict, report_key: str):
 
 def ingest_hash(store: Store) -> str:
     """The corpus hash recorded by the latest ingest run."""
-    row = store.connection.execute(
-        "SELECT corpus_hash FROM runs WHERE command = 'ingest' AND corpus_hash IS NOT NULL ORDER BY run_id DESC LIMIT 1"
-    ).fetchone()
-    return row["corpus_hash"] if row else ""
+    return store.runs.latest_ingest_corpus_hash()

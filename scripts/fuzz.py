@@ -237,7 +237,7 @@ def check_sites(passages) -> None:
 def read_and_process(path: Path, relpath: str) -> None:
     """The ingestion of one file, as ingest_corpus does it, with every invariant checked."""
     from fieldnotes.ingest.readers import read_document
-    from fieldnotes.pipeline import process_document
+    from fieldnotes.pipeline import document_version, process_document
 
     source = read_document(path, relpath)
     for block in source.blocks:
@@ -249,7 +249,7 @@ def read_and_process(path: Path, relpath: str) -> None:
     check_excerpts(cleaned, passages, relpath)
     # Stored as ingest_corpus stores it (metadata as JSON, passages, sentences), in a database in memory.
     store, run_id = _memory_store()
-    store.save_document(run_id, "dfuzz", cleaned, passages, "settings", "text")
+    store.corpus.save_document(run_id, "dfuzz", document_version(cleaned, "settings"), passages)
 
 
 @functools.cache
@@ -257,7 +257,7 @@ def _memory_store():
     from fieldnotes.store import Store
 
     store = Store.open(Path(":memory:"))
-    return store, store.begin_run("ingest", "fuzz", "", "{}", {})
+    return store, store.runs.begin("ingest", "fuzz", "", "{}", {})
 
 
 def _files(*patterns: str) -> Callable[[], list[bytes]]:

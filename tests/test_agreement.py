@@ -335,9 +335,9 @@ def test_agreement_command_compares_tool_with_decisions_and_two_coders(mini_corp
         rows = list(csv.DictReader(handle))[:3]
     with Store.open(out / "fieldnotes.db") as store:
         for row in rows:
-            store.record_decision(row["excerpt_id"], row["code"], "accepted", "aiko")
-        store.record_decision(rows[0]["excerpt_id"], rows[0]["code"], "accepted", "ben")
-        store.record_decision(rows[1]["excerpt_id"], rows[1]["code"], "rejected", "ben")
+            store.decisions.record(row["excerpt_id"], row["code"], "accepted", "aiko")
+        store.decisions.record(rows[0]["excerpt_id"], rows[0]["code"], "accepted", "ben")
+        store.decisions.record(rows[1]["excerpt_id"], rows[1]["code"], "rejected", "ben")
     tool = runner.invoke(cli, ["agreement", "--out", str(out)])
     assert tool.exit_code == 0, tool.output
     assert "excerpt level" in tool.output and "overall" in tool.output

@@ -190,8 +190,8 @@ def test_code_command_end_to_end_keeps_decisions(mini_corpus, tmp_path, shared_e
 
     # Researchers decide on two suggestions.
     with Store.open(out / "fieldnotes.db") as store:
-        store.record_decision(rows[0]["excerpt_id"], rows[0]["code"], "accepted", "aiko", memo="clear case")
-        store.record_decision(rows[1]["excerpt_id"], rows[1]["code"], "rejected", "ben")
+        store.decisions.record(rows[0]["excerpt_id"], rows[0]["code"], "accepted", "aiko", memo="clear case")
+        store.decisions.record(rows[1]["excerpt_id"], rows[1]["code"], "rejected", "ben")
 
     # A re-run embeds nothing new and keeps both decisions.
     again = runner.invoke(cli, ["code", str(mini_corpus), "--out", str(out)])
@@ -265,8 +265,8 @@ def test_decisions_follow_edited_documents_and_orphans_are_kept(mini_corpus, tmp
     rota = next(r for r in rows if "rota on a whiteboard" in r["text"])
     clerk = next(r for r in rows if "roster comes from above" in r["text"])
     with Store.open(out / "fieldnotes.db") as store:
-        store.record_decision(rota["excerpt_id"], rota["code"], "accepted", "aiko", memo="own rota")
-        store.record_decision(clerk["excerpt_id"], clerk["code"], "rejected", "aiko")
+        store.decisions.record(rota["excerpt_id"], rota["code"], "accepted", "aiko", memo="own rota")
+        store.decisions.record(clerk["excerpt_id"], clerk["code"], "rejected", "aiko")
 
     # Edit the note: a new first paragraph shifts the rota sentence, and the sentence after it is deleted.
     note = mini_corpus / "osaka" / "clinic-notes.txt"
@@ -309,6 +309,6 @@ def test_reviewed_decisions_train_the_learned_suggester(mini_corpus, tmp_path, s
     assert runner.invoke(cli, args).exit_code == 0
     row = read_csv(out / "excerpts.csv")[0]
     with Store.open(out / "fieldnotes.db") as store:
-        store.record_decision(row["excerpt_id"], row["code"], "rejected", "ben")
+        store.decisions.record(row["excerpt_id"], row["code"], "rejected", "ben")
     again = runner.invoke(cli, args)
     assert "learned suggester trained with 1 reviewed decisions" in again.output

@@ -26,7 +26,7 @@ rows = store.connection.execute("SELECT excerpt_id, code_id FROM suggestions ORD
 for round_ in range(1000):
     for i, row in enumerate(rows):
         status = "accepted" if (i + round_) % 2 else "rejected"
-        store.record_decision(row["excerpt_id"], row["code_id"], status, "kill-test", memo=f"round {round_}")
+        store.decisions.record(row["excerpt_id"], row["code_id"], status, "kill-test", memo=f"round {round_}")
         print(row["excerpt_id"], row["code_id"], status, round_, flush=True)
 """
 
@@ -36,12 +36,12 @@ def database(tmp_path, settings) -> Path:
     out = tmp_path / "out"
     ingest_corpus(DATA / "mini", out, settings)
     with Store.open(out / "fieldnotes.db") as store:
-        run_id = store.begin_run("code", "", "", "{}", {})
-        passages, sentences, texts = store.passages_with_sentences()
+        run_id = store.runs.begin("code", "", "", "{}", {})
+        passages, sentences, texts = store.corpus.passages_with_sentences()
         excerpts = build_excerpts(passages, sentences, texts, 40)
-        store.save_excerpts(run_id, excerpts)
+        store.coding.save_excerpts(run_id, excerpts)
         codes = ("volunteering", "privacy-risk", "staff-autonomy")
-        store.save_suggestions(
+        store.coding.save_suggestions(
             run_id,
             "coproduction",
             [Suggestion(e.excerpt_id, code, 0.5, "rules", "test", {}) for e in excerpts for code in codes],
@@ -106,9 +106,9 @@ def decided(tmp_path, settings, embedder):
         assert len(rows) >= 4
         for i, row in enumerate(rows[:4]):
             status = "accepted" if i % 2 else "rejected"
-            store.record_decision(row["excerpt_id"], row["code_id"], status, "kill-test", memo=f"decision {i}")
+            store.decisions.record(row["excerpt_id"], row["code_id"], status, "kill-test", memo=f"decision {i}")
         passage = store.connection.execute("SELECT * FROM passages WHERE active = 1 ORDER BY passage_id").fetchone()
-        store.add_code(
+        store.decisions.add_code(
             passage["passage_id"], passage["start"], passage["end"], "mutual-help", "coproduction", "kill-test"
         )
     return corpus, out, snapshot(out / "fieldnotes.db")
@@ -215,7 +215,7 @@ def test_a_second_run_on_the_same_results_folder_is_refused_clearly(decided):
         row = store.connection.execute(
             "SELECT excerpt_id, code_id FROM suggestions WHERE status = 'suggested' ORDER BY excerpt_id LIMIT 1"
         ).fetchone()
-        store.record_decision(row["excerpt_id"], row["code_id"], "accepted", "kill-test", memo="during the run")
+        store.decisions.record(row["excerpt_id"], row["code_id"], "accepted", "kill-test", memo="during the run")
     _, errors = first.communicate(timeout=600)
     assert first.returncode == 0, errors
     assert_intact(out, before)

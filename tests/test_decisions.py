@@ -8,6 +8,7 @@ from conftest import DATA
 from fieldnotes.coding.excerpts import build_excerpts
 from fieldnotes.errors import StoreError
 from fieldnotes.pipeline import ingest_corpus
+from fieldnotes.review.reattach import reattach_decisions
 from fieldnotes.store import Store
 
 
@@ -19,12 +20,12 @@ def coded_store(tmp_path, settings) -> Store:
     out = tmp_path / "out"
     ingest_corpus(DATA / "mini", out, settings)
     store = Store.open(out / "fieldnotes.db")
-    run_id = store.begin_run("code", "", "", "{}", {})
-    passages, sentences, texts = store.passages_with_sentences()
+    run_id = store.runs.begin("code", "", "", "{}", {})
+    passages, sentences, texts = store.corpus.passages_with_sentences()
     excerpts = build_excerpts(passages, sentences, texts, 40)
-    store.save_excerpts(run_id, excerpts)
+    store.coding.save_excerpts(run_id, excerpts)
     rota = next(e for e in excerpts if "rota" in e.text)
-    store.save_suggestions(
+    store.coding.save_suggestions(
         run_id,
         "coproduction",
         [
@@ -47,34 +48,34 @@ def test_add_a_code_the_tool_missed(coded_store):
     passage = store.connection.execute("SELECT * FROM passages WHERE passage_id = ?", (rota.passage_id,)).fetchone()
     start = passage["start"] + passage["text"].index("The head nurse")
     end = passage["start"] + len(passage["text"])
-    excerpt_id = store.add_code(
+    excerpt_id = store.decisions.add_code(
         rota.passage_id, start - 1, end, "welfare-state-contrast", "coproduction", "aiko", "hospital"
     )
     row = store.connection.execute("SELECT * FROM excerpts WHERE excerpt_id = ?", (excerpt_id,)).fetchone()
     assert row["kind"] == "manual" and row["text"].startswith("The head nurse") and row["start"] == start
     assert statuses(store)[(excerpt_id, "welfare-state-contrast")] == "accepted"
-    assert [h["action"] for h in store.history(excerpt_id)] == ["added"]
+    assert [h["action"] for h in store.decisions.history(excerpt_id)] == ["added"]
     with pytest.raises(StoreError, match="not text inside passage"):
-        store.add_code(rota.passage_id, 0, 5, "volunteering", "coproduction", "aiko")
+        store.decisions.add_code(rota.passage_id, 0, 5, "volunteering", "coproduction", "aiko")
 
 
 def test_recode_memo_and_undo_are_audited(coded_store):
     store = coded_store
     rota = store.rota
-    store.record_decision(rota.excerpt_id, "volunteering", "rejected", "aiko")
-    store.recode(rota.excerpt_id, "staff-autonomy", "participatory-governance", "coproduction", "aiko")
-    store.set_memo(rota.excerpt_id, "participatory-governance", "the rota is a staff decision", "aiko")
+    store.decisions.record(rota.excerpt_id, "volunteering", "rejected", "aiko")
+    store.decisions.recode(rota.excerpt_id, "staff-autonomy", "participatory-governance", "coproduction", "aiko")
+    store.decisions.set_memo(rota.excerpt_id, "participatory-governance", "the rota is a staff decision", "aiko")
     assert statuses(store)[(rota.excerpt_id, "staff-autonomy")] == "rejected"
     assert statuses(store)[(rota.excerpt_id, "participatory-governance")] == "accepted"
-    undone = store.undo_last("aiko")
+    undone = store.decisions.undo_last("aiko")
     assert undone["code_id"] == "participatory-governance"
     assert statuses(store)[(rota.excerpt_id, "participatory-governance")] == "withdrawn"
-    store.undo_last("aiko")  # the rejection half of the recode
+    store.decisions.undo_last("aiko")  # the rejection half of the recode
     assert statuses(store)[(rota.excerpt_id, "staff-autonomy")] == "suggested"
-    store.undo_last("aiko")
+    store.decisions.undo_last("aiko")
     assert statuses(store)[(rota.excerpt_id, "volunteering")] == "suggested"
-    assert store.undo_last("aiko") is None
-    actions = [h["action"] for h in store.history(rota.excerpt_id)]
+    assert store.decisions.undo_last("aiko") is None
+    actions = [h["action"] for h in store.decisions.history(rota.excerpt_id)]
     assert actions == ["rejected", "recoded", "recoded", "memo", "undo", "undo", "undo"]
 
 
@@ -82,11 +83,11 @@ def test_hand_coded_excerpts_survive_a_rerun_of_the_excerpt_stage(coded_store):
     store = coded_store
     rota = store.rota
     passage = store.connection.execute("SELECT * FROM passages WHERE passage_id = ?", (rota.passage_id,)).fetchone()
-    excerpt_id = store.add_code(
+    excerpt_id = store.decisions.add_code(
         rota.passage_id, passage["start"], passage["start"] + 20, "staff-autonomy", "coproduction", "ben"
     )
-    passages, sentences, texts = store.passages_with_sentences()
-    store.save_excerpts(2, build_excerpts(passages, sentences, texts, 40))
+    passages, sentences, texts = store.corpus.passages_with_sentences()
+    store.coding.save_excerpts(2, build_excerpts(passages, sentences, texts, 40))
     row = store.connection.execute("SELECT active FROM excerpts WHERE excerpt_id = ?", (excerpt_id,)).fetchone()
     assert row["active"] == 1
     assert Path(store.path).is_file()
@@ -95,12 +96,12 @@ def test_hand_coded_excerpts_survive_a_rerun_of_the_excerpt_stage(coded_store):
 def test_adjust_the_span_of_a_suggestion(coded_store):
     store = coded_store
     rota = store.rota
-    new_id = store.adjust_span(
+    new_id = store.decisions.adjust_span(
         rota.excerpt_id, "staff-autonomy", rota.passage_id, rota.start, rota.start + 30, "coproduction", "aiko"
     )
     assert statuses(store)[(rota.excerpt_id, "staff-autonomy")] == "withdrawn"
     assert statuses(store)[(new_id, "staff-autonomy")] == "accepted"
-    assert [h["action"] for h in store.history(rota.excerpt_id)] == ["span-moved"]
+    assert [h["action"] for h in store.decisions.history(rota.excerpt_id)] == ["span-moved"]
     assert (
         store.connection.execute("SELECT text FROM excerpts WHERE excerpt_id = ?", (new_id,)).fetchone()[0]
         == rota.text[:30].strip()
@@ -115,11 +116,11 @@ def code_run(store: Store, settings, corpus: Path, out: Path) -> tuple[int, list
     from fieldnotes.coding.run import Suggestion
 
     ingest_corpus(corpus, out, settings)
-    run_id = store.begin_run("code", "", "", "{}", {})
-    passages, sentences, texts = store.passages_with_sentences()
+    run_id = store.runs.begin("code", "", "", "{}", {})
+    passages, sentences, texts = store.corpus.passages_with_sentences()
     excerpts = build_excerpts(passages, sentences, texts, 40)
-    store.save_excerpts(run_id, excerpts)
-    store.save_suggestions(
+    store.coding.save_excerpts(run_id, excerpts)
+    store.coding.save_suggestions(
         run_id, "coproduction", [Suggestion(e.excerpt_id, "mutual-help", 0.5, "rules", "test", {}) for e in excerpts]
     )
     return run_id, excerpts
@@ -136,7 +137,7 @@ def test_edits_between_runs_keep_every_decision_whose_text_survives(tmp_path, se
 
     def decide(fragment: str, status: str) -> str:
         excerpt = next(e for e in excerpts if fragment in e.text)
-        store.record_decision(excerpt.excerpt_id, "mutual-help", status, "aiko", memo=fragment)
+        store.decisions.record(excerpt.excerpt_id, "mutual-help", status, "aiko", memo=fragment)
         return excerpt.text
 
     survive = {  # text -> the document it must be found in after the edits
@@ -176,7 +177,7 @@ def test_edits_between_runs_keep_every_decision_whose_text_survives(tmp_path, se
         (corpus / f"documents/copy-{name}.md").write_text(f"# Copy\n\n{supporters}\n", encoding="utf-8")
 
     run_id, _ = code_run(store, settings, corpus, out)
-    moved, orphans = store.reattach_decisions(run_id, "coproduction")
+    moved, orphans = reattach_decisions(store, run_id, "coproduction")
     assert moved == 4  # every survivor but the untouched one sits in a passage with a new id
 
     decided = store.connection.execute(
@@ -189,5 +190,5 @@ def test_edits_between_runs_keep_every_decision_whose_text_survives(tmp_path, se
         assert row["document_text"][row["start"] : row["end"]] == row["text"]
         assert row["status_by"] == "aiko" and row["memo"] in row["text"]
     assert {row["text"] for row in orphans} == gone
-    assert {row["text"] for row in store.orphaned_decisions("coproduction")} == gone
+    assert {row["text"] for row in store.reads.orphaned_decisions("coproduction")} == gone
     store.close()

@@ -45,20 +45,22 @@ def coded_template(tmp_path_factory, settings) -> Path:
     ingest_corpus(corpus, out, settings)
     book = load_codebook().codebook
     with Store.open(out / "fieldnotes.db") as store:
-        run_id = store.begin_run("code", str(corpus), "", "{}", {})
-        passages, sentences, texts = store.passages_with_sentences()
+        run_id = store.runs.begin("code", str(corpus), "", "{}", {})
+        passages, sentences, texts = store.corpus.passages_with_sentences()
         excerpts = build_excerpts(passages, sentences, texts, 40)
-        store.save_excerpts(run_id, excerpts)
+        store.coding.save_excerpts(run_id, excerpts)
         codes = book.code_ids
         suggestions = [
             Suggestion(e.excerpt_id, codes[(i * 5 + k) % len(codes)], 0.9 - 0.1 * k, "rules", f"reason {i}", {})
             for i, e in enumerate(excerpts)
             for k in range(2)
         ]
-        store.save_suggestions(run_id, book.id, suggestions)
+        store.coding.save_suggestions(run_id, book.id, suggestions)
         for n, s in enumerate(suggestions[:8]):
-            store.record_decision(s.excerpt_id, s.code_id, "accepted" if n % 3 else "rejected", f"coder{n % 2}")
-        store.set_memo(suggestions[1].excerpt_id, suggestions[1].code_id, "a memo with <b>markup</b>", "coder1")
+            store.decisions.record(s.excerpt_id, s.code_id, "accepted" if n % 3 else "rejected", f"coder{n % 2}")
+        store.decisions.set_memo(
+            suggestions[1].excerpt_id, suggestions[1].code_id, "a memo with <b>markup</b>", "coder1"
+        )
     return tmp_path
 
 

@@ -39,17 +39,17 @@ def reviewed_sheet(tmp_path_factory, settings) -> tuple[Path, Path, int]:
     ingest_corpus(DATA / "mini", out, settings)
     book = load_codebook().codebook
     with Store.open(out / "fieldnotes.db") as store:
-        run_id = store.begin_run("code", "", "", "{}", {})
-        passages, sentences, texts = store.passages_with_sentences()
+        run_id = store.runs.begin("code", "", "", "{}", {})
+        passages, sentences, texts = store.corpus.passages_with_sentences()
         excerpts = build_excerpts(passages, sentences, texts, 40)
-        store.save_excerpts(run_id, excerpts)
-        store.save_suggestions(
+        store.coding.save_excerpts(run_id, excerpts)
+        store.coding.save_suggestions(
             run_id,
             book.id,
             [Suggestion(e.excerpt_id, code, 0.5, "rules", "t", {}) for e in excerpts for code in book.code_ids],
         )
         first = excerpts[0].excerpt_id
-        store.record_decision(first, book.code_ids[0], "accepted", "earlier", memo="before the import")
+        store.decisions.record(first, book.code_ids[0], "accepted", "earlier", memo="before the import")
         write_xlsx(collect(store, book, "suggested", {}), root / "sheet.xlsx")
     workbook = load_workbook(root / "sheet.xlsx")
     sheet = workbook["Excerpts"]

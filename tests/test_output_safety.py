@@ -66,19 +66,19 @@ def evil(tmp_path_factory, settings):
     out = root / "out"
     ingest_corpus(corpus, out, settings)
     with Store.open(out / "fieldnotes.db") as store:
-        run_id = store.begin_run("code", "", "", "{}", {})
-        passages, sentences, texts = store.passages_with_sentences()
+        run_id = store.runs.begin("code", "", "", "{}", {})
+        passages, sentences, texts = store.corpus.passages_with_sentences()
         excerpts = build_excerpts(passages, sentences, texts, 40)
-        store.save_excerpts(run_id, excerpts)
+        store.coding.save_excerpts(run_id, excerpts)
         evil_ones = [e for e in excerpts if e.document in ("osaka/evil.txt", f"osaka/{EVIL_FILE}")]
         assert len(evil_ones) == 2
-        store.save_suggestions(
+        store.coding.save_suggestions(
             run_id,
             loaded.codebook.id,
             [Suggestion(e.excerpt_id, "volunteering", 0.9, "rules", f"matched {SCRIPT}", {}) for e in evil_ones],
         )
         for e in evil_ones:
-            store.record_decision(e.excerpt_id, "volunteering", "accepted", "aiko", memo=f"memo {IMG_DOC}")
+            store.decisions.record(e.excerpt_id, "volunteering", "accepted", "aiko", memo=f"memo {IMG_DOC}")
     return out, loaded, settings
 
 

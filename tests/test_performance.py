@@ -41,7 +41,7 @@ class HashEmbedder:
 
 def code_summary(out) -> dict:
     with Store.open(out / "fieldnotes.db") as store:
-        return json.loads(store.latest_run("code")["summary_json"])
+        return json.loads(store.runs.latest("code").summary_json)
 
 
 def suggestions(out) -> set[tuple[str, str, float]]:
@@ -140,7 +140,7 @@ def test_rerun_reuses_edit_scores_only_new_text_and_matches_a_full_run(tmp_path,
     # A researcher's decision is training data for the learned suggester: everything is scored again.
     with Store.open(out / "fieldnotes.db") as store:
         excerpt_id, code_id, _ = sorted(suggestions(out))[0]
-        store.record_decision(excerpt_id, code_id, "accepted", "aiko")
+        store.decisions.record(excerpt_id, code_id, "accepted", "aiko")
     code_corpus(corpus, out, settings)
     assert code_summary(out)["scored"] == "all"
 
@@ -178,13 +178,13 @@ def test_large_corpus_themes_place_new_passages_until_refit_share(tmp_path, sett
     with Store.open(out / "fieldnotes.db") as store:
         fitted = run_themes(out, settings, store, embedder)
         assert fitted.method.startswith("UMAP") and not any("placed" in note for note in fitted.notes)
-        before = store.latest_topics()[2]
+        before = store.topics.latest()[2]
 
     corpus.add_one(paragraphs=2)  # 2 new passages of 60+: below refit_share 0.1
     ingest_corpus(corpus.root, out, settings)
     with Store.open(out / "fieldnotes.db") as store:
         placed = run_themes(out, settings, store, embedder)
-        after = store.latest_topics()[2]
+        after = store.topics.latest()[2]
         assert any("new passages placed in their nearest theme" in note for note in placed.notes)
         assert {pid: after[pid] for pid in before} == before  # nobody else moved
         assert len(after) > len(before) and set(after.values()) <= {t["topic_id"] for t in fitted.themes}

@@ -90,7 +90,7 @@ def review(coded_store):  # noqa: F811
 
     rota = coded_store.rota
     run_id = coded_store.connection.execute("SELECT MAX(run_id) FROM runs").fetchone()[0]
-    coded_store.save_suggestions(
+    coded_store.coding.save_suggestions(
         run_id,
         "coproduction",
         [
@@ -239,10 +239,11 @@ def test_review_path_in_a_real_browser(browser, review):
         assert suggestions[(rota.excerpt_id, "staff-autonomy")]["status_by"] == CODER
         assert suggestions[(rota.excerpt_id, "volunteering")]["status_by"] == CODER
         rota_history = [
-            (h["code_id"], h["action"], h["new_status"], h["coder"]) for h in store.history(rota.excerpt_id)
+            (h["code_id"], h["action"], h["new_status"], h["coder"]) for h in store.decisions.history(rota.excerpt_id)
         ]
         manual_history = [
-            (h["code_id"], h["action"], h["new_status"], h["coder"]) for h in store.history(excerpt["excerpt_id"])
+            (h["code_id"], h["action"], h["new_status"], h["coder"])
+            for h in store.decisions.history(excerpt["excerpt_id"])
         ]
     assert rota_history == [
         ("staff-autonomy", "accepted", "accepted", CODER),
@@ -268,7 +269,7 @@ def test_quick_key_presses_decide_successive_items(browser, review):
     assert errors == []
     context.close()
     with Store.open(session.database) as store:
-        history = [(h["code_id"], h["action"], h["previous_status"]) for h in store.history(rota.excerpt_id)]
+        history = [(h["code_id"], h["action"], h["previous_status"]) for h in store.decisions.history(rota.excerpt_id)]
     assert history == [("staff-autonomy", "accepted", "suggested"), ("volunteering", "rejected", "suggested")]
 
 
@@ -292,13 +293,13 @@ def test_offsets_count_characters_not_utf16_units(browser, mini_corpus, tmp_path
     out = tmp_path / "out"
     ingest_corpus(mini_corpus, out, settings)
     with Store.open(out / "fieldnotes.db") as store:
-        run_id = store.begin_run("code", "", "", "{}", {})
-        passages, sentences, texts = store.passages_with_sentences()
+        run_id = store.runs.begin("code", "", "", "{}", {})
+        passages, sentences, texts = store.corpus.passages_with_sentences()
         excerpts = build_excerpts(passages, sentences, texts, 40)
-        store.save_excerpts(run_id, excerpts)
+        store.coding.save_excerpts(run_id, excerpts)
         rota = next(e for e in excerpts if "rota" in e.text)
         assert rota.text.startswith("Nurses plan")
-        store.save_suggestions(
+        store.coding.save_suggestions(
             run_id, "coproduction", [Suggestion(rota.excerpt_id, "staff-autonomy", 0.9, "rules", "rota", {})]
         )
     session = ReviewSession(out / "fieldnotes.db", load_codebook(), CODER, secrets.token_urlsafe(16), 0.33)

@@ -102,7 +102,7 @@ def test_page_lists_suggestions_and_saves_every_action(server, coded_store):  # 
     status, filtered = call(url, "/api/items?status=accepted", session.token)
     assert {i["code_id"] for i in filtered["items"]} == {"staff-autonomy", "volunteering"}
     with Store.open(session.database) as store:
-        history = [(h["action"], h["coder"]) for h in store.history(item["excerpt_id"])]
+        history = [(h["action"], h["coder"]) for h in store.decisions.history(item["excerpt_id"])]
     assert history == [("accepted", "aiko"), ("memo", "aiko")]
     status, undone = call(url, "/api/act", session.token, {"action": "undo"})
     assert status == 200 and undone["undone"]["action"] == "added"
@@ -121,4 +121,4 @@ def test_page_lists_suggestions_and_saves_every_action(server, coded_store):  # 
     )
     assert status == 200 and moved["excerpt_id"] != item["excerpt_id"]
     with Store.open(session.database) as store:
-        assert [h["action"] for h in store.history(item["excerpt_id"])][-1] == "span-moved"
+        assert [h["action"] for h in store.decisions.history(item["excerpt_id"])][-1] == "span-moved"

@@ -133,7 +133,7 @@ def embed_cached(texts: Sequence[str], embedder: Embedder, store: Store) -> tupl
     import numpy as np
 
     hashes = [text_hash(text) for text in texts]
-    cached = store.load_embeddings(embedder.model_id, set(hashes))
+    cached = store.embeddings.load(embedder.model_id, set(hashes))
     missing: dict[str, str] = {}
     for digest, text in zip(hashes, texts, strict=True):
         if digest not in cached and digest not in missing:
@@ -145,7 +145,7 @@ def embed_cached(texts: Sequence[str], embedder: Embedder, store: Store) -> tupl
         chunk = pending[start : start + EMBED_CHUNK]
         vectors = embedder.encode([text for _, text in chunk])
         fresh = dict(zip((digest for digest, _ in chunk), vectors, strict=True))
-        store.save_embeddings(embedder.model_id, fresh)
+        store.embeddings.save(embedder.model_id, fresh)
         cached.update(fresh)
     if not texts:
         return np.zeros((0, 0), dtype=np.float32), 0

@@ -116,7 +116,7 @@ def decision_training(loaded: LoadedCodebook, store: Store, embed) -> TrainingSe
     """Researchers' accepted (1) and rejected (0) codes as training rows; other codes unknown (-1)."""
     import numpy as np
 
-    rows = store.reviewed_examples(loaded.codebook.id)
+    rows = store.decisions.reviewed_examples(loaded.codebook.id)
     index = {code_id: i for i, code_id in enumerate(loaded.codebook.code_ids)}
     rows = [row for row in rows if row["code"] in index]
     if not rows:
@@ -172,7 +172,7 @@ def coder_key(loaded: LoadedCodebook, settings: Settings, model_id: str, store: 
         "calibration": _file_digest(find_calibration(loaded)),
         "settings": settings.model_dump(mode="json", include={"coding", "embedding"}),
         "model": model_id,
-        "decisions": store.decisions_fingerprint(),
+        "decisions": store.decisions.fingerprint(),
         "versions": versions,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from fieldnotes.errors import FieldnotesError
 from fieldnotes.files import atomic_text
 from fieldnotes.settings import GENERAL_SITE, Settings
-from fieldnotes.store import Store, holds_results_lock
+from fieldnotes.store import Store, database_path, holds_results_lock
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,9 +58,7 @@ def choose_status(store: Store, codebook_id: str, requested: str) -> tuple[str, 
     """The statuses to count, and a sentence saying which and why."""
     if requested != "auto":
         return requested, f"{requested} suggestions (--status {requested})"
-    accepted = store.connection.execute(
-        "SELECT COUNT(*) FROM suggestions WHERE codebook_id = ? AND status = 'accepted'", (codebook_id,)
-    ).fetchone()[0]
+    accepted = store.coding.accepted_count(codebook_id)
     if accepted:
         return "accepted", f"the {accepted} accepted suggestions (reviewed decisions exist)"
     return "suggested", "machine suggestions (nothing has been reviewed yet); rejected ones excluded"
@@ -78,22 +76,11 @@ def _frames(store: Store, codebook_id: str, statuses: tuple[str, ...]) -> tuple[
                 "text": row["text"],
                 "words": count_words(row["text"]),
             }
-            for row in store.active_passages()
+            for row in store.corpus.active_passages()
         ],
         columns=["passage_id", "document", "site", "text", "words"],
     )
-    marks = ",".join("?" * len(statuses))
-    coded = pd.read_sql_query(
-        f"""SELECT s.excerpt_id, e.passage_id, p.site, s.code_id AS code, s.score, s.status, e.text,
-                   d.path AS document
-            FROM suggestions s JOIN excerpts e USING (excerpt_id)
-            JOIN passages p ON p.passage_id = e.passage_id
-            JOIN documents d ON d.document_id = e.document_id
-            WHERE s.codebook_id = ? AND s.status IN ({marks}) AND e.active = 1 AND p.active = 1""",
-        store.connection,
-        params=[codebook_id, *statuses],
-    )
-    return passages, coded
+    return passages, store.reads.coded_frame(codebook_id, statuses)
 
 
 def _atomic_csv(frame: pd.DataFrame, path: Path) -> Path:
@@ -124,7 +111,7 @@ def build_report_data(
     pairs = cooccurrence(coded, codes)
     warnings: list[str] = []  # the tests' own cautions are shown in their sections
 
-    run_id, topic_rows, assignments = store.latest_topics()
+    run_id, topic_rows, assignments = store.topics.latest()
     themes: list[Theme] = []
     topic_table = topic_test = None
     if run_id is not None:
@@ -190,13 +177,8 @@ def build_report_data(
             "share of passages",
             topic_residual,
         )
-    documents = store.connection.execute(
-        "SELECT format, COUNT(*) AS n FROM documents WHERE status != 'missing' GROUP BY format"
-    ).fetchall()
-    last = store.connection.execute(
-        "SELECT run_id, started_at, corpus_hash, settings_hash, versions_json, codebook, model FROM runs "
-        "WHERE command = 'code' ORDER BY run_id DESC LIMIT 1"
-    ).fetchone()
+    documents = store.corpus.documents_by_format()
+    last = store.runs.latest("code")
     provenance = {
         "codebook": loaded.describe(),
         "settings hash": settings.digest(),
@@ -205,10 +187,10 @@ def build_report_data(
     if last is not None:
         provenance.update(
             {
-                "coding run": f"{last['run_id']} at {last['started_at']}",
-                "model": last["model"] or "",
-                "corpus hash": (last["corpus_hash"] or "")[:16],
-                "versions": ", ".join(f"{k} {v}" for k, v in json.loads(last["versions_json"] or "{}").items()),
+                "coding run": f"{last.run_id} at {last.started_at}",
+                "model": last.model or "",
+                "corpus hash": (last.corpus_hash or "")[:16],
+                "versions": ", ".join(f"{k} {v}" for k, v in json.loads(last.versions_json or "{}").items()),
             }
         )
     if run_id is not None:
@@ -218,10 +200,10 @@ def build_report_data(
         title="fieldnotes: codes and themes across sites",
         generated_at=time.strftime("%Y-%m-%d %H:%M"),
         corpus={
-            "documents": sum(row["n"] for row in documents),
+            "documents": sum(documents.values()),
             "passages": len(passages),
             "words": int(passages.words.sum()),
-            "by_format": {row["format"]: row["n"] for row in documents},
+            "by_format": documents,
         },
         sites=sites,
         site_labels=labels,
@@ -250,7 +232,7 @@ def compare(out_dir: Path, settings: Settings, loaded: LoadedCodebook, status: s
 
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    database = out_dir / "fieldnotes.db"
+    database = database_path(out_dir)
     if not database.is_file():
         raise CompareError(f"{out_dir}: no results database; run `fieldnotes code CORPUS --out {out_dir}` first")
     report = CompareReport(out_dir)

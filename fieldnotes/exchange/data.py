@@ -88,11 +88,11 @@ def collect(store: Store, book: Codebook, status: str, site_labels: dict[str, st
             decided_at=row["decided_at"],
             memo=row["memo"],
         )
-        for row in store.export_rows(book.id, statuses)
+        for row in store.reads.export_rows(book.id, statuses)
     ]
     documents = [
         SourceText(row["document_id"], row["path"], row["text"], tuple(filter(None, (row["sites"] or "").split(","))))
-        for row in store.current_documents()
+        for row in store.reads.current_documents()
     ]
     return ExportData(book, status, rows, documents, dict(site_labels), store.path)
 

@@ -103,7 +103,7 @@ def import_decisions(path: Path, store: Store, book: Codebook, coder: str) -> De
     result = DecisionImport(path)
     records = read_sheet(path)
     result.rows = len(records)
-    states = store.suggestion_states(book.id)
+    states = store.reads.suggestion_states(book.id)
     errors: list[str] = []
     planned: dict[tuple[str, str], tuple[int, str, str | None]] = {}
     for number, record in records:
@@ -161,5 +161,5 @@ def import_decisions(path: Path, store: Store, book: Codebook, coder: str) -> De
             continue
         batch.append((excerpt_id, code, status, coder, memo, "sheet"))
         result.applied[status] += 1
-    store.record_decisions(batch)
+    store.decisions.record_many(batch)
     return result

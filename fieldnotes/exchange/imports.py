@@ -242,8 +242,8 @@ def import_project(
 ) -> ProjectImport:
     """Bring a .qdpx's text sources into the corpus and its codings in as accepted codes."""
     from fieldnotes.files import atomic_text
-    from fieldnotes.pipeline import DB_NAME, ingest_corpus
-    from fieldnotes.store import Store
+    from fieldnotes.pipeline import ingest_corpus
+    from fieldnotes.store import Store, database_path
 
     project = read_project(Path(path))
     book = loaded.codebook
@@ -283,20 +283,15 @@ def import_project(
         raise ExchangeError(f"{path}: no text source could be imported: " + "; ".join(result.problems or ["none"]))
 
     ingest_corpus(Path(corpus), Path(out_dir), settings)
-    with Store.open(Path(out_dir) / DB_NAME) as store:
+    with Store.open(database_path(out_dir)) as store:
         corpus_root = Path(corpus).resolve()
         for target, text, selections in planned:
             relative = target.resolve().relative_to(corpus_root).as_posix()
-            document = store.connection.execute(
-                "SELECT document_id, text FROM documents WHERE path = ? AND status = 'ok'", (relative,)
-            ).fetchone()
+            document = store.corpus.current_document_at(relative)
             if document is None:
                 result.problems.append(f"{relative}: ingestion did not accept it; its codings are not imported")
                 continue
-            passages = store.connection.execute(
-                "SELECT passage_id, start, end FROM passages WHERE document_id = ? AND active = 1 ORDER BY start",
-                (document["document_id"],),
-            ).fetchall()
+            passages = store.corpus.passage_spans(document.document_id)
             for selection in selections:
                 start, end = selection.start, selection.end
                 if utf16:
@@ -308,7 +303,7 @@ def import_project(
                     if code_id is None:
                         result.unmatched_codes[names.get(guid, guid)] += 1
                         continue
-                    span = locate(document["text"], quoted, start / max(len(text), 1))
+                    span = locate(document.text, quoted, start / max(len(text), 1))
                     if span is None:
                         result.unplaced.append(f"{relative} {selection.start}-{selection.end}: '{quoted[:60]}'")
                         continue
@@ -316,7 +311,7 @@ def import_project(
                     memo = f"imported from {Path(path).name}" + (
                         f": {selection.description}" if selection.description else ""
                     )
-                    added = store.add_code_over_passages(
+                    added = store.decisions.add_code_over_passages(
                         passages, span[0], span[1], code_id, book.id, coder, memo, action="imported"
                     )
                     result.imported += added

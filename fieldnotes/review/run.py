@@ -15,12 +15,7 @@ class AgreementError(FieldnotesError):
 
 def _latest_by_coder(store: Store, codebook_id: str) -> dict[str, dict[str, dict[str, str]]]:
     """coder -> excerpt -> code -> that coder's latest status (accepted or rejected)."""
-    rows = store.connection.execute(
-        """SELECT d.coder, d.excerpt_id, d.code_id, d.new_status FROM decisions d
-           JOIN suggestions s ON s.excerpt_id = d.excerpt_id AND s.code_id = d.code_id
-           WHERE s.codebook_id = ? AND d.coder != 'fieldnotes' ORDER BY d.decision_id""",
-        (codebook_id,),
-    ).fetchall()
+    rows = store.decisions.by_coders(codebook_id)
     latest: dict[str, dict[str, dict[str, str]]] = {}
     for row in rows:
         latest.setdefault(row["coder"], {}).setdefault(row["excerpt_id"], {})[row["code_id"]] = row["new_status"]
@@ -46,11 +41,7 @@ def agreement(
         applied_b = {e: {c for c, s in second[e].items() if s == "accepted"} for e in units}
         label_a, label_b = coders
     else:
-        rows = store.connection.execute(
-            """SELECT s.excerpt_id, s.code_id, s.status, s.score FROM suggestions s
-               JOIN excerpts e USING (excerpt_id) WHERE s.codebook_id = ? AND e.active = 1""",
-            (codebook_id,),
-        ).fetchall()
+        rows = store.reads.current_suggestions(codebook_id)
         reviewed = {row["excerpt_id"] for row in rows if row["status"] in ("accepted", "rejected")}
         units = sorted(reviewed)
         applied_a = {e: set() for e in units}

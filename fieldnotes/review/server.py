@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlparse
 
 from fieldnotes.codebook import LoadedCodebook
 from fieldnotes.errors import FieldnotesError
-from fieldnotes.store import Store
+from fieldnotes.store import ReviewFilter, Store, database_path
 
 STATIC_FILES = {"/app.js": "application/javascript", "/app.css": "text/css"}
 MAX_BODY = 64 * 1024
@@ -49,51 +49,21 @@ class ReviewSession:
 
     def items(self, query: dict[str, str]) -> dict:
         """Suggestions with their passage, filtered and ordered as asked."""
-        where = ["s.codebook_id = ?", "e.active = 1", "s.status != 'withdrawn'"]
-        params: list[object] = [self.loaded.codebook.id]
-        for key, column in (("site", "p.site"), ("code", "s.code_id"), ("document", "d.path"), ("status", "s.status")):
-            if query.get(key):
-                where.append(f"{column} = ?")
-                params.append(query[key])
-        for key, op in (("min_score", ">="), ("max_score", "<=")):
-            if query.get(key):
-                where.append(f"COALESCE(s.score, 1) {op} ?")
-                params.append(float(query[key]))
-        order = "d.path, e.start, s.code_id"
-        if query.get("order") == "uncertain":
-            # Closest to the threshold first: where a decision teaches the tool most.
-            order = (
-                f"CASE WHEN s.status = 'suggested' THEN 0 ELSE 1 END, ABS(COALESCE(s.score, 1) - {self.threshold:.4f})"
-            )
+        wanted = ReviewFilter(
+            site=query.get("site"),
+            code=query.get("code"),
+            document=query.get("document"),
+            status=query.get("status"),
+            min_score=float(query["min_score"]) if query.get("min_score") else None,
+            max_score=float(query["max_score"]) if query.get("max_score") else None,
+        )
+        # Closest to the threshold first: where a decision teaches the tool most.
+        uncertain_around = self.threshold if query.get("order") == "uncertain" else None
+        codebook_id = self.loaded.codebook.id
         with Store.open(self.database) as store:
-            rows = store.connection.execute(
-                f"""SELECT s.excerpt_id, s.code_id, s.score, s.rationale, s.status, s.status_by, s.memo,
-                           s.suggested_by, e.start, e.end, e.text, e.kind, p.passage_id, p.start AS passage_start,
-                           p.text AS passage_text, p.site, p.section, d.path AS document
-                    FROM suggestions s JOIN excerpts e USING (excerpt_id)
-                    JOIN passages p ON p.passage_id = e.passage_id
-                    JOIN documents d ON d.document_id = e.document_id
-                    WHERE {" AND ".join(where)} ORDER BY {order} LIMIT 2000""",
-                params,
-            ).fetchall()
-            progress = store.connection.execute(
-                """SELECT s.code_id, COUNT(*) AS total,
-                          SUM(s.status IN ('accepted', 'rejected')) AS reviewed
-                   FROM suggestions s JOIN excerpts e USING (excerpt_id)
-                   WHERE s.codebook_id = ? AND e.active = 1 AND s.status != 'withdrawn' GROUP BY s.code_id""",
-                (self.loaded.codebook.id,),
-            ).fetchall()
-            facets = {
-                "sites": [
-                    r[0] for r in store.connection.execute("SELECT DISTINCT site FROM passages WHERE active = 1")
-                ],
-                "documents": [
-                    r[0]
-                    for r in store.connection.execute(
-                        "SELECT path FROM documents WHERE status != 'missing' ORDER BY path"
-                    )
-                ],
-            }
+            rows = store.reads.review_items(codebook_id, wanted, uncertain_around)
+            progress = store.reads.review_progress(codebook_id)
+            facets = {"sites": store.corpus.active_sites(), "documents": store.corpus.document_paths()}
         return {
             "items": [dict(row) for row in rows],
             "progress": [dict(row) for row in progress],
@@ -109,18 +79,22 @@ class ReviewSession:
         with Store.open(self.database) as store:
             if action in ("accept", "reject"):
                 status = "accepted" if action == "accept" else "rejected"
-                store.record_decision(str(body["excerpt_id"]), str(body["code"]), status, self.coder, body.get("memo"))
+                store.decisions.record(str(body["excerpt_id"]), str(body["code"]), status, self.coder, body.get("memo"))
             elif action == "undo":
-                last = store.undo_last(self.coder)
+                last = store.decisions.undo_last(self.coder)
                 return {"undone": dict(last) if last else None}
             elif action == "memo":
-                store.set_memo(str(body["excerpt_id"]), str(body["code"]), str(body.get("memo", "")), self.coder)
+                store.decisions.set_memo(
+                    str(body["excerpt_id"]), str(body["code"]), str(body.get("memo", "")), self.coder
+                )
             elif action == "recode":
                 if body.get("new_code") not in known:
                     raise FieldnotesError(f"unknown code '{body.get('new_code')}'")
-                store.recode(str(body["excerpt_id"]), str(body["code"]), str(body["new_code"]), codebook_id, self.coder)
+                store.decisions.recode(
+                    str(body["excerpt_id"]), str(body["code"]), str(body["new_code"]), codebook_id, self.coder
+                )
             elif action == "span":
-                excerpt_id = store.adjust_span(
+                excerpt_id = store.decisions.adjust_span(
                     str(body["excerpt_id"]),
                     str(body["code"]),
                     str(body["passage_id"]),
@@ -133,7 +107,7 @@ class ReviewSession:
             elif action == "add":
                 if body.get("code") not in known:
                     raise FieldnotesError(f"unknown code '{body.get('code')}'")
-                excerpt_id = store.add_code(
+                excerpt_id = store.decisions.add_code(
                     str(body["passage_id"]),
                     int(body["start"]),
                     int(body["end"]),
@@ -233,7 +207,7 @@ def start_server(session: ReviewSession, port: int = 0) -> tuple[ThreadingHTTPSe
 def review(
     out_dir: Path, loaded: LoadedCodebook, coder: str, port: int = 0, threshold: float = 0.5, open_browser: bool = True
 ) -> tuple[ThreadingHTTPServer, str]:
-    database = Path(out_dir) / "fieldnotes.db"
+    database = database_path(out_dir)
     if not database.is_file():
         raise FieldnotesError(f"{out_dir}: no results database; run `fieldnotes code CORPUS --out {out_dir}` first")
     session = ReviewSession(database, loaded, coder, secrets.token_urlsafe(24), threshold)

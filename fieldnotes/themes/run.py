@@ -46,7 +46,7 @@ def passage_vectors(store: Store, embedder, passages: list[dict]):
     from fieldnotes.coding.embed import embed_cached
 
     by_passage: dict[str, list[str]] = {}
-    for row in store.active_excerpts():
+    for row in store.coding.active_excerpts():
         by_passage.setdefault(row["passage_id"], []).append(row["text"])
     texts, owners = [], []
     for index, passage in enumerate(passages):
@@ -73,16 +73,16 @@ def run_themes(out_dir: Path, settings: Settings, store: Store, embedder, run_id
 
     started = time.perf_counter()
     report = ThemesReport()
-    passages = [dict(row) for row in store.active_passages()]
+    passages = [dict(row) for row in store.corpus.active_passages()]
     report.passages = len(passages)
     if run_id is None:
-        run_id = store.begin_run("themes", "", settings.digest(), json.dumps(settings.model_dump(mode="json")), {})
+        run_id = store.runs.begin("themes", "", settings.digest(), json.dumps(settings.model_dump(mode="json")), {})
     report.run_id = run_id
     sites = [site.id for site in settings.site] + [GENERAL_SITE]
     model_id = getattr(embedder, "model_id", "")
     key = themes_key(passages, settings, model_id)
     context = themes_key([], settings, model_id)
-    previous_run, rows, assignments = store.latest_topics()
+    previous_run, rows, assignments = store.topics.latest()
     stored = _stored_key(rows[0]["input_key"]) if rows else {}
     if rows and stored.get("key") == key and set(assignments) == {p["passage_id"] for p in passages}:
         # Same passages, sites, settings and model: the themes would come out the same (they are seeded).
@@ -98,7 +98,7 @@ def run_themes(out_dir: Path, settings: Settings, store: Store, embedder, run_id
     if rows and previous_run is not None and stored.get("context") == context:
         placed = _place_passages(report, passages, vectors, rows, assignments, stored, previous_run, settings, sites)
         if placed is not None:
-            store.save_topics(run_id, report.themes, placed, json.dumps({**stored, "key": key}, sort_keys=True))
+            store.topics.save(run_id, report.themes, placed, json.dumps({**stored, "key": key}, sort_keys=True))
             report.csv_path = Path(out_dir) / THEMES_CSV
             write_themes_csv(report, passages, sites, report.csv_path)
             report.seconds = time.perf_counter() - started
@@ -138,7 +138,7 @@ def run_themes(out_dir: Path, settings: Settings, store: Store, embedder, run_id
             }
         )
     fitted = {"key": key, "context": context, "fitted_run": run_id, "changed": 0, "method": result.method}
-    store.save_topics(
+    store.topics.save(
         run_id,
         report.themes,
         {p["passage_id"]: t for p, t in zip(passages, result.topics, strict=True)},

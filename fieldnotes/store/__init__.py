@@ -1,0 +1,103 @@
+"""The results database (SQLite) of a results folder: OUT/fieldnotes.db.
+
+A Store is one connection with one repository per concern:
+
+    store.runs         runs and their provenance                       (runs.py)
+    store.corpus       documents, passages, sentences                  (corpus.py)
+    store.embeddings   the embedding cache                             (embeddings.py)
+    store.coding       excerpts and suggestions                        (coding.py)
+    store.decisions    researchers' actions, one transaction each      (decisions.py)
+    store.topics       themes                                          (topics.py)
+    store.reads        read models over the coded-excerpt join         (reads.py)
+
+The schema and its migrations are in schema.py, the results folder's lock in lock.py, and the
+records that cross the store's boundary in records.py. No SQL lives outside this package.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fieldnotes.store.base import transaction
+from fieldnotes.store.coding import CodingRepository
+from fieldnotes.store.corpus import CorpusRepository
+from fieldnotes.store.decisions import DecisionRepository
+from fieldnotes.store.embeddings import EmbeddingRepository
+from fieldnotes.store.lock import LOCK_NAME, ResultsBusyError, holds_results_lock, results_lock
+from fieldnotes.store.reads import ReadModels, ReviewFilter
+from fieldnotes.store.records import (
+    DocumentText,
+    DocumentVersion,
+    PassageSpan,
+    RunRecord,
+    StaleDecision,
+    StoredDocument,
+)
+from fieldnotes.store.runs import RunRepository
+from fieldnotes.store.schema import SCHEMA_VERSION, open_connection
+from fieldnotes.store.topics import TopicRepository
+
+DB_NAME = "fieldnotes.db"  # the results database's file name in a results folder
+
+__all__ = [
+    "DB_NAME",
+    "LOCK_NAME",
+    "SCHEMA_VERSION",
+    "DocumentText",
+    "DocumentVersion",
+    "PassageSpan",
+    "ResultsBusyError",
+    "ReviewFilter",
+    "RunRecord",
+    "StaleDecision",
+    "Store",
+    "StoredDocument",
+    "database_path",
+    "holds_results_lock",
+    "results_lock",
+]
+
+
+def database_path(out_dir: Path) -> Path:
+    """Where a results folder keeps its database."""
+    return Path(out_dir) / DB_NAME
+
+
+class Store:
+    """A connection to a results database, with its repositories. Each write method of a
+    repository is one transaction; `transaction()` makes several of them one."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self.connection = connection
+        self.path = path
+        self.runs = RunRepository(connection)
+        self.corpus = CorpusRepository(connection)
+        self.embeddings = EmbeddingRepository(connection)
+        self.coding = CodingRepository(connection)
+        self.decisions = DecisionRepository(connection)
+        self.topics = TopicRepository(connection)
+        self.reads = ReadModels(connection)
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating or migrating as needed) the database at `path`."""
+        path = Path(path)
+        return cls(open_connection(path), path)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; repository writes inside it join it (all of them, or none)."""
+        with transaction(self.connection) as db:
+            yield db

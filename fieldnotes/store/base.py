@@ -1,0 +1,32 @@
+"""What every repository shares: one write transaction on a connection, and the time rows record."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def now() -> str:
+    """The time a row records: local time with its UTC offset."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+@contextmanager
+def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on any error).
+
+    Inside another transaction on the same connection it joins that one: the outer one commits
+    or rolls back everything, so a policy outside the store can make several repository writes
+    one transaction (see fieldnotes.review.reattach)."""
+    if connection.in_transaction:
+        yield connection
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")

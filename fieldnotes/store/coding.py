@@ -1,0 +1,152 @@
+"""Excerpts and the suggestions made on them.
+
+Suggestions are keyed by (excerpt, code); a researcher's status on one is never overwritten by a
+later run. Researchers' own changes go through the decisions repository, which audits them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+
+from fieldnotes.store.base import transaction
+from fieldnotes.store.records import ExcerptLike, SuggestionLike
+
+_UPSERT_SUGGESTION = """INSERT INTO suggestions (excerpt_id, code_id, codebook_id, score, suggested_by, rationale,
+       components_json, status, run_id)
+   VALUES (?, ?, ?, ?, ?, ?, ?, 'suggested', ?)
+   ON CONFLICT (excerpt_id, code_id) DO UPDATE SET score = excluded.score,
+       suggested_by = excluded.suggested_by, rationale = excluded.rationale,
+       components_json = excluded.components_json, status = 'suggested',
+       run_id = excluded.run_id
+   WHERE suggestions.status IN ('suggested', 'withdrawn')"""
+
+
+class CodingRepository:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    # --- excerpts -----------------------------------------------------------------------
+
+    def save_excerpts(self, run_id: int, excerpts: Sequence[ExcerptLike]) -> None:
+        """Store the current excerpts; earlier ones not among them become inactive (never deleted)."""
+        with transaction(self.connection) as db:
+            db.execute("UPDATE excerpts SET active = 0 WHERE active = 1 AND kind = 'sentence'")
+            # Hand-marked excerpts live as long as their passage does.
+            db.execute(
+                """UPDATE excerpts SET active = (passage_id IN (SELECT passage_id FROM passages WHERE active = 1))
+                   WHERE kind = 'manual'"""
+            )
+            db.executemany(
+                """INSERT INTO excerpts (excerpt_id, passage_id, document_id, start, end, text, text_hash,
+                       active, first_run, last_run)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+                   ON CONFLICT (excerpt_id) DO UPDATE SET start = excluded.start, end = excluded.end,
+                       active = 1, last_run = excluded.last_run""",
+                [
+                    (e.excerpt_id, e.passage_id, e.document_id, e.start, e.end, e.text, e.text_hash, run_id, run_id)
+                    for e in excerpts
+                ],
+            )
+
+    def touch_excerpts(self, run_id: int) -> None:
+        """Mark the current sentence excerpts as seen in this run (save_excerpts when nothing changed)."""
+        with transaction(self.connection) as db:
+            db.execute("UPDATE excerpts SET last_run = ? WHERE active = 1 AND kind = 'sentence'", (run_id,))
+
+    def active_sentence_excerpts(self) -> dict[str, tuple[int, int]]:
+        """The current sentence excerpts (not hand-marked ones): id -> (start, end)."""
+        return {
+            row["excerpt_id"]: (row["start"], row["end"])
+            for row in self.connection.execute(
+                "SELECT excerpt_id, start, end FROM excerpts WHERE active = 1 AND kind = 'sentence'"
+            )
+        }
+
+    def active_excerpts(self) -> list[sqlite3.Row]:
+        """The current excerpts (excerpt_id, passage_id, text, text_hash), in passage order."""
+        return self.connection.execute(
+            "SELECT excerpt_id, passage_id, text, text_hash FROM excerpts WHERE active = 1 ORDER BY passage_id, start"
+        ).fetchall()
+
+    def current_excerpt_with_text(self, document_id: str, text_hash: str) -> str | None:
+        """The first current excerpt of a document with this text, if any."""
+        row = self.connection.execute(
+            """SELECT excerpt_id FROM excerpts WHERE active = 1 AND document_id = ? AND text_hash = ?
+               ORDER BY start LIMIT 1""",
+            (document_id, text_hash),
+        ).fetchone()
+        return row["excerpt_id"] if row is not None else None
+
+    def new_excerpts_with_text_elsewhere(
+        self, text_hash: str, document_id: str, since_run: int, limit: int = 2
+    ) -> list[str]:
+        """Up to `limit` current excerpts with this text in other documents, first seen after `since_run`."""
+        return [
+            row["excerpt_id"]
+            for row in self.connection.execute(
+                """SELECT excerpt_id FROM excerpts WHERE active = 1 AND text_hash = ? AND document_id != ?
+                   AND first_run > ? LIMIT ?""",
+                (text_hash, document_id, since_run, limit),
+            ).fetchall()
+        ]
+
+    # --- suggestions --------------------------------------------------------------------
+
+    def save_suggestions(
+        self,
+        run_id: int,
+        codebook_id: str,
+        suggestions: Sequence[SuggestionLike],
+        keep: set[str] | frozenset[str] = frozenset(),
+    ) -> dict[str, int]:
+        """Store this run's suggestions without touching any the researchers reviewed.
+
+        A machine suggestion not made again is marked 'withdrawn', not deleted, unless its
+        excerpt is in `keep` (excerpts not scored again because nothing they depend on changed).
+        Returns counts: new, updated, kept (reviewed, left alone), withdrawn.
+        """
+        counts = {"new": 0, "updated": 0, "kept": 0, "withdrawn": 0}
+        with transaction(self.connection) as db:
+            current = {
+                (row["excerpt_id"], row["code_id"]): row["status"]
+                for row in db.execute(
+                    "SELECT excerpt_id, code_id, status FROM suggestions WHERE codebook_id = ?", (codebook_id,)
+                )
+            }
+            made = set()
+            for s in suggestions:
+                key = (s.excerpt_id, s.code_id)
+                made.add(key)
+                status = current.get(key)
+                if status in ("accepted", "rejected"):
+                    counts["kept"] += 1
+                    continue
+                counts["new" if status is None else "updated"] += 1
+                components = json.dumps(s.components, sort_keys=True)
+                db.execute(
+                    _UPSERT_SUGGESTION,
+                    (s.excerpt_id, s.code_id, codebook_id, s.score, s.suggested_by, s.rationale, components, run_id),
+                )
+            for key, status in current.items():
+                if status == "suggested" and key not in made and key[0] not in keep:
+                    db.execute(
+                        "UPDATE suggestions SET status = 'withdrawn', run_id = ? WHERE excerpt_id = ? AND code_id = ?",
+                        (run_id, *key),
+                    )
+                    counts["withdrawn"] += 1
+        return counts
+
+    def status(self, excerpt_id: str, code_id: str) -> str | None:
+        """The status of the suggestion of a code on an excerpt, or None if there is none."""
+        row = self.connection.execute(
+            "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
+        ).fetchone()
+        return row["status"] if row is not None else None
+
+    def accepted_count(self, codebook_id: str) -> int:
+        """How many suggestions of the codebook a researcher accepted (current or not)."""
+        return self.connection.execute(
+            "SELECT COUNT(*) FROM suggestions WHERE codebook_id = ? AND status = 'accepted'", (codebook_id,)
+        ).fetchone()[0]

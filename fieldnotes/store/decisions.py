@@ -1,0 +1,350 @@
+"""Researchers' actions on suggestions, each one transaction with its audit rows in `decisions`.
+
+Accept, reject, memo, recode, undo, code a span by hand, move a code's span; and the history of
+those decisions, the reviewed examples the learned suggester trains on, and a fingerprint of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Sequence
+
+from fieldnotes.errors import StoreError
+from fieldnotes.store.base import now, transaction
+from fieldnotes.store.reads import SUGGESTION_EXCERPTS
+from fieldnotes.store.records import PassageSpan, StaleDecision
+
+DECISION_STATUSES = ("accepted", "rejected", "suggested")
+FIELDNOTES = "fieldnotes"  # the coder of the decisions fieldnotes itself records (reattaching)
+
+
+def _status(db: sqlite3.Connection, excerpt_id: str, code_id: str) -> str:
+    """The suggestion's status; a StoreError if there is no such suggestion."""
+    row = db.execute(
+        "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
+    ).fetchone()
+    if row is None:
+        raise StoreError(f"no suggestion of code '{code_id}' for excerpt '{excerpt_id}'")
+    return row["status"]
+
+
+def _audit(
+    db: sqlite3.Connection,
+    excerpt_id: str,
+    code_id: str,
+    action: str,
+    previous: str | None,
+    new: str,
+    coder: str,
+    memo: str | None = None,
+    undoes: int | None = None,
+) -> None:
+    db.execute(
+        """INSERT INTO decisions (excerpt_id, code_id, action, previous_status, new_status, coder, at, memo, undoes)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (excerpt_id, code_id, action, previous, new, coder, now(), memo, undoes),
+    )
+
+
+def _set_status(
+    db: sqlite3.Connection, excerpt_id: str, code_id: str, status: str, coder: str, memo: str | None, action: str
+) -> None:
+    previous = _status(db, excerpt_id, code_id)
+    db.execute(
+        "UPDATE suggestions SET status = ?, status_by = ?, status_at = ?, memo = COALESCE(?, memo)"
+        " WHERE excerpt_id = ? AND code_id = ?",
+        (status, coder, now(), memo, excerpt_id, code_id),
+    )
+    _audit(db, excerpt_id, code_id, action, previous, status, coder, memo)
+
+
+def _withdraw(db: sqlite3.Connection, excerpt_id: str, code_id: str, coder: str, action: str, memo: str) -> None:
+    previous = _status(db, excerpt_id, code_id)
+    db.execute(
+        "UPDATE suggestions SET status = 'withdrawn', status_by = ?, status_at = ? "
+        "WHERE excerpt_id = ? AND code_id = ?",
+        (coder, now(), excerpt_id, code_id),
+    )
+    _audit(db, excerpt_id, code_id, action, previous, "withdrawn", coder, memo)
+
+
+def _accept_code(
+    db: sqlite3.Connection, excerpt_id: str, code_id: str, codebook_id: str, coder: str, memo: str | None, action: str
+) -> None:
+    row = db.execute(
+        "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
+    ).fetchone()
+    if row is None:
+        db.execute(
+            """INSERT INTO suggestions (excerpt_id, code_id, codebook_id, score, suggested_by, rationale,
+                   components_json, status, status_by, status_at, memo, run_id)
+               VALUES (?, ?, ?, NULL, 'researcher', ?, '{}', 'accepted', ?, ?, ?,
+                       (SELECT MAX(run_id) FROM runs))""",
+            (excerpt_id, code_id, codebook_id, f"added by {coder}", coder, now(), memo),
+        )
+    else:
+        db.execute(
+            "UPDATE suggestions SET status = 'accepted', status_by = ?, status_at = ?, memo = COALESCE(?, memo)"
+            " WHERE excerpt_id = ? AND code_id = ?",
+            (coder, now(), memo, excerpt_id, code_id),
+        )
+    _audit(db, excerpt_id, code_id, action, row["status"] if row else None, "accepted", coder, memo)
+
+
+def _passage_text(db: sqlite3.Connection, passage_id: str, start: int, end: int) -> str:
+    row = db.execute(
+        "SELECT substr(d.text, ? + 1, ?) AS text FROM passages p JOIN documents d USING (document_id)"
+        " WHERE p.passage_id = ?",
+        (start, end - start, passage_id),
+    ).fetchone()
+    return row["text"] if row else ""
+
+
+def _add_code(
+    db: sqlite3.Connection,
+    passage_id: str,
+    span: tuple[int, int],
+    code_id: str,
+    codebook_id: str,
+    coder: str,
+    memo: str | None,
+    action: str,
+) -> tuple[str, str | None]:
+    """(excerpt id, the code's status on it before) after accepting `code_id` on the span."""
+    start, end = span
+    passage = db.execute(
+        """SELECT p.passage_id, p.document_id, p.start, p.end, d.text AS document_text FROM passages p
+           JOIN documents d USING (document_id) WHERE p.passage_id = ? AND p.active = 1""",
+        (passage_id,),
+    ).fetchone()
+    if passage is None:
+        raise StoreError(f"no current passage '{passage_id}'")
+    text = passage["document_text"][start:end]
+    stripped = text.strip()
+    if not (passage["start"] <= start < end <= passage["end"]) or not stripped:
+        raise StoreError(f"span {start}-{end} is not text inside passage '{passage_id}'")
+    start += len(text) - len(text.lstrip())
+    end = start + len(stripped)
+    excerpt_id = (
+        "m" + hashlib.sha256(f"{passage_id}\x1f{start - passage['start']}\x1f{stripped}".encode()).hexdigest()[:15]
+    )
+    db.execute(
+        """INSERT INTO excerpts (excerpt_id, passage_id, document_id, start, end, text, text_hash, active,
+               first_run, last_run, kind)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 1, (SELECT MAX(run_id) FROM runs), (SELECT MAX(run_id) FROM runs),
+                   'manual')
+           ON CONFLICT (excerpt_id) DO UPDATE SET active = 1""",
+        (
+            excerpt_id,
+            passage_id,
+            passage["document_id"],
+            start,
+            end,
+            stripped,
+            hashlib.sha256(stripped.encode("utf-8")).hexdigest(),
+        ),
+    )
+    previous = db.execute(
+        "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
+    ).fetchone()
+    if previous is None or previous["status"] != "accepted":
+        _accept_code(db, excerpt_id, code_id, codebook_id, coder, memo, action)
+    return excerpt_id, previous["status"] if previous else None
+
+
+class DecisionRepository:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    # --- researchers' actions: one transaction each --------------------------------------
+
+    def record(
+        self, excerpt_id: str, code_id: str, status: str, coder: str, memo: str | None = None, action: str | None = None
+    ) -> None:
+        """Set a suggestion's status as a researcher's decision, with an audit row, in one transaction."""
+        if status not in DECISION_STATUSES:
+            raise StoreError(f"unknown status '{status}'")
+        with transaction(self.connection) as db:
+            _set_status(db, excerpt_id, code_id, status, coder, memo, action or status)
+
+    def record_many(self, decisions: Sequence[tuple[str, str, str, str, str | None, str]]) -> None:
+        """Several decisions (excerpt id, code, status, coder, memo, action) in one transaction: all or none."""
+        with transaction(self.connection) as db:
+            for excerpt_id, code_id, status, coder, memo, action in decisions:
+                _set_status(db, excerpt_id, code_id, status, coder, memo, action)
+
+    def add_code(
+        self, passage_id: str, start: int, end: int, code_id: str, codebook_id: str, coder: str, memo: str | None = None
+    ) -> str:
+        """Code a span a researcher selected (document offsets inside one passage); returns its excerpt id."""
+        with transaction(self.connection) as db:
+            return _add_code(db, passage_id, (start, end), code_id, codebook_id, coder, memo, "added")[0]
+
+    def add_code_over_passages(
+        self,
+        passages: Sequence[PassageSpan],
+        start: int,
+        end: int,
+        code_id: str,
+        codebook_id: str,
+        coder: str,
+        memo: str | None,
+        action: str = "added",
+    ) -> int:
+        """Accept a code on a document span that may cross passages: one excerpt per passage it
+        touches, all in one transaction. Returns how many were not already accepted."""
+        added = 0
+        with transaction(self.connection) as db:
+            for passage in passages:
+                lo, hi = max(start, passage.start), min(end, passage.end)
+                if lo >= hi or not _passage_text(db, passage.passage_id, lo, hi).strip():
+                    continue
+                _, before = _add_code(db, passage.passage_id, (lo, hi), code_id, codebook_id, coder, memo, action)
+                added += before != "accepted"
+        return added
+
+    def recode(self, excerpt_id: str, code_id: str, new_code_id: str, codebook_id: str, coder: str) -> None:
+        """The excerpt is right but the code is not: reject one code and accept the other, together."""
+        with transaction(self.connection) as db:
+            previous = _status(db, excerpt_id, code_id)
+            db.execute(
+                "UPDATE suggestions SET status = 'rejected', status_by = ?, status_at = ? "
+                "WHERE excerpt_id = ? AND code_id = ?",
+                (coder, now(), excerpt_id, code_id),
+            )
+            _audit(db, excerpt_id, code_id, "recoded", previous, "rejected", coder, f"-> {new_code_id}")
+            _accept_code(db, excerpt_id, new_code_id, codebook_id, coder, f"<- {code_id}", "recoded")
+
+    def set_memo(self, excerpt_id: str, code_id: str, memo: str, coder: str) -> None:
+        with transaction(self.connection) as db:
+            status = _status(db, excerpt_id, code_id)
+            db.execute(
+                "UPDATE suggestions SET memo = ? WHERE excerpt_id = ? AND code_id = ?", (memo, excerpt_id, code_id)
+            )
+            _audit(db, excerpt_id, code_id, "memo", status, status, coder, memo)
+
+    def undo_last(self, coder: str) -> sqlite3.Row | None:
+        """Revert the coder's latest decision that is not yet undone; returns it, or None."""
+        with transaction(self.connection) as db:
+            last = db.execute(
+                """SELECT * FROM decisions WHERE coder = ? AND action NOT IN ('undo', 'memo')
+                   AND decision_id NOT IN (SELECT undoes FROM decisions WHERE undoes IS NOT NULL)
+                   ORDER BY decision_id DESC LIMIT 1""",
+                (coder,),
+            ).fetchone()
+            if last is None:
+                return None
+            restored = last["previous_status"] or "withdrawn"
+            db.execute(
+                "UPDATE suggestions SET status = ?, status_by = ?, status_at = ? WHERE excerpt_id = ? AND code_id = ?",
+                (restored, coder, now(), last["excerpt_id"], last["code_id"]),
+            )
+            excerpt_id, code_id = last["excerpt_id"], last["code_id"]
+            _audit(db, excerpt_id, code_id, "undo", last["new_status"], restored, coder, undoes=last["decision_id"])
+            return last
+
+    def adjust_span(
+        self, excerpt_id: str, code_id: str, passage_id: str, start: int, end: int, codebook_id: str, coder: str
+    ) -> str:
+        """The code is right but its span is not: code the new span, withdraw the old one (audited),
+        in one transaction. Returns the new span's excerpt id."""
+        with transaction(self.connection) as db:
+            new_id = _add_code(db, passage_id, (start, end), code_id, codebook_id, coder, None, "added")[0]
+            _status(db, excerpt_id, code_id)  # the old one must exist, also when the span did not move
+            if new_id != excerpt_id:
+                _withdraw(db, excerpt_id, code_id, coder, "span-moved", f"span moved to {new_id}")
+        return new_id
+
+    # --- fieldnotes's own moves (see fieldnotes.review.reattach) ---------------------------
+
+    def stale_reviewed(self, codebook_id: str) -> list[StaleDecision]:
+        """Reviewed suggestions whose excerpt is no longer current."""
+        rows = self.connection.execute(
+            f"""SELECT s.excerpt_id, s.code_id, s.score, s.suggested_by, s.rationale, s.components_json, s.status,
+                       s.status_by, s.status_at, s.memo,
+                       e.text AS excerpt_text, e.document_id, e.last_run AS excerpt_last_run
+                FROM {SUGGESTION_EXCERPTS}
+                WHERE s.codebook_id = ? AND s.status IN ('accepted', 'rejected') AND e.active = 0""",
+            (codebook_id,),
+        ).fetchall()
+        return [StaleDecision(*row) for row in rows]
+
+    def move(self, stale: StaleDecision, target_excerpt_id: str, run_id: int, codebook_id: str) -> None:
+        """Carry a reviewed suggestion over to another excerpt and withdraw it where it was, audited
+        (by 'fieldnotes'). One transaction, or part of the caller's."""
+        with transaction(self.connection) as db:
+            previous = db.execute(
+                "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?",
+                (target_excerpt_id, stale.code_id),
+            ).fetchone()
+            db.execute(
+                """INSERT INTO suggestions (excerpt_id, code_id, codebook_id, score, suggested_by, rationale,
+                       components_json, status, status_by, status_at, memo, run_id)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (excerpt_id, code_id) DO UPDATE SET status = excluded.status,
+                       status_by = excluded.status_by, status_at = excluded.status_at, memo = excluded.memo""",
+                (
+                    target_excerpt_id,
+                    stale.code_id,
+                    codebook_id,
+                    stale.score,
+                    stale.suggested_by,
+                    stale.rationale,
+                    stale.components_json,
+                    stale.status,
+                    stale.status_by,
+                    stale.status_at,
+                    stale.memo,
+                    run_id,
+                ),
+            )
+            note = f"moved from {stale.excerpt_id} after the document changed"
+            before = previous["status"] if previous else None
+            _audit(db, target_excerpt_id, stale.code_id, "reattached", before, stale.status, FIELDNOTES, note)
+            db.execute(
+                "UPDATE suggestions SET status = 'withdrawn' WHERE excerpt_id = ? AND code_id = ?",
+                (stale.excerpt_id, stale.code_id),
+            )
+            _audit(
+                db,
+                stale.excerpt_id,
+                stale.code_id,
+                "moved",
+                stale.status,
+                "withdrawn",
+                FIELDNOTES,
+                f"moved to {target_excerpt_id}",
+            )
+
+    # --- reading ------------------------------------------------------------------------
+
+    def history(self, excerpt_id: str) -> list[sqlite3.Row]:
+        """Every decision ever recorded on an excerpt, oldest first."""
+        return self.connection.execute(
+            "SELECT * FROM decisions WHERE excerpt_id = ? ORDER BY decision_id", (excerpt_id,)
+        ).fetchall()
+
+    def by_coders(self, codebook_id: str) -> list[sqlite3.Row]:
+        """Researchers' decisions (coder, excerpt_id, code_id, new_status) on the codebook's
+        suggestions, oldest first (not fieldnotes's own)."""
+        return self.connection.execute(
+            """SELECT d.coder, d.excerpt_id, d.code_id, d.new_status FROM decisions d
+               JOIN suggestions s ON s.excerpt_id = d.excerpt_id AND s.code_id = d.code_id
+               WHERE s.codebook_id = ? AND d.coder != 'fieldnotes' ORDER BY d.decision_id""",
+            (codebook_id,),
+        ).fetchall()
+
+    def reviewed_examples(self, codebook_id: str) -> list[sqlite3.Row]:
+        """Accepted and rejected (excerpt text, code) pairs: training data for the learned suggester."""
+        return self.connection.execute(
+            f"""SELECT e.text, s.code_id AS code, s.status FROM {SUGGESTION_EXCERPTS}
+                WHERE s.codebook_id = ? AND s.status IN ('accepted', 'rejected')
+                ORDER BY s.excerpt_id, s.code_id""",
+            (codebook_id,),
+        ).fetchall()
+
+    def fingerprint(self) -> str:
+        """Changes whenever a researcher's decision is recorded (what the learned suggester trains on)."""
+        row = self.connection.execute("SELECT COUNT(*), COALESCE(MAX(decision_id), 0) FROM decisions").fetchone()
+        return f"{row[0]}:{row[1]}"

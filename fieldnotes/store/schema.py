@@ -1,0 +1,178 @@
+"""The results database's schema: its tables, the migrations between versions, and opening it.
+
+Rows are never deleted. A document that changed gets new passages and its old
+ones are marked inactive, so anything a researcher attached to them survives;
+a document that became unreadable keeps its last good version.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from fieldnotes.errors import StoreError
+from fieldnotes.store.embeddings import EMBEDDINGS_TABLE
+
+SCHEMA_VERSION = 5
+
+_SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    command TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    corpus_root TEXT,
+    corpus_hash TEXT,
+    settings_hash TEXT,
+    settings_json TEXT,
+    versions_json TEXT,
+    summary_json TEXT
+);
+CREATE TABLE IF NOT EXISTS documents (
+    document_id TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    format TEXT NOT NULL,
+    raw_hash TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    settings_hash TEXT NOT NULL,
+    encoding TEXT,
+    title TEXT,
+    metadata_json TEXT NOT NULL,
+    repairs_json TEXT NOT NULL,
+    text TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'unreadable', 'missing')),
+    error TEXT,
+    first_run INTEGER NOT NULL REFERENCES runs(run_id),
+    last_run INTEGER NOT NULL REFERENCES runs(run_id)
+);
+CREATE TABLE IF NOT EXISTS passages (
+    passage_id TEXT PRIMARY KEY,
+    document_id TEXT NOT NULL REFERENCES documents(document_id),
+    seq INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    section TEXT NOT NULL,
+    language TEXT NOT NULL,
+    site TEXT NOT NULL,
+    site_evidence TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1,
+    first_run INTEGER NOT NULL REFERENCES runs(run_id),
+    last_run INTEGER NOT NULL REFERENCES runs(run_id)
+);
+CREATE INDEX IF NOT EXISTS passages_by_document ON passages(document_id, active, seq);
+CREATE TABLE IF NOT EXISTS sentences (
+    passage_id TEXT NOT NULL REFERENCES passages(passage_id),
+    seq INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    PRIMARY KEY (passage_id, seq)
+);
+"""
+
+# Version 2: coding. Suggestions are keyed by (excerpt, code); a researcher's status
+# on one is never overwritten by a later run, and every change is in `decisions`.
+# The embedding cache's table is defined with its repository (it may live in another file).
+_SCHEMA_V2 = f"""
+CREATE TABLE IF NOT EXISTS excerpts (
+    excerpt_id TEXT PRIMARY KEY,
+    passage_id TEXT NOT NULL REFERENCES passages(passage_id),
+    document_id TEXT NOT NULL REFERENCES documents(document_id),
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1,
+    first_run INTEGER NOT NULL REFERENCES runs(run_id),
+    last_run INTEGER NOT NULL REFERENCES runs(run_id)
+);
+CREATE INDEX IF NOT EXISTS excerpts_by_passage ON excerpts(passage_id, active);
+{EMBEDDINGS_TABLE}
+CREATE TABLE IF NOT EXISTS suggestions (
+    excerpt_id TEXT NOT NULL REFERENCES excerpts(excerpt_id),
+    code_id TEXT NOT NULL,
+    codebook_id TEXT NOT NULL,
+    score REAL,
+    suggested_by TEXT NOT NULL,
+    rationale TEXT NOT NULL,
+    components_json TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('suggested', 'withdrawn', 'accepted', 'rejected')),
+    status_by TEXT,
+    status_at TEXT,
+    memo TEXT,
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    PRIMARY KEY (excerpt_id, code_id)
+);
+CREATE INDEX IF NOT EXISTS suggestions_by_status ON suggestions(status, code_id);
+CREATE TABLE IF NOT EXISTS decisions (
+    decision_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    excerpt_id TEXT NOT NULL,
+    code_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    previous_status TEXT,
+    new_status TEXT NOT NULL,
+    coder TEXT NOT NULL,
+    at TEXT NOT NULL,
+    memo TEXT
+);
+CREATE INDEX IF NOT EXISTS decisions_by_excerpt ON decisions(excerpt_id, code_id);
+ALTER TABLE runs ADD COLUMN codebook TEXT;
+ALTER TABLE runs ADD COLUMN codebook_hash TEXT;
+ALTER TABLE runs ADD COLUMN model TEXT;
+"""
+# Version 3: themes, kept per run.
+_SCHEMA_V3 = """
+CREATE TABLE IF NOT EXISTS topics (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    topic_id INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    words_json TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    representatives_json TEXT NOT NULL,
+    words_by_site_json TEXT NOT NULL DEFAULT '{}',
+    method TEXT NOT NULL,
+    PRIMARY KEY (run_id, topic_id)
+);
+CREATE TABLE IF NOT EXISTS passage_topics (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    passage_id TEXT NOT NULL REFERENCES passages(passage_id),
+    topic_id INTEGER NOT NULL,
+    PRIMARY KEY (run_id, passage_id)
+);
+"""
+# Version 4: excerpts a researcher marked by hand, and undo.
+_SCHEMA_V4 = """
+ALTER TABLE excerpts ADD COLUMN kind TEXT NOT NULL DEFAULT 'sentence';
+ALTER TABLE decisions ADD COLUMN undoes INTEGER;
+"""
+# Version 5: what the themes were fitted on, so an unchanged corpus reuses them.
+_SCHEMA_V5 = """
+ALTER TABLE topics ADD COLUMN input_key TEXT;
+"""
+MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4, 5: _SCHEMA_V5}
+
+
+def open_connection(path: Path) -> sqlite3.Connection:
+    """A connection to the database at `path` (created, or migrated to SCHEMA_VERSION, as needed):
+    autocommit mode (transactions are explicit), rows by column name, foreign keys on, WAL."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = FULL")
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+    except (sqlite3.DatabaseError, OSError) as exc:
+        raise StoreError(f"{path}: cannot open the results database ({exc})") from None
+    if version > SCHEMA_VERSION:
+        connection.close()
+        raise StoreError(
+            f"{path}: made by a newer fieldnotes (schema {version}, this one knows {SCHEMA_VERSION}); "
+            "upgrade fieldnotes or use another --out folder"
+        )
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        # One script, one transaction per step: a crash leaves the old schema or the new one.
+        connection.executescript(f"BEGIN; {MIGRATIONS[target]} PRAGMA user_version = {target}; COMMIT;")
+    return connection

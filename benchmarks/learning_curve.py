@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldnotes.codebook import LoadedCodebook, load_codebook
-from fieldnotes.coding.embed import SentenceTransformerEmbedder
+from fieldnotes.embedding import SentenceTransformerEmbedder
 from fieldnotes.coding.gold import GoldSet, Scores, load_gold, score_predictions
 from fieldnotes.coding.learned import LearnedSuggester, TrainingSet, codebook_training, merge
 from fieldnotes.coding.run import CROSS_VALIDATION_FOLDS, build_suggesters, suggester_features

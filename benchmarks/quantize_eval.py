@@ -109,7 +109,7 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from fieldnotes.coding.embed import SentenceTransformerEmbedder
+    from fieldnotes.embedding import SentenceTransformerEmbedder
     from fieldnotes.settings import load_settings
 
     if args.threads:

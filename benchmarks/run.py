@@ -9,7 +9,7 @@ measured, each in a new process, on this machine and in this run:
 1. raw encode: the texts a cold `fieldnotes code` embedded (the corpus's excerpts and the
    codebook's definitions, examples and reference excerpts), through
    `SentenceTransformer.encode` alone, with the same model (loaded from its package the way
-   fieldnotes/coding/embed.py does) and batch size: the floor no tool can go below;
+   fieldnotes/embedding.py does) and batch size: the floor no tool can go below;
 2. `fieldnotes code CORPUS --out OUT`, cold (empty results folder), with its stages as
    the run recorded them (the `timings` in the run's summary in OUT/fieldnotes.db);
 3. the same command again, nothing changed (warm);
@@ -197,7 +197,7 @@ def embedded_texts(out: Path, model: str) -> tuple[list[str], int]:
     hash is in the cache. Returns them and the number of cached vectors (which also counts the
     words and passages the themes stage embedded for its labels)."""
     from fieldnotes.codebook import load_codebook
-    from fieldnotes.coding.embed import resolve_model
+    from fieldnotes.embedding import resolve_model
     from fieldnotes.coding.gold import load_gold
     from fieldnotes.settings import load_settings
 
@@ -231,7 +231,7 @@ def encode_floor(texts_path: Path, model: str, batch_size: int) -> dict[str, flo
     started = time.perf_counter()
     from sentence_transformers import SentenceTransformer
 
-    from fieldnotes.coding.embed import resolve_model
+    from fieldnotes.embedding import resolve_model
 
     imported = time.perf_counter()
     folder, _ = resolve_model(model)

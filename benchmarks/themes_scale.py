@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fieldnotes.coding.embed import SentenceTransformerEmbedder
+from fieldnotes.embedding import SentenceTransformerEmbedder
 from fieldnotes.pipeline import ingest_corpus
 from fieldnotes.settings import Settings, load_settings
 from fieldnotes.store import DB_NAME, Store

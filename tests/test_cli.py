@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from conftest import make_pdf
 
 from fieldnotes.cli import cli
-from fieldnotes.pipeline import PASSAGE_COLUMNS
+from fieldnotes.records import PASSAGE_COLUMNS
 from fieldnotes.store import SCHEMA_VERSION
 
 

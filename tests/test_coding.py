@@ -23,7 +23,7 @@ from fieldnotes.coding.suggest import (
     fit_calibration,
     rationale,
 )
-from fieldnotes.pipeline import EXCERPT_COLUMNS
+from fieldnotes.records import EXCERPT_COLUMNS
 from fieldnotes.store import Store
 
 MINI = DATA / "codebooks" / "mini.yaml"

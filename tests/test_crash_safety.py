@@ -14,8 +14,8 @@ import pytest
 from conftest import DATA
 
 from fieldnotes.coding.excerpts import build_excerpts
-from fieldnotes.coding.run import Suggestion
 from fieldnotes.pipeline import ingest_corpus
+from fieldnotes.records import Suggestion
 from fieldnotes.store import Store
 
 WRITER = """
@@ -134,7 +134,7 @@ def snapshot(database: Path) -> tuple[list[tuple], list[tuple]]:
 def assert_intact(out: Path, before: tuple[list[tuple], list[tuple]]) -> None:
     import csv
 
-    from fieldnotes.pipeline import EXCERPT_COLUMNS
+    from fieldnotes.records import EXCERPT_COLUMNS
     from fieldnotes.store import SCHEMA_VERSION
 
     db = sqlite3.connect(out / "fieldnotes.db")

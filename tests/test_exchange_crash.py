@@ -18,8 +18,8 @@ from conftest import DATA
 
 from fieldnotes.codebook import load_codebook
 from fieldnotes.coding.excerpts import build_excerpts
-from fieldnotes.coding.run import Suggestion
 from fieldnotes.pipeline import ingest_corpus
+from fieldnotes.records import Suggestion
 from fieldnotes.store import Store
 
 KILLS = 6

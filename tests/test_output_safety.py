@@ -18,9 +18,9 @@ from test_review_browser import browser, open_page  # noqa: F401 - the fixture
 
 from fieldnotes.codebook import load_codebook
 from fieldnotes.coding.excerpts import build_excerpts
-from fieldnotes.coding.run import Suggestion
 from fieldnotes.compare.run import compare
 from fieldnotes.pipeline import ingest_corpus
+from fieldnotes.records import Suggestion
 from fieldnotes.review.server import ReviewSession, start_server
 from fieldnotes.store import Store
 

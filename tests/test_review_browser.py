@@ -86,7 +86,7 @@ def browser():
 @pytest.fixture
 def review(coded_store):  # noqa: F811
     """The review server over the fixture database, plus a third suggestion so that moving on is visible."""
-    from fieldnotes.coding.run import Suggestion
+    from fieldnotes.records import Suggestion
 
     rota = coded_store.rota
     run_id = coded_store.connection.execute("SELECT MAX(run_id) FROM runs").fetchone()[0]
@@ -281,7 +281,7 @@ def test_offsets_count_characters_not_utf16_units(browser, mini_corpus, tmp_path
     """An emoji or a kanji outside the BMP (𠮷 in 𠮷田) is one character in the database, two in JavaScript."""
     from playwright.sync_api import expect
 
-    from fieldnotes.coding.run import Suggestion
+    from fieldnotes.records import Suggestion
 
     notes = mini_corpus / "osaka" / "clinic-notes.txt"
     notes.write_text(

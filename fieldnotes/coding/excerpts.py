@@ -5,23 +5,8 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class Excerpt:
-    excerpt_id: str
-    passage_id: str
-    document_id: str
-    document: str
-    site: str
-    start: int  # offsets in the document's cleaned text
-    end: int
-    text: str
-
-    @property
-    def text_hash(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+from fieldnotes.records import Excerpt
 
 
 def excerpt_id(passage_id: str, text: str, occurrence: int) -> str:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldnotes.codebook import LoadedCodebook
-from fieldnotes.coding.excerpts import Excerpt
 from fieldnotes.coding.gold import GoldSet, Scores, load_gold, score_predictions
 from fieldnotes.coding.learned import LearnedSuggester, TrainingSet, codebook_training, merge
 from fieldnotes.coding.suggest import (
@@ -30,6 +29,7 @@ from fieldnotes.coding.suggest import (
     rationale,
 )
 from fieldnotes.embedding import Embedder, VectorCache, embed_cached, open_embedding_cache
+from fieldnotes.records import Excerpt, Suggestion
 from fieldnotes.resources import data_dir, installed_version
 from fieldnotes.settings import Settings
 
@@ -40,16 +40,6 @@ if TYPE_CHECKING:
 
 CROSS_VALIDATION_FOLDS = 5
 CACHE_FOLDER = "cache"  # in the results folder: fitted weights a re-run may reuse
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    excerpt_id: str
-    code_id: str
-    score: float
-    suggested_by: str
-    rationale: str
-    components: dict[str, float]
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 from fieldnotes import __version__
 from fieldnotes.exchange.data import ExportData, ExportFormat, ExportRequest
 from fieldnotes.files import atomic_path, atomic_text, write_csv
-from fieldnotes.pipeline import EXCERPT_COLUMNS
+from fieldnotes.records import EXCERPT_COLUMNS
 
 # The same columns as OUT/excerpts.csv, so both open the same way.
 CSV_COLUMNS = EXCERPT_COLUMNS

@@ -1,4 +1,5 @@
-"""Data passed between the ingestion stages."""
+"""Data passed between the ingestion steps (read -> repair -> segment); what ingestion hands on is a
+fieldnotes.records.Passage."""
 
 from __future__ import annotations
 
@@ -64,18 +65,3 @@ class CleanDocument:
     text: str
     blocks: list[CleanBlock]
     repairs: dict[str, int]
-
-
-@dataclass(frozen=True)
-class Passage:
-    passage_id: str
-    document_id: str
-    seq: int
-    start: int
-    end: int
-    text: str
-    section: str
-    language: str
-    sentences: tuple[tuple[int, int], ...]
-    site: str = ""
-    site_evidence: str = ""

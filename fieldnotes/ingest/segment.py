@@ -12,7 +12,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
-from fieldnotes.ingest.model import BlockKind, CleanDocument, Passage
+from fieldnotes.ingest.model import BlockKind, CleanDocument
+from fieldnotes.records import Passage
 from fieldnotes.settings import SegmentSettings
 
 Span = tuple[int, int]

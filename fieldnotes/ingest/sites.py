@@ -15,7 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
-from fieldnotes.ingest.model import BlockKind, CleanBlock, Passage
+from fieldnotes.ingest.model import BlockKind, CleanBlock
+from fieldnotes.records import Passage
 from fieldnotes.settings import GENERAL_SITE, Site
 
 # Headings of sections that by their nature belong to no one site. A heading

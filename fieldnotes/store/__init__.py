@@ -9,6 +9,7 @@ A Store is one connection with one repository per concern:
     store.decisions    researchers' actions, one transaction each      (decisions.py)
     store.topics       themes                                          (topics.py)
     store.reads        read models over the coded-excerpt join         (reads.py)
+    store.freshness    inputs digests of stages' stored results         (freshness.py)
 
 The schema and its migrations are in schema.py, the results folder's lock in lock.py, and the
 records that cross the store's boundary in records.py. No SQL lives outside this package.
@@ -26,6 +27,7 @@ from fieldnotes.store.coding import CodingRepository
 from fieldnotes.store.corpus import CorpusRepository
 from fieldnotes.store.decisions import DecisionRepository
 from fieldnotes.store.embeddings import EmbeddingRepository
+from fieldnotes.store.freshness import FreshnessRepository
 from fieldnotes.store.lock import LOCK_NAME, ResultsBusyError, holds_results_lock, results_lock
 from fieldnotes.store.reads import ReadModels, ReviewFilter
 from fieldnotes.store.records import (
@@ -80,6 +82,7 @@ class Store:
         self.decisions = DecisionRepository(connection)
         self.topics = TopicRepository(connection)
         self.reads = ReadModels(connection)
+        self.freshness = FreshnessRepository(connection)
 
     @classmethod
     def open(cls, path: Path) -> Store:

@@ -13,7 +13,7 @@ from pathlib import Path
 from fieldnotes.errors import StoreError
 from fieldnotes.store.embeddings import EMBEDDINGS_TABLE
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -149,7 +149,20 @@ ALTER TABLE decisions ADD COLUMN undoes INTEGER;
 _SCHEMA_V5 = """
 ALTER TABLE topics ADD COLUMN input_key TEXT;
 """
-MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4, 5: _SCHEMA_V5}
+# One freshness record per (stage, subject): the digest of the inputs a stage's stored results
+# were made from, the run that made them, and the small typed state a re-run needs to reuse them.
+_SCHEMA_V6 = """
+CREATE TABLE freshness (
+    stage TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    state_json TEXT NOT NULL DEFAULT '{}',
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (stage, subject)
+);
+"""
+MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4, 5: _SCHEMA_V5, 6: _SCHEMA_V6}
 
 
 def open_connection(path: Path) -> sqlite3.Connection:

@@ -1,0 +1,65 @@
+"""One freshness mechanism: a stage's stored results stand while the digest of its inputs is unchanged.
+
+A stage computes `inputs_digest(...)` of everything its results depend on, asks `current()` for
+the state it recorded with the same digest, and reuses its results when there is one (and its
+files still exist); otherwise it does its work and `record()`s the digest with its new state.
+The state is a small typed record (a frozen dataclass of JSON values), written and read here
+only. Stages that use it: the coder (suggestions, `coder`), the comparison report (`report`);
+documents compare their own digests (raw bytes and ingest settings, kept with each document),
+and themes keep theirs with the fitted themes, because a small change places new passages in
+the themes instead of refitting them (fieldnotes.themes.run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from fieldnotes.store import Store
+
+State = TypeVar("State")
+
+
+def inputs_digest(*parts: object) -> str:
+    """A sha256 of JSON-serialisable parts, independent of key order."""
+    payload = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CoderState:
+    """What a run reusing the suggestions reports without building the coder."""
+
+    calibration: str
+    threshold: float
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class ReportState:
+    """The comparison a run reusing the report shows without drawing it again."""
+
+    status_used: str
+    distinctive: list[list[object]]  # [site, [codes]] pairs
+    warnings: list[str]
+    files: list[str]
+
+
+def current(store: Store, stage: str, subject: str, digest: str, kind: type[State]) -> tuple[int, State] | None:
+    """(run id, state) recorded for these inputs, or None when the stage must run."""
+    record = store.freshness.get(stage, subject)
+    if record is None or record.digest != digest:
+        return None
+    try:
+        data = json.loads(record.state_json)
+        state = kind(**{f.name: data[f.name] for f in fields(kind)})  # type: ignore[arg-type]
+    except (ValueError, KeyError, TypeError):
+        return None  # written by another version: run the stage again
+    return record.run_id, state
+
+
+def record(store: Store, stage: str, subject: str, digest: str, run_id: int, state: object) -> None:
+    store.freshness.put(stage, subject, digest, run_id, json.dumps(asdict(state), sort_keys=True))  # type: ignore[call-overload]

@@ -262,44 +262,12 @@ def fit_themes(
     if n < 3:
         return _single_theme(texts, tokenizer, settings)
 
-    import logging
-    import warnings
-
-    from bertopic import BERTopic
     from bertopic.representation import KeyBERTInspired, MaximalMarginalRelevance
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
     from sklearn.feature_extraction.text import CountVectorizer
 
     notes: list[str] = []
     embeddings = np.asarray(embeddings, dtype=np.float32)
-    if n < settings.small_corpus:
-        components = min(5, n - 1, embeddings.shape[1])
-        reduced = PCA(n_components=components, random_state=SEED).fit_transform(embeddings)
-        k = _kmeans_k(reduced, settings.max_topics)
-        reducer = PCA(n_components=components, random_state=SEED)
-        clusterer = KMeans(n_clusters=k, random_state=0, n_init=10)
-        method = f"PCA({components}) + k-means (k={k}, best silhouette)"
-    else:
-        from hdbscan import HDBSCAN
-        from umap import UMAP
-
-        _cache_umap_compilation()
-        neighbours = {}
-        if EXACT_NEIGHBOURS_FROM <= n <= EXACT_NEIGHBOURS_UP_TO:
-            neighbours["precomputed_knn"] = exact_cosine_neighbours(embeddings, settings.umap_neighbors)
-        reducer = UMAP(
-            n_neighbors=settings.umap_neighbors,
-            n_components=5,
-            min_dist=0.0,
-            metric="cosine",
-            random_state=SEED,
-            n_jobs=1,  # a seed makes UMAP single-threaded anyway; say so to keep it quiet
-            **neighbours,
-        )
-        min_size = max(settings.min_topic_size, n // 100)
-        clusterer = HDBSCAN(min_cluster_size=min_size, metric="euclidean", prediction_data=True)
-        method = f"UMAP(5) + HDBSCAN (min cluster size {min_size}), outliers reassigned"
+    reducer, clusterer, method = _reducer_and_clusterer(embeddings, settings)
     # BERTopic fits the vectorizer on one document per theme, so any min_df above 1 can
     # empty the vocabulary when there are few themes.
     vectorizer = CountVectorizer(tokenizer=tokenizer, lowercase=False, token_pattern=None, ngram_range=(1, 2))
@@ -310,6 +278,69 @@ def fit_themes(
         if embedding_model is not None
         else None
     )
+    documents = [text + PASSAGE_END for text in texts]
+    model, topics = _fit_topic_model(documents, embeddings, embedding_model, reducer, clusterer, vectorizer)
+    if -1 in topics:
+        outliers = topics.count(-1)
+        if len(set(topics) - {-1}) == 0:
+            topics = [0] * n
+            notes.append("clustering found no theme; all passages form one")
+        else:
+            topics = model.reduce_outliers(documents, topics, strategy="embeddings", embeddings=embeddings)
+            notes.append(f"{outliers} outlier passages reassigned to their nearest theme")
+    if list(topics) != list(model.topics_) or representation is not None:
+        model.update_topics(documents, topics=topics, vectorizer_model=vectorizer, representation_model=representation)
+    topics = [int(topic) for topic in topics]
+    words, labels = _theme_words(model, topics)
+    representatives = _representatives(topics, embeddings)
+    words_by_class: dict[int, dict[str, str]] = {}
+    if classes is not None and len(set(topics)) > 0:
+        words_by_class = _words_by_class(model, documents, classes)
+    return ThemeResult(topics, labels, words, representatives, method, notes, words_by_class=words_by_class)
+
+
+def _reducer_and_clusterer(embeddings: np.ndarray, settings: ThemeSettings) -> tuple[object, object, str]:
+    """The dimension reduction and clustering for a corpus of this size, and how to name them:
+    PCA and k-means below `small_corpus` passages, UMAP and HDBSCAN from there on."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    n = len(embeddings)
+    if n < settings.small_corpus:
+        components = min(5, n - 1, embeddings.shape[1])
+        reduced = PCA(n_components=components, random_state=SEED).fit_transform(embeddings)
+        k = _kmeans_k(reduced, settings.max_topics)
+        reducer = PCA(n_components=components, random_state=SEED)
+        clusterer = KMeans(n_clusters=k, random_state=0, n_init=10)
+        return reducer, clusterer, f"PCA({components}) + k-means (k={k}, best silhouette)"
+    from hdbscan import HDBSCAN
+    from umap import UMAP
+
+    _cache_umap_compilation()
+    neighbours = {}
+    if EXACT_NEIGHBOURS_FROM <= n <= EXACT_NEIGHBOURS_UP_TO:
+        neighbours["precomputed_knn"] = exact_cosine_neighbours(embeddings, settings.umap_neighbors)
+    reducer = UMAP(
+        n_neighbors=settings.umap_neighbors,
+        n_components=5,
+        min_dist=0.0,
+        metric="cosine",
+        random_state=SEED,
+        n_jobs=1,  # a seed makes UMAP single-threaded anyway; say so to keep it quiet
+        **neighbours,
+    )
+    min_size = max(settings.min_topic_size, n // 100)
+    clusterer = HDBSCAN(min_cluster_size=min_size, metric="euclidean", prediction_data=True)
+    return reducer, clusterer, f"UMAP(5) + HDBSCAN (min cluster size {min_size}), outliers reassigned"
+
+
+def _fit_topic_model(documents: list[str], embeddings: np.ndarray, embedding_model, reducer, clusterer, vectorizer):
+    """A BERTopic model fitted on the passages, and its topics (-1 for outliers)."""
+    import logging
+    import warnings
+
+    from bertopic import BERTopic
+
     # The labelling models (which embed candidate words) run once, after outliers are
     # reassigned, rather than also inside fit_transform, where their result would be replaced.
     model = BERTopic(
@@ -324,39 +355,35 @@ def fit_themes(
     )
     # BERTopic resets its logger's level when built; it warns about our own outlier step.
     logging.getLogger("BERTopic").setLevel(logging.ERROR)
-    documents = [text + PASSAGE_END for text in texts]
     with warnings.catch_warnings():
         # Exact neighbours come without NNDescent's search index, which only UMAP.transform
         # on new data needs; fieldnotes places new passages itself (themes.run).
         warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]")
         topics, _ = model.fit_transform(documents, embeddings=embeddings)
     logging.getLogger("BERTopic").setLevel(logging.ERROR)  # fit_transform reset it
-    if -1 in topics:
-        outliers = topics.count(-1)
-        if len(set(topics) - {-1}) == 0:
-            topics = [0] * n
-            notes.append("clustering found no theme; all passages form one")
-        else:
-            topics = model.reduce_outliers(documents, topics, strategy="embeddings", embeddings=embeddings)
-            notes.append(f"{outliers} outlier passages reassigned to their nearest theme")
-    if list(topics) != list(model.topics_) or representation is not None:
-        model.update_topics(documents, topics=topics, vectorizer_model=vectorizer, representation_model=representation)
-    topics = [int(topic) for topic in topics]
+    return model, topics
+
+
+def _theme_words(model, topics: list[int]) -> tuple[dict[int, list[str]], dict[int, str]]:
+    """Each theme's ten top words, and its label: the first four, or "theme N" without words."""
     words: dict[int, list[str]] = {}
     labels: dict[int, str] = {}
     for topic in sorted(set(topics)):
         terms = [word for word, _ in (model.get_topic(topic) or []) if word][:10]
         words[topic] = terms
         labels[topic] = ", ".join(terms[:4]) if terms else f"theme {topic}"
-    representatives = _representatives(topics, embeddings)
+    return words, labels
+
+
+def _words_by_class(model, documents: list[str], classes: Sequence[str]) -> dict[int, dict[str, str]]:
+    """Theme -> class -> the theme's words in that class's passages."""
+    # Per-site words from c-TF-IDF alone: the labelling models would embed words once per site.
+    model.representation_model = None
+    per_class = model.topics_per_class(documents, classes=list(classes))
     words_by_class: dict[int, dict[str, str]] = {}
-    if classes is not None and len(set(topics)) > 0:
-        # Per-site words from c-TF-IDF alone: the labelling models would embed words once per site.
-        model.representation_model = None
-        per_class = model.topics_per_class(documents, classes=list(classes))
-        for row in per_class.sort_values(["Topic", "Class"]).itertuples():
-            words_by_class.setdefault(int(row.Topic), {})[str(row.Class)] = str(row.Words)
-    return ThemeResult(topics, labels, words, representatives, method, notes, words_by_class=words_by_class)
+    for row in per_class.sort_values(["Topic", "Class"]).itertuples():
+        words_by_class.setdefault(int(row.Topic), {})[str(row.Class)] = str(row.Words)
+    return words_by_class
 
 
 def _representatives(topics: Sequence[int], embeddings: np.ndarray, count: int = 3) -> dict[int, list[int]]:

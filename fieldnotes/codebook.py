@@ -279,8 +279,6 @@ def load_codebook(name: str | Path | None = None, check_patterns: bool = True) -
     `check_patterns=False` skips spaCy's check of token patterns (importing spaCy costs
     seconds), for commands that read a codebook's tree and texts but match nothing.
     """
-    import yaml
-
     path = resolve_codebook_path(name)
     try:
         raw = path.read_bytes()
@@ -289,6 +287,31 @@ def load_codebook(name: str | Path | None = None, check_patterns: bool = True) -
         raise CodebookError(f"{path}: codebook not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CodebookError(f"{path}: cannot read the codebook ({exc}); save it as UTF-8") from None
+    data = _parse_yaml(text, path)
+    if not isinstance(data, dict):
+        raise CodebookError(f"{path}: a codebook is a YAML mapping with keys id, name, version and codes")
+    if not data.get("codes"):
+        raise CodebookError(f"{path}: the codebook has no codes; add at least one under 'codes:'")
+    try:
+        codebook = Codebook.model_validate(data)
+    except ValidationError as exc:
+        raise _invalid_codebook(exc, text, data, path) from None
+    if check_patterns:
+        _validate_token_patterns(codebook, path)
+    loaded = LoadedCodebook(codebook=codebook, path=path, sha256=hashlib.sha256(raw).hexdigest())
+    if loaded.reference_path is not None and not loaded.reference_path.is_file():
+        line = _node_line(_compose(text), ("reference",))
+        raise CodebookError(
+            f"{path}:{line}: reference file '{codebook.reference}' not found beside the codebook; "
+            "fix the name or remove the 'reference' key"
+        )
+    return loaded
+
+
+def _parse_yaml(text: str, path: Path) -> Any:
+    """The codebook's YAML as Python values; CodebookError naming the line if it is not YAML."""
+    import yaml
+
     try:
         # libyaml's loader when present (10x faster); the same text through the Python one on
         # errors, so messages do not depend on it. The node tree is only needed for error lines.
@@ -307,35 +330,23 @@ def load_codebook(name: str | Path | None = None, check_patterns: bool = True) -
         raise CodebookError(f"{path}: lists or mappings nested too deeply to be a codebook") from None
     except (ValueError, OverflowError) as exc:  # a date that does not exist: "version: 2024-13-01"
         raise CodebookError(f"{path}: a value YAML cannot read ({exc}); put it in quotes") from None
-    if not isinstance(data, dict):
-        raise CodebookError(f"{path}: a codebook is a YAML mapping with keys id, name, version and codes")
-    if not data.get("codes"):
-        raise CodebookError(f"{path}: the codebook has no codes; add at least one under 'codes:'")
-    try:
-        codebook = Codebook.model_validate(data)
-    except ValidationError as exc:
-        root = _compose(text)
-        problems: list[str] = []
-        for item in exc.errors():
-            loc = tuple(item["loc"])
-            line = _node_line(root, loc)
-            where = f"{path}:{line}" if line else str(path)
-            if item["type"] == "extra_forbidden":
-                message = f"unknown key '{loc[-1]}' ({_describe(data, loc[:-1])}); check its spelling"
-            elif item["type"] == "missing":
-                message = f"{_describe(data, loc)} is missing"
-            else:
-                message = f"{_describe(data, loc)}: {item['msg'].removeprefix('Value error, ')}"
-            if message not in [p.split(": ", 1)[-1] for p in problems]:
-                problems.append(f"{where}: {message}")
-        raise CodebookError("invalid codebook:\n  " + "\n  ".join(problems)) from None
-    if check_patterns:
-        _validate_token_patterns(codebook, path)
-    loaded = LoadedCodebook(codebook=codebook, path=path, sha256=hashlib.sha256(raw).hexdigest())
-    if loaded.reference_path is not None and not loaded.reference_path.is_file():
-        line = _node_line(_compose(text), ("reference",))
-        raise CodebookError(
-            f"{path}:{line}: reference file '{codebook.reference}' not found beside the codebook; "
-            "fix the name or remove the 'reference' key"
-        )
-    return loaded
+    return data
+
+
+def _invalid_codebook(exc: ValidationError, text: str, data: dict[str, Any], path: Path) -> CodebookError:
+    """One error listing every problem pydantic found, each with its file and line, once."""
+    root = _compose(text)
+    problems: list[str] = []
+    for item in exc.errors():
+        loc = tuple(item["loc"])
+        line = _node_line(root, loc)
+        where = f"{path}:{line}" if line else str(path)
+        if item["type"] == "extra_forbidden":
+            message = f"unknown key '{loc[-1]}' ({_describe(data, loc[:-1])}); check its spelling"
+        elif item["type"] == "missing":
+            message = f"{_describe(data, loc)} is missing"
+        else:
+            message = f"{_describe(data, loc)}: {item['msg'].removeprefix('Value error, ')}"
+        if message not in [p.split(": ", 1)[-1] for p in problems]:
+            problems.append(f"{where}: {message}")
+    return CodebookError("invalid codebook:\n  " + "\n  ".join(problems))

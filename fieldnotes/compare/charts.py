@@ -98,7 +98,6 @@ def heatmap(
     cells at or above 1.96: the ones a reader should look at first.
     """
     import numpy as np
-    from matplotlib.patches import Rectangle
 
     values = table.astype(float)
     n_rows, n_cols = values.shape
@@ -116,18 +115,47 @@ def heatmap(
     if annotate is not None:
         residuals = annotate.reindex(index=values.index, columns=values.columns).astype(float)
 
-    max_lines = max((label.count("\n") + 1 for label in row_labels), default=1)
-    row_height = 0.24 + 0.13 * max_lines
-    label_width = max((len(line) for label in row_labels for line in label.split("\n")), default=8)
-    width = 1.2 + 0.068 * label_width + 1.0 * max(n_cols, 1) + 1.0
-    height = 1.3 + row_height * max(n_rows, 1) + (0.35 if residuals is not None else 0.0)
-    figure = _new_figure(width, height)
+    figure = _new_figure(*_heatmap_size(row_labels, n_rows, n_cols, residuals is not None))
     axes = figure.add_subplot()
 
     cmap = _colormap()
     masked = np.ma.masked_invalid(values.to_numpy())
     image = axes.imshow(masked, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
+    _cell_grid(axes, row_labels, col_labels)
+    _cell_values(axes, values, residuals, cmap, (vmin, vmax), show)
 
+    colorbar = figure.colorbar(image, ax=axes, fraction=0.05, pad=0.02, aspect=max(8, 3 * n_rows))
+    colorbar.set_label(value_label, fontsize=_FONT)
+    colorbar.ax.tick_params(labelsize=_FONT - 1)
+    if _is_share(finite) and fmt is None:
+        colorbar.ax.yaxis.set_major_formatter(lambda v, _pos: f"{100 * v:.0f}%")
+    colorbar.outline.set_visible(False)
+    figure.suptitle(title, fontsize=_FONT + 2, fontweight="bold")
+    if residuals is not None:
+        # A figure-level label, so constrained layout keeps room for it below the axes.
+        figure.supxlabel(
+            "* outlined: adjusted standardised residual ≥ 1.96 (more frequent at this site than expected)",
+            fontsize=_FONT - 1,
+            color="#444444",
+            x=0.01,
+            ha="left",
+        )
+    return _save(figure, path)
+
+
+def _heatmap_size(row_labels: list[str], n_rows: int, n_cols: int, with_note: bool) -> tuple[float, float]:
+    """Width and height in inches: room for the longest row label, and rows as tall as their labels."""
+    max_lines = max((label.count("\n") + 1 for label in row_labels), default=1)
+    row_height = 0.24 + 0.13 * max_lines
+    label_width = max((len(line) for label in row_labels for line in label.split("\n")), default=8)
+    width = 1.2 + 0.068 * label_width + 1.0 * max(n_cols, 1) + 1.0
+    height = 1.3 + row_height * max(n_rows, 1) + (0.35 if with_note else 0.0)
+    return width, height
+
+
+def _cell_grid(axes, row_labels: list[str], col_labels: list[str]) -> None:
+    """Labels on the top and left, white lines between the cells, no ticks or frame."""
+    n_rows, n_cols = len(row_labels), len(col_labels)
     axes.set_xticks(range(n_cols), labels=col_labels, fontsize=_FONT)
     axes.set_yticks(range(n_rows), labels=row_labels, fontsize=_FONT)
     axes.xaxis.tick_top()
@@ -139,6 +167,20 @@ def heatmap(
     for spine in axes.spines.values():
         spine.set_visible(False)
 
+
+def _cell_values(
+    axes,
+    values: pd.DataFrame,
+    residuals: pd.DataFrame | None,
+    cmap,
+    value_range: tuple[float, float],
+    show: Callable[[float], str],
+) -> None:
+    """Each cell's value in a colour readable on its shade; distinctive cells starred and outlined."""
+    from matplotlib.patches import Rectangle
+
+    vmin, vmax = value_range
+    n_rows, n_cols = values.shape
     for i in range(n_rows):
         for j in range(n_cols):
             value = float(values.iat[i, j])
@@ -163,24 +205,6 @@ def heatmap(
                 color=colour,
                 fontweight="bold" if marked else "normal",
             )
-
-    colorbar = figure.colorbar(image, ax=axes, fraction=0.05, pad=0.02, aspect=max(8, 3 * n_rows))
-    colorbar.set_label(value_label, fontsize=_FONT)
-    colorbar.ax.tick_params(labelsize=_FONT - 1)
-    if _is_share(finite) and fmt is None:
-        colorbar.ax.yaxis.set_major_formatter(lambda v, _pos: f"{100 * v:.0f}%")
-    colorbar.outline.set_visible(False)
-    figure.suptitle(title, fontsize=_FONT + 2, fontweight="bold")
-    if residuals is not None:
-        # A figure-level label, so constrained layout keeps room for it below the axes.
-        figure.supxlabel(
-            "* outlined: adjusted standardised residual ≥ 1.96 (more frequent at this site than expected)",
-            fontsize=_FONT - 1,
-            color="#444444",
-            x=0.01,
-            ha="left",
-        )
-    return _save(figure, path)
 
 
 def bars_by_site(table: pd.DataFrame, path: Path, title: str) -> Path:

@@ -56,7 +56,6 @@ def contingency(counts: pd.DataFrame) -> ContingencyResult:
     warning instead.
     """
     import numpy as np
-    import pandas as pd
 
     # Missing cells (as unstack or reindex leave them) are categories never seen at a site: zero.
     observed = np.nan_to_num(counts.to_numpy(dtype=float, na_value=np.nan), nan=0.0)
@@ -68,28 +67,8 @@ def contingency(counts: pd.DataFrame) -> ContingencyResult:
     keep_rows = observed.sum(axis=1) > 0
     keep_cols = observed.sum(axis=0) > 0
     n_rows, n_cols = int(keep_rows.sum()), int(keep_cols.sum())
-
-    def frame(values: np.ndarray) -> pd.DataFrame:
-        return pd.DataFrame(values, index=counts.index.copy(), columns=counts.columns.copy())
-
-    warning: str | None
     if n_rows < 2 or n_cols < 2:
-        warning = (
-            f"No test possible: only {n_rows} {'category' if n_rows == 1 else 'categories'} and "
-            f"{n_cols} {'site' if n_cols == 1 else 'sites'} have any counts, and a test of independence "
-            "needs at least two of each."
-        )
-        return ContingencyResult(
-            counts=counts.copy(),
-            expected=frame(expected),
-            residuals=frame(residuals),
-            chi2=math.nan,
-            dof=0,
-            p_value=math.nan,
-            test=_TEST,
-            low_expected_share=math.nan,
-            warning=warning,
-        )
+        return _untestable(counts, expected, residuals, n_rows, n_cols)
 
     tested = observed[np.ix_(keep_rows, keep_cols)]
     statistic, dof, p_value, tested_expected = _pearson_chi2(tested)
@@ -97,7 +76,51 @@ def contingency(counts: pd.DataFrame) -> ContingencyResult:
     block = np.ix_(np.flatnonzero(keep_rows), np.flatnonzero(keep_cols))
     expected[block] = tested_expected
     residuals[block] = tested_residuals
+    low_share, warning = _low_expected(tested_expected)
+    return ContingencyResult(
+        counts=counts.copy(),
+        expected=_frame(expected, counts),
+        residuals=_frame(residuals, counts),
+        chi2=statistic,
+        dof=dof,
+        p_value=p_value,
+        test=_TEST,
+        low_expected_share=float(low_share),
+        warning=warning,
+    )
 
+
+def _frame(values: np.ndarray, counts: pd.DataFrame) -> pd.DataFrame:
+    """`values` labelled as `counts` is."""
+    import pandas as pd
+
+    return pd.DataFrame(values, index=counts.index.copy(), columns=counts.columns.copy())
+
+
+def _untestable(
+    counts: pd.DataFrame, expected: np.ndarray, residuals: np.ndarray, n_rows: int, n_cols: int
+) -> ContingencyResult:
+    """The result for a table with fewer than two categories or sites that have counts: no test."""
+    warning = (
+        f"No test possible: only {n_rows} {'category' if n_rows == 1 else 'categories'} and "
+        f"{n_cols} {'site' if n_cols == 1 else 'sites'} have any counts, and a test of independence "
+        "needs at least two of each."
+    )
+    return ContingencyResult(
+        counts=counts.copy(),
+        expected=_frame(expected, counts),
+        residuals=_frame(residuals, counts),
+        chi2=math.nan,
+        dof=0,
+        p_value=math.nan,
+        test=_TEST,
+        low_expected_share=math.nan,
+        warning=warning,
+    )
+
+
+def _low_expected(tested_expected: np.ndarray) -> tuple[float, str | None]:
+    """The share of cells with an expected count below 5, and a warning when it breaks Cochran's rule."""
     cells = tested_expected.size
     low = int((tested_expected < _MIN_EXPECTED).sum())
     low_share = low / cells
@@ -108,17 +131,7 @@ def contingency(counts: pd.DataFrame) -> ContingencyResult:
             "Cochran's rule allows, so the chi-square p-value is unreliable; read the residuals as "
             "descriptive, not as significance tests."
         )
-    return ContingencyResult(
-        counts=counts.copy(),
-        expected=frame(expected),
-        residuals=frame(residuals),
-        chi2=statistic,
-        dof=dof,
-        p_value=p_value,
-        test=_TEST,
-        low_expected_share=float(low_share),
-        warning=warning,
-    )
+    return low_share, warning
 
 
 def _pearson_chi2(observed: np.ndarray) -> tuple[float, int, float, np.ndarray]:

@@ -35,6 +35,7 @@ from fieldnotes.exchange.data import (
     ExportData,
     ExportFormat,
     ExportRequest,
+    SourceText,
 )
 from fieldnotes.files import atomic_path
 
@@ -170,11 +171,7 @@ def project_xml(data: ExportData, offsets: str = "codepoints") -> tuple[bytes, d
     root = Element("Project", xmlns=PROJECT_NS, name=xml_text(f"fieldnotes: {book.name}"), origin=ORIGIN)
     if stamps:
         root.set("modifiedDateTime", max(stamps))
-
-    def coder_of(row: CodedExcerpt) -> str:
-        return row.coder if row.status == "accepted" and row.coder else MACHINE_CODER
-
-    coders = sorted({coder_of(row) for row in rows})
+    coders = sorted({_coder_of(row) for row in rows})
     if coders:
         users = SubElement(root, "Users")
         for name in coders:
@@ -183,70 +180,106 @@ def project_xml(data: ExportData, offsets: str = "codepoints") -> tuple[bytes, d
     codebook.append(code_tree(book))
 
     documents = [doc for doc in data.documents if doc.text]
-    site_of_document = {doc.document_id: doc.sites for doc in documents}
-    sites = sorted({site for doc in documents for site in doc.sites} | {row.site for row in rows})
-    site_variable = guid("variable", "site")
-    if sites:
-        variables = SubElement(root, "Variables")
-        variable = SubElement(variables, "Variable", guid=site_variable, name="Site", typeOfVariable="Text")
-        SubElement(variable, "Description").text = "The research site fieldnotes placed the text at"
-
     selection_guid = {(row.excerpt_id, row.code): guid("selection", row.excerpt_id, row.code) for row in rows}
-    if sites:
-        cases = SubElement(root, "Cases")
-        for site in sites:
-            case = SubElement(cases, "Case", guid=guid("case", site), name=xml_text(data.site_label(site)))
-            SubElement(case, "Description").text = xml_text(
-                f"Site {data.site_label(site)}: whole documents about this site, and the coded "
-                "selections placed here inside documents that cover several sites"
-            )
-            value = SubElement(case, "VariableValue")
-            SubElement(value, "VariableRef", targetGUID=site_variable)
-            SubElement(value, "TextValue").text = xml_text(data.site_label(site))
-            for doc in documents:
-                if doc.sites == (site,):
-                    SubElement(case, "SourceRef", targetGUID=guid("source", doc.document_id))
-            for row in rows:
-                if row.site == site and len(site_of_document.get(row.document_id, ())) != 1:
-                    SubElement(case, "SelectionRef", targetGUID=selection_guid[(row.excerpt_id, row.code)])
-
-    texts: dict[str, str] = {}
-    by_document: dict[str, list[CodedExcerpt]] = {}
-    for row in rows:
-        by_document.setdefault(row.document_id, []).append(row)
-    if documents:
-        sources = SubElement(root, "Sources")
-        for doc in documents:
-            source_guid = guid("source", doc.document_id)
-            texts[source_guid] = doc.text
-            source = SubElement(
-                sources, "TextSource", guid=source_guid, name=xml_text(doc.path),
-                plainTextPath=f"internal://{source_guid}.txt",
-            )  # fmt: skip
-            convert = Utf16Offsets(doc.text) if offsets == "utf16" else None
-            for row in by_document.get(doc.document_id, []):
-                start, end = (convert(row.start), convert(row.end)) if convert else (row.start, row.end)
-                user = guid("user", coder_of(row))
-                stamp = xsd_datetime(row.decided_at) if row.status == "accepted" else None
-                selection = SubElement(
-                    source, "PlainTextSelection", guid=selection_guid[(row.excerpt_id, row.code)],
-                    name=xml_text(_short(row.text)), startPosition=str(start), endPosition=str(end),
-                    creatingUser=user,
-                )  # fmt: skip
-                if stamp:
-                    selection.set("creationDateTime", stamp)
-                SubElement(selection, "Description").text = _description(row, data.site_label(row.site))
-                coding_guid = guid("coding", row.excerpt_id, row.code)
-                coding = SubElement(selection, "Coding", guid=coding_guid, creatingUser=user)
-                if stamp:
-                    coding.set("creationDateTime", stamp)
-                SubElement(coding, "CodeRef", targetGUID=code_guid(book, row.code))
+    _add_site_cases(root, data, documents, rows, selection_guid)
+    texts = _add_sources(root, data, documents, rows, selection_guid, offsets)
     SubElement(root, "Description").text = xml_text(
         f"Exported by {ORIGIN} from codebook {book.id} {book.version}; codings with status "
         f"{', '.join(sorted({row.status for row in rows})) or 'none'}; selection offsets in "
         f"{'UTF-16 code units (NVivo)' if offsets == 'utf16' else 'Unicode code points'} of the plain-text sources."
     )
     return _serialise(root), texts
+
+
+def _coder_of(row: CodedExcerpt) -> str:
+    return row.coder if row.status == "accepted" and row.coder else MACHINE_CODER
+
+
+def _add_site_cases(
+    root: Element,
+    data: ExportData,
+    documents: list[SourceText],
+    rows: list[CodedExcerpt],
+    selection_guid: dict[tuple[str, str], str],
+) -> None:
+    """<Variables> with the Site variable and <Cases>, one per site: the documents wholly about
+    the site, and the selections placed there inside documents that cover several sites."""
+    site_of_document = {doc.document_id: doc.sites for doc in documents}
+    sites = sorted({site for doc in documents for site in doc.sites} | {row.site for row in rows})
+    if not sites:
+        return
+    site_variable = guid("variable", "site")
+    variables = SubElement(root, "Variables")
+    variable = SubElement(variables, "Variable", guid=site_variable, name="Site", typeOfVariable="Text")
+    SubElement(variable, "Description").text = "The research site fieldnotes placed the text at"
+    cases = SubElement(root, "Cases")
+    for site in sites:
+        case = SubElement(cases, "Case", guid=guid("case", site), name=xml_text(data.site_label(site)))
+        SubElement(case, "Description").text = xml_text(
+            f"Site {data.site_label(site)}: whole documents about this site, and the coded "
+            "selections placed here inside documents that cover several sites"
+        )
+        value = SubElement(case, "VariableValue")
+        SubElement(value, "VariableRef", targetGUID=site_variable)
+        SubElement(value, "TextValue").text = xml_text(data.site_label(site))
+        for doc in documents:
+            if doc.sites == (site,):
+                SubElement(case, "SourceRef", targetGUID=guid("source", doc.document_id))
+        for row in rows:
+            if row.site == site and len(site_of_document.get(row.document_id, ())) != 1:
+                SubElement(case, "SelectionRef", targetGUID=selection_guid[(row.excerpt_id, row.code)])
+
+
+def _add_sources(
+    root: Element,
+    data: ExportData,
+    documents: list[SourceText],
+    rows: list[CodedExcerpt],
+    selection_guid: dict[tuple[str, str], str],
+    offsets: str,
+) -> dict[str, str]:
+    """<Sources>: each document as a plain-text source holding its coded selections; returns
+    the texts to store beside the project (GUID -> text)."""
+    texts: dict[str, str] = {}
+    by_document: dict[str, list[CodedExcerpt]] = {}
+    for row in rows:
+        by_document.setdefault(row.document_id, []).append(row)
+    if not documents:
+        return texts
+    sources = SubElement(root, "Sources")
+    for doc in documents:
+        source_guid = guid("source", doc.document_id)
+        texts[source_guid] = doc.text
+        source = SubElement(
+            sources, "TextSource", guid=source_guid, name=xml_text(doc.path),
+            plainTextPath=f"internal://{source_guid}.txt",
+        )  # fmt: skip
+        convert = Utf16Offsets(doc.text) if offsets == "utf16" else None
+        for row in by_document.get(doc.document_id, []):
+            _add_selection(source, data, row, selection_guid[(row.excerpt_id, row.code)], convert)
+    return texts
+
+
+def _add_selection(
+    source: Element, data: ExportData, row: CodedExcerpt, selection_guid: str, convert: Utf16Offsets | None
+) -> None:
+    """One PlainTextSelection with its one Coding; dated when a coder accepted it."""
+    start, end = (convert(row.start), convert(row.end)) if convert else (row.start, row.end)
+    user = guid("user", _coder_of(row))
+    stamp = xsd_datetime(row.decided_at) if row.status == "accepted" else None
+    selection = SubElement(
+        source, "PlainTextSelection", guid=selection_guid,
+        name=xml_text(_short(row.text)), startPosition=str(start), endPosition=str(end),
+        creatingUser=user,
+    )  # fmt: skip
+    if stamp:
+        selection.set("creationDateTime", stamp)
+    SubElement(selection, "Description").text = _description(row, data.site_label(row.site))
+    coding_guid = guid("coding", row.excerpt_id, row.code)
+    coding = SubElement(selection, "Coding", guid=coding_guid, creatingUser=user)
+    if stamp:
+        coding.set("creationDateTime", stamp)
+    SubElement(coding, "CodeRef", targetGUID=code_guid(data.codebook, row.code))
 
 
 def _short(text: str, limit: int = 60) -> str:

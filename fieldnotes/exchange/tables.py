@@ -78,13 +78,24 @@ def _append(sheet, values: list[object]) -> None:
 def write_xlsx(data: ExportData, path: Path) -> int:
     """The review spreadsheet: a decision dropdown, a notes column, frozen header, readable widths."""
     from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.datavalidation import DataValidation
 
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = SHEET_NAME
+    count = _fill_excerpt_sheet(sheet, data)
+    _fill_about_sheet(workbook.create_sheet(ABOUT_SHEET), data, count)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        workbook.save(tmp)
+    return count
+
+
+def _fill_excerpt_sheet(sheet, data: ExportData) -> int:
+    """One row per excerpt under a bold header; the decision and notes columns highlighted, the
+    decision column a dropdown. Returns the number of excerpts."""
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
     header = [name for name, _ in SHEET_COLUMNS]
     sheet.append(header)
     bold, fill = Font(bold=True), PatternFill("solid", fgColor="FFF2CC")
@@ -111,6 +122,20 @@ def write_xlsx(data: ExportData, path: Path) -> int:
         for (cell,) in sheet[f"{letter}2:{letter}{last}"]:
             cell.alignment = wrap
     decision = get_column_letter(header.index("decision") + 1)
+    sheet.add_data_validation(_decision_dropdown(f"{decision}2:{decision}{last}"))
+    for name in ("decision", "notes"):
+        letter = get_column_letter(header.index(name) + 1)
+        for (cell,) in sheet[f"{letter}2:{letter}{last}"]:
+            cell.fill = fill
+    sheet.freeze_panes = "B2"
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{last}"
+    return count
+
+
+def _decision_dropdown(cells: str):  # -> openpyxl DataValidation
+    """The choices of the decision column, with a prompt and an error that name them."""
+    from openpyxl.worksheet.datavalidation import DataValidation
+
     validation = DataValidation(
         type="list",
         formula1='"' + ",".join(DECISIONS) + '"',
@@ -122,16 +147,12 @@ def write_xlsx(data: ExportData, path: Path) -> int:
         prompt="accept, reject, or keep / empty: leave as it is",
         showInputMessage=True,
     )
-    validation.add(f"{decision}2:{decision}{last}")
-    sheet.add_data_validation(validation)
-    for name in ("decision", "notes"):
-        letter = get_column_letter(header.index(name) + 1)
-        for (cell,) in sheet[f"{letter}2:{letter}{last}"]:
-            cell.fill = fill
-    sheet.freeze_panes = "B2"
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{last}"
+    validation.add(cells)
+    return validation
 
-    about = workbook.create_sheet(ABOUT_SHEET)
+
+def _fill_about_sheet(about, data: ExportData, count: int) -> None:
+    """What the file is, how to import it back, and what it was exported from."""
     book = data.codebook
     for key, value in (
         ("what", "Coded excerpts exported by fieldnotes for review"),
@@ -146,10 +167,6 @@ def write_xlsx(data: ExportData, path: Path) -> int:
         _append(about, [key, value])
     about.column_dimensions["A"].width = 18
     about.column_dimensions["B"].width = 100
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        workbook.save(tmp)
-    return count
 
 
 def _quote(text: str) -> str:

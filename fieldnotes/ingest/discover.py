@@ -59,55 +59,62 @@ def discover(root: Path, settings: IngestSettings) -> CorpusFiles:
     manifest_path = root / settings.manifest
     if settings.manifest and manifest_path.is_file():
         found.manifest = read_manifest(manifest_path)
-    limit = settings.max_file_mb * 1024 * 1024
     for directory, subdirs, filenames in os.walk(root, followlinks=False):
         here = Path(directory)
-        for name in sorted(subdirs):
-            if name.startswith((".", "__")):
-                found.skipped.append(Skipped((here / name).relative_to(root).as_posix() + "/", "hidden folder"))
-            elif (here / name).is_symlink():
-                found.skipped.append(
-                    Skipped((here / name).relative_to(root).as_posix() + "/", "symbolic link to a folder, not followed")
-                )
-        subdirs[:] = sorted(n for n in subdirs if not n.startswith((".", "__")) and not (here / n).is_symlink())
+        _prune_folders(root, here, subdirs, found.skipped)
         for name in sorted(filenames):
             path = here / name
             relpath = path.relative_to(root).as_posix()
             if path == manifest_path:
                 continue
-            if name.startswith((".", "~$")):
-                found.skipped.append(Skipped(relpath, "hidden or temporary file"))
-                continue
-            if path.suffix.lower() not in settings.extensions:
-                found.skipped.append(Skipped(relpath, f"unsupported format '{path.suffix or name}'"))
-                continue
-            if path.is_symlink():
-                try:
-                    target = path.resolve(strict=True)
-                except (OSError, RuntimeError):  # dangling, or a loop (RuntimeError before Python 3.13)
-                    found.skipped.append(Skipped(relpath, "symbolic link that leads nowhere (broken or a loop)"))
-                    continue
-                if not target.is_relative_to(base):
-                    found.skipped.append(Skipped(relpath, "symbolic link to a file outside the corpus"))
-                    continue
-            try:
-                info = path.stat()
-            except OSError as exc:
-                found.skipped.append(Skipped(relpath, f"cannot read file ({exc.strerror or exc})"))
-                continue
-            if not stat.S_ISREG(info.st_mode):
-                # A named pipe or device would block the read forever or never end.
-                found.skipped.append(Skipped(relpath, "not a regular file (a pipe, socket or device)"))
-                continue
-            size = info.st_size
-            if size > limit:
-                megabytes = size / 1024 / 1024
-                reason = f"larger than max_file_mb ({megabytes:.0f} MB > {settings.max_file_mb:g})"
+            reason = _reason_to_skip(path, base, settings)
+            if reason is None:
+                found.files.append((path, relpath))
+            else:
                 found.skipped.append(Skipped(relpath, reason))
-                continue
-            found.files.append((path, relpath))
     listed = {relpath for _, relpath in found.files}
     for relpath in found.manifest:
         if relpath not in listed:
             found.skipped.append(Skipped(settings.manifest, f"lists '{relpath}', which is not in the corpus"))
     return found
+
+
+def _prune_folders(root: Path, here: Path, subdirs: list[str], skipped: list[Skipped]) -> None:
+    """Keep os.walk out of hidden folders and symbolic links to folders (noted as skipped);
+    sort the rest so the walk's order is stable."""
+    for name in sorted(subdirs):
+        if name.startswith((".", "__")):
+            skipped.append(Skipped((here / name).relative_to(root).as_posix() + "/", "hidden folder"))
+        elif (here / name).is_symlink():
+            skipped.append(
+                Skipped((here / name).relative_to(root).as_posix() + "/", "symbolic link to a folder, not followed")
+            )
+    subdirs[:] = sorted(n for n in subdirs if not n.startswith((".", "__")) and not (here / n).is_symlink())
+
+
+def _reason_to_skip(path: Path, base: Path, settings: IngestSettings) -> str | None:
+    """Why a file found in the corpus is not read, or None to read it."""
+    name = path.name
+    if name.startswith((".", "~$")):
+        return "hidden or temporary file"
+    if path.suffix.lower() not in settings.extensions:
+        return f"unsupported format '{path.suffix or name}'"
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):  # dangling, or a loop (RuntimeError before Python 3.13)
+            return "symbolic link that leads nowhere (broken or a loop)"
+        if not target.is_relative_to(base):
+            return "symbolic link to a file outside the corpus"
+    try:
+        info = path.stat()
+    except OSError as exc:
+        return f"cannot read file ({exc.strerror or exc})"
+    if not stat.S_ISREG(info.st_mode):
+        # A named pipe or device would block the read forever or never end.
+        return "not a regular file (a pipe, socket or device)"
+    size = info.st_size
+    if size > settings.max_file_mb * 1024 * 1024:
+        megabytes = size / 1024 / 1024
+        return f"larger than max_file_mb ({megabytes:.0f} MB > {settings.max_file_mb:g})"
+    return None

@@ -169,32 +169,9 @@ def segment_document(
     """
     doc_id = document_id(document.source.relpath)
     text = document.text
-    units: list[tuple[int, int, str]] = []  # start, end, section heading
-    section = ""
-    pending: int | None = None
-    for block in document.blocks:
-        if block.kind == BlockKind.HEADING:
-            if pending is not None:
-                units.append((pending, _last_end(document, block.start), section))
-                pending = None
-            section = block.text
-            continue
-        start = pending if pending is not None else block.start
-        if block.end - start < settings.min_passage_chars:
-            pending = start
-            continue
-        units.append((start, block.end, section))
-        pending = None
-    if pending is not None:
-        units.append((pending, len(text), section))
-
+    units = _units(document, settings.min_passage_chars)
     languages = [detect_language(text[s:e]) for s, e, _ in units]
-    sentence_spans: list[list[Span]] = [[] for _ in units]
-    for language in set(languages):
-        splitter = splitters.get(language) or splitters["en"]
-        indexes = [i for i, lang in enumerate(languages) if lang == language]
-        for i, spans in zip(indexes, splitter.split([text[units[i][0] : units[i][1]] for i in indexes]), strict=True):
-            sentence_spans[i] = [(units[i][0] + s, units[i][0] + e) for s, e in spans]
+    sentence_spans = _sentence_spans(text, units, languages, splitters)
 
     passages: list[Passage] = []
     seen: Counter[str] = Counter()
@@ -222,6 +199,43 @@ def segment_document(
             )
             seen[key] += 1
     return passages
+
+
+def _units(document: CleanDocument, min_chars: int) -> list[tuple[int, int, str]]:
+    """(start, end, section heading) of each passage-to-be: a block, with the short blocks
+    before it in its section."""
+    units: list[tuple[int, int, str]] = []
+    section = ""
+    pending: int | None = None
+    for block in document.blocks:
+        if block.kind == BlockKind.HEADING:
+            if pending is not None:
+                units.append((pending, _last_end(document, block.start), section))
+                pending = None
+            section = block.text
+            continue
+        start = pending if pending is not None else block.start
+        if block.end - start < min_chars:
+            pending = start
+            continue
+        units.append((start, block.end, section))
+        pending = None
+    if pending is not None:
+        units.append((pending, len(document.text), section))
+    return units
+
+
+def _sentence_spans(
+    text: str, units: list[tuple[int, int, str]], languages: list[str], splitters: dict[str, SentenceSplitter]
+) -> list[list[Span]]:
+    """Sentence spans of each unit in document coordinates, each language split in one batch."""
+    sentence_spans: list[list[Span]] = [[] for _ in units]
+    for language in set(languages):
+        splitter = splitters.get(language) or splitters["en"]
+        indexes = [i for i, lang in enumerate(languages) if lang == language]
+        for i, spans in zip(indexes, splitter.split([text[units[i][0] : units[i][1]] for i in indexes]), strict=True):
+            sentence_spans[i] = [(units[i][0] + s, units[i][0] + e) for s, e in spans]
+    return sentence_spans
 
 
 def _last_end(document: CleanDocument, before: int) -> int:

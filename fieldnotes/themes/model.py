@@ -13,21 +13,17 @@ nearest theme, so every passage has one. Every step is seeded.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from fieldnotes.settings import ThemeSettings
+from fieldnotes.themes.tokenizer import PASSAGE_END, LemmaTokenizer
 
 if TYPE_CHECKING:
     import numpy as np
 
 SEED = 42
-# Appended to every passage handed to BERTopic, which joins a theme's passages into one text
-# for its word counts (three times: fit, label update, per-site words): the tokenizer splits
-# there and tokenizes each passage once, in its own language.
-PASSAGE_END = "\u2029"
 # UMAP finds neighbours exactly below 4,096 points and with NNDescent above, which runs in
 # one thread once UMAP is seeded: 42 s of a 51 s UMAP fit at 10,000 passages. Blocked matrix
 # products find the exact neighbours in about a second there (quadratic, but BLAS is fast);
@@ -47,102 +43,6 @@ class ThemeResult:
     notes: list[str] = field(default_factory=list)
     # How each class (site) talks about a theme: BERTopic's topics_per_class words.
     words_by_class: dict[int, dict[str, str]] = field(default_factory=dict)
-
-
-def _pieces(text: str, limit: int) -> list[str]:
-    """`text` cut into pieces of at most `limit` characters, at a line or sentence end when one is near."""
-    pieces = []
-    while len(text) > limit:
-        cut = max(text.rfind("\n", 0, limit), text.rfind("。", 0, limit) + 1)
-        if cut < limit // 2:
-            cut = limit
-        pieces.append(text[:cut])
-        text = text[cut:]
-    return [*pieces, text] if text else pieces
-
-
-class LemmaTokenizer:
-    """Content-word lemmas for topic words: English through spaCy lookup lemmas, Japanese
-    through Sudachi (spaCy's Japanese tokenizer), never whitespace-split. Stop words,
-    numbers, punctuation and (optionally) site names are dropped, so themes show what
-    passages are about rather than where."""
-
-    _JAPANESE_KEEP: ClassVar[frozenset[str]] = frozenset({"NOUN", "PROPN", "VERB", "ADJ"})
-    # Sudachi refuses input over 49,149 bytes; BERTopic hands the tokenizer all passages of a
-    # theme joined together. 12,000 characters stay under the limit even at 4 bytes each.
-    _SUDACHI_CHARS: ClassVar[int] = 12_000
-    # Hyphenated compounds stay whole ("co-production", "non-member").
-    _ENGLISH_WORD = re.compile(r"[A-Za-z]+(?:['’-][A-Za-z]+)*")
-
-    def __init__(self, drop: set[str]) -> None:
-        from fieldnotes.lazy import import_spacy
-
-        import_spacy()
-        from spacy.lang.en.stop_words import STOP_WORDS
-        from spacy.lookups import load_lookups
-
-        self.lemmas = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
-        self.japanese = None
-        # word as written -> its token or None: BERTopic tokenizes every passage three times.
-        self._english: dict[str, str | None] = {}
-        self._passages: dict[str, list[str]] = {}  # passage text -> its tokens
-        self.stop = {word.lower() for word in STOP_WORDS} | {word.lower() for word in drop}
-
-    def _ja(self):
-        if self.japanese is None:
-            import spacy
-
-            self.japanese = spacy.blank("ja")
-        return self.japanese
-
-    def _lemma(self, word: str) -> str:
-        head, _, last = word.rpartition("-")
-        lemma = self.lemmas.get(last, last)
-        return f"{head}-{lemma}" if head else lemma
-
-    def __call__(self, text: str) -> list[str]:
-        if PASSAGE_END not in text:
-            return self._tokens(text)
-        tokens: list[str] = []
-        for piece in text.split(PASSAGE_END):
-            piece = piece.strip()
-            if piece:
-                known = self._passages.get(piece)
-                if known is None:
-                    known = self._passages[piece] = self._tokens(piece)
-                tokens += known
-        return tokens
-
-    def _tokens(self, text: str) -> list[str]:
-        from fieldnotes.ingest.segment import detect_language
-
-        if detect_language(text) == "ja":
-            tokens = []
-            for piece in _pieces(text, self._SUDACHI_CHARS):
-                tokens += [
-                    t.lemma_
-                    for t in self._ja()(piece)
-                    if t.pos_ in self._JAPANESE_KEEP and len(t.text) > 1 and t.lemma_ not in self.stop
-                ]
-            return tokens
-        tokens = []
-        known = self._english
-        for written in self._ENGLISH_WORD.findall(text):
-            if written not in known:
-                known[written] = self._english_token(written)
-            token = known[written]
-            if token is not None:
-                tokens.append(token)
-        return tokens
-
-    def _english_token(self, written: str) -> str | None:
-        word = written.lower().replace("’", "'")
-        if word.endswith("'s"):
-            word = word[:-2]
-        if len(word) < 3 or word in self.stop:
-            return None
-        lemma = self._lemma(word)
-        return lemma if len(lemma) >= 3 and lemma not in self.stop else None
 
 
 def cached_backend(embed: Callable[[list[str]], np.ndarray]):
@@ -262,44 +162,12 @@ def fit_themes(
     if n < 3:
         return _single_theme(texts, tokenizer, settings)
 
-    import logging
-    import warnings
-
-    from bertopic import BERTopic
     from bertopic.representation import KeyBERTInspired, MaximalMarginalRelevance
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
     from sklearn.feature_extraction.text import CountVectorizer
 
     notes: list[str] = []
     embeddings = np.asarray(embeddings, dtype=np.float32)
-    if n < settings.small_corpus:
-        components = min(5, n - 1, embeddings.shape[1])
-        reduced = PCA(n_components=components, random_state=SEED).fit_transform(embeddings)
-        k = _kmeans_k(reduced, settings.max_topics)
-        reducer = PCA(n_components=components, random_state=SEED)
-        clusterer = KMeans(n_clusters=k, random_state=0, n_init=10)
-        method = f"PCA({components}) + k-means (k={k}, best silhouette)"
-    else:
-        from hdbscan import HDBSCAN
-        from umap import UMAP
-
-        _cache_umap_compilation()
-        neighbours = {}
-        if EXACT_NEIGHBOURS_FROM <= n <= EXACT_NEIGHBOURS_UP_TO:
-            neighbours["precomputed_knn"] = exact_cosine_neighbours(embeddings, settings.umap_neighbors)
-        reducer = UMAP(
-            n_neighbors=settings.umap_neighbors,
-            n_components=5,
-            min_dist=0.0,
-            metric="cosine",
-            random_state=SEED,
-            n_jobs=1,  # a seed makes UMAP single-threaded anyway; say so to keep it quiet
-            **neighbours,
-        )
-        min_size = max(settings.min_topic_size, n // 100)
-        clusterer = HDBSCAN(min_cluster_size=min_size, metric="euclidean", prediction_data=True)
-        method = f"UMAP(5) + HDBSCAN (min cluster size {min_size}), outliers reassigned"
+    reducer, clusterer, method = _reducer_and_clusterer(embeddings, settings)
     # BERTopic fits the vectorizer on one document per theme, so any min_df above 1 can
     # empty the vocabulary when there are few themes.
     vectorizer = CountVectorizer(tokenizer=tokenizer, lowercase=False, token_pattern=None, ngram_range=(1, 2))
@@ -310,6 +178,69 @@ def fit_themes(
         if embedding_model is not None
         else None
     )
+    documents = [text + PASSAGE_END for text in texts]
+    model, topics = _fit_topic_model(documents, embeddings, embedding_model, reducer, clusterer, vectorizer)
+    if -1 in topics:
+        outliers = topics.count(-1)
+        if len(set(topics) - {-1}) == 0:
+            topics = [0] * n
+            notes.append("clustering found no theme; all passages form one")
+        else:
+            topics = model.reduce_outliers(documents, topics, strategy="embeddings", embeddings=embeddings)
+            notes.append(f"{outliers} outlier passages reassigned to their nearest theme")
+    if list(topics) != list(model.topics_) or representation is not None:
+        model.update_topics(documents, topics=topics, vectorizer_model=vectorizer, representation_model=representation)
+    topics = [int(topic) for topic in topics]
+    words, labels = _theme_words(model, topics)
+    representatives = _representatives(topics, embeddings)
+    words_by_class: dict[int, dict[str, str]] = {}
+    if classes is not None and len(set(topics)) > 0:
+        words_by_class = _words_by_class(model, documents, classes)
+    return ThemeResult(topics, labels, words, representatives, method, notes, words_by_class=words_by_class)
+
+
+def _reducer_and_clusterer(embeddings: np.ndarray, settings: ThemeSettings) -> tuple[object, object, str]:
+    """The dimension reduction and clustering for a corpus of this size, and how to name them:
+    PCA and k-means below `small_corpus` passages, UMAP and HDBSCAN from there on."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    n = len(embeddings)
+    if n < settings.small_corpus:
+        components = min(5, n - 1, embeddings.shape[1])
+        reduced = PCA(n_components=components, random_state=SEED).fit_transform(embeddings)
+        k = _kmeans_k(reduced, settings.max_topics)
+        reducer = PCA(n_components=components, random_state=SEED)
+        clusterer = KMeans(n_clusters=k, random_state=0, n_init=10)
+        return reducer, clusterer, f"PCA({components}) + k-means (k={k}, best silhouette)"
+    from hdbscan import HDBSCAN
+    from umap import UMAP
+
+    _cache_umap_compilation()
+    neighbours = {}
+    if EXACT_NEIGHBOURS_FROM <= n <= EXACT_NEIGHBOURS_UP_TO:
+        neighbours["precomputed_knn"] = exact_cosine_neighbours(embeddings, settings.umap_neighbors)
+    reducer = UMAP(
+        n_neighbors=settings.umap_neighbors,
+        n_components=5,
+        min_dist=0.0,
+        metric="cosine",
+        random_state=SEED,
+        n_jobs=1,  # a seed makes UMAP single-threaded anyway; say so to keep it quiet
+        **neighbours,
+    )
+    min_size = max(settings.min_topic_size, n // 100)
+    clusterer = HDBSCAN(min_cluster_size=min_size, metric="euclidean", prediction_data=True)
+    return reducer, clusterer, f"UMAP(5) + HDBSCAN (min cluster size {min_size}), outliers reassigned"
+
+
+def _fit_topic_model(documents: list[str], embeddings: np.ndarray, embedding_model, reducer, clusterer, vectorizer):
+    """A BERTopic model fitted on the passages, and its topics (-1 for outliers)."""
+    import logging
+    import warnings
+
+    from bertopic import BERTopic
+
     # The labelling models (which embed candidate words) run once, after outliers are
     # reassigned, rather than also inside fit_transform, where their result would be replaced.
     model = BERTopic(
@@ -324,39 +255,35 @@ def fit_themes(
     )
     # BERTopic resets its logger's level when built; it warns about our own outlier step.
     logging.getLogger("BERTopic").setLevel(logging.ERROR)
-    documents = [text + PASSAGE_END for text in texts]
     with warnings.catch_warnings():
         # Exact neighbours come without NNDescent's search index, which only UMAP.transform
         # on new data needs; fieldnotes places new passages itself (themes.run).
         warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]")
         topics, _ = model.fit_transform(documents, embeddings=embeddings)
     logging.getLogger("BERTopic").setLevel(logging.ERROR)  # fit_transform reset it
-    if -1 in topics:
-        outliers = topics.count(-1)
-        if len(set(topics) - {-1}) == 0:
-            topics = [0] * n
-            notes.append("clustering found no theme; all passages form one")
-        else:
-            topics = model.reduce_outliers(documents, topics, strategy="embeddings", embeddings=embeddings)
-            notes.append(f"{outliers} outlier passages reassigned to their nearest theme")
-    if list(topics) != list(model.topics_) or representation is not None:
-        model.update_topics(documents, topics=topics, vectorizer_model=vectorizer, representation_model=representation)
-    topics = [int(topic) for topic in topics]
+    return model, topics
+
+
+def _theme_words(model, topics: list[int]) -> tuple[dict[int, list[str]], dict[int, str]]:
+    """Each theme's ten top words, and its label: the first four, or "theme N" without words."""
     words: dict[int, list[str]] = {}
     labels: dict[int, str] = {}
     for topic in sorted(set(topics)):
         terms = [word for word, _ in (model.get_topic(topic) or []) if word][:10]
         words[topic] = terms
         labels[topic] = ", ".join(terms[:4]) if terms else f"theme {topic}"
-    representatives = _representatives(topics, embeddings)
+    return words, labels
+
+
+def _words_by_class(model, documents: list[str], classes: Sequence[str]) -> dict[int, dict[str, str]]:
+    """Theme -> class -> the theme's words in that class's passages."""
+    # Per-site words from c-TF-IDF alone: the labelling models would embed words once per site.
+    model.representation_model = None
+    per_class = model.topics_per_class(documents, classes=list(classes))
     words_by_class: dict[int, dict[str, str]] = {}
-    if classes is not None and len(set(topics)) > 0:
-        # Per-site words from c-TF-IDF alone: the labelling models would embed words once per site.
-        model.representation_model = None
-        per_class = model.topics_per_class(documents, classes=list(classes))
-        for row in per_class.sort_values(["Topic", "Class"]).itertuples():
-            words_by_class.setdefault(int(row.Topic), {})[str(row.Class)] = str(row.Words)
-    return ThemeResult(topics, labels, words, representatives, method, notes, words_by_class=words_by_class)
+    for row in per_class.sort_values(["Topic", "Class"]).itertuples():
+        words_by_class.setdefault(int(row.Topic), {})[str(row.Class)] = str(row.Words)
+    return words_by_class
 
 
 def _representatives(topics: Sequence[int], embeddings: np.ndarray, count: int = 3) -> dict[int, list[int]]:

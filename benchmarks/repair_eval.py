@@ -668,9 +668,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sets = {"dev": dev_paragraphs, "test": heldout_paragraphs}
     names = ("dev", "test") if args.which == "both" else (args.which,)
     settings = load_settings()
-    code = hashlib.sha256(Path(repair_module.__file__ or "").read_bytes()).hexdigest()[:12]
+    package = Path(repair_module.__file__ or "").parent
+    digest = hashlib.sha256()
+    for module in sorted(package.glob("*.py")):
+        digest.update(module.name.encode() + b"\0" + module.read_bytes())
     print(
-        f"repair code {code} (sha256 of {Path(repair_module.__file__ or '').name}), "
+        f"repair code {digest.hexdigest()[:12]} (sha256 of {package.name}/*.py), "
         f"settings {settings.digest('repair', 'segment')}"
     )
     for name in names:

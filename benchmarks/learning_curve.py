@@ -52,11 +52,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldnotes.codebook import LoadedCodebook, load_codebook
-from fieldnotes.embedding import SentenceTransformerEmbedder
 from fieldnotes.coding.gold import GoldSet, Scores, load_gold, score_predictions
 from fieldnotes.coding.learned import LearnedSuggester, TrainingSet, codebook_training, merge
 from fieldnotes.coding.run import CROSS_VALIDATION_FOLDS, build_suggesters, suggester_features
 from fieldnotes.coding.suggest import Batch, Calibration, Prototypes, fit_calibration
+from fieldnotes.embedding import SentenceTransformerEmbedder
 
 if TYPE_CHECKING:
     import numpy as np

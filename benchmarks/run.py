@@ -191,14 +191,14 @@ def corpus_counts(out: Path) -> tuple[int, int, int]:
     return passages, excerpts, documents
 
 
-def embedded_texts(out: Path, model: str) -> tuple[list[str], int]:
+def embedded_texts(out: Path, cache: Path, model: str) -> tuple[list[str], int]:
     """The distinct texts a cold run embedded for coding: every candidate (excerpts, passages without
     excerpts, the codebook's definitions, examples, counter-examples and reference excerpts) whose
     hash is in the cache. Returns them and the number of cached vectors (which also counts the
     words and passages the themes stage embedded for its labels)."""
     from fieldnotes.codebook import load_codebook
-    from fieldnotes.embedding import resolve_model
     from fieldnotes.coding.gold import load_gold
+    from fieldnotes.embedding import resolve_model
     from fieldnotes.settings import load_settings
 
     _, model_id = resolve_model(model)
@@ -218,6 +218,7 @@ def embedded_texts(out: Path, model: str) -> tuple[list[str], int]:
                 "WHERE NOT EXISTS (SELECT 1 FROM excerpts e WHERE e.passage_id = p.passage_id)"
             )
         )
+    with sqlite3.connect(cache) as db:
         cached = {row[0] for row in db.execute("SELECT text_hash FROM embeddings WHERE model = ?", (model_id,))}
     texts = [text for text in dict.fromkeys(candidates) if hashlib.sha256(text.encode("utf-8")).hexdigest() in cached]
     return texts, len(cached)
@@ -259,7 +260,8 @@ def encode_floor(texts_path: Path, model: str, batch_size: int) -> dict[str, flo
 
 def run_size(requested: int, seed: int, work: Path, model: str, batch_size: int, echo) -> SizeResult:
     result = SizeResult(requested, batch_size=batch_size)
-    env = child_env()
+    # Its own embedding cache, so the cold run really starts cold (the user's cache is shared).
+    env = child_env(FIELDNOTES_CACHE_DIR=str(work / "embedding-cache"))
     command = fieldnotes_command()
     started = time.perf_counter()
     corpus = synthetic.generate(work / "corpus", requested, seed)
@@ -281,7 +283,7 @@ def run_size(requested: int, seed: int, work: Path, model: str, batch_size: int,
 
     code_run("cold")
     result.passages, result.excerpts, result.documents = corpus_counts(out)
-    texts, cached = embedded_texts(out, model)
+    texts, cached = embedded_texts(out, work / "embedding-cache" / "embeddings.sqlite", model)
     result.embedded_texts = len(texts)
     if len(texts) != cached:
         result.notes.append(

@@ -36,6 +36,7 @@ class CoderState:
     calibration: str
     threshold: float
     notes: list[str]
+    reviewed_kept: int
 
 
 @dataclass(frozen=True)

@@ -237,7 +237,7 @@ def check_sites(passages) -> None:
 def read_and_process(path: Path, relpath: str) -> None:
     """The ingestion of one file, as ingest_corpus does it, with every invariant checked."""
     from fieldnotes.ingest.readers import read_document
-    from fieldnotes.pipeline import document_version, process_document
+    from fieldnotes.ingest.run import document_version, process_document
 
     source = read_document(path, relpath)
     for block in source.blocks:

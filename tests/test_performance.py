@@ -82,7 +82,7 @@ def test_embeddings_are_made_in_length_sorted_chunks_and_returned_in_order(tmp_p
 
 
 def test_unchanged_files_are_hashed_not_parsed(tmp_path, settings, monkeypatch):
-    import fieldnotes.pipeline as pipeline
+    import fieldnotes.ingest.run as pipeline
 
     corpus = tmp_path / "corpus"
     shutil.copytree(DATA / "mini", corpus)

@@ -203,7 +203,7 @@ def test_every_passage_takes_the_site_of_its_section(sections):
             expected.append(site or "general")
     path = fuzz.materialise(text.encode("utf-8"), ".md")
     from fieldnotes.ingest.readers import read_document
-    from fieldnotes.pipeline import process_document
+    from fieldnotes.ingest.run import process_document
 
     _, passages, _ = process_document(read_document(path, "x.md"), fuzz._settings(), fuzz._matcher(), fuzz._splitters())
     fuzz.check_sites(passages)

@@ -6,9 +6,9 @@ import pytest
 from conftest import DATA, make_docx
 
 from fieldnotes.ingest.readers import read_document
+from fieldnotes.ingest.run import process_document
 from fieldnotes.ingest.segment import default_splitters
 from fieldnotes.ingest.sites import SiteMatcher
-from fieldnotes.pipeline import process_document
 
 
 @pytest.fixture(scope="module")

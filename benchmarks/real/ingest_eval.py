@@ -82,9 +82,9 @@ def raw_text(docs: Path, file: str) -> tuple[str, tuple[tuple[int, int], ...]]:
 def ingested(docs: Path, file: str):
     """(cleaned text, passages) as fieldnotes ingests the document today, with its sites file."""
     from fieldnotes.ingest.readers import read_document
+    from fieldnotes.ingest.run import process_document
     from fieldnotes.ingest.segment import default_splitters
     from fieldnotes.ingest.sites import SiteMatcher
-    from fieldnotes.pipeline import process_document
     from fieldnotes.settings import load_settings
 
     settings_path = settings_for(file)

@@ -30,9 +30,9 @@ def cleaned(file: str, settings_path: str | None = None):
     """(cleaned text, passages, excerpts) of one real document, as fieldnotes ingests it today."""
     from fieldnotes.coding.excerpts import build_excerpts
     from fieldnotes.ingest.readers import read_document
+    from fieldnotes.ingest.run import process_document
     from fieldnotes.ingest.segment import default_splitters
     from fieldnotes.ingest.sites import SiteMatcher
-    from fieldnotes.pipeline import process_document
     from fieldnotes.settings import load_settings
 
     path = Path(file) if Path(file).is_absolute() else REAL_DOCS / file

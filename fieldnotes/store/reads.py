@@ -6,6 +6,7 @@ here (SUGGESTION_EXCERPTS, CODED_EXCERPTS); each query names the columns, filter
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -171,3 +172,15 @@ class ReadModels:
             (codebook_id,),
         )
         return {(row["excerpt_id"], row["code_id"]): row for row in rows}
+
+    def standing_suggestions(self, codebook_id: str) -> list[tuple[str, str]]:
+        """(code, site) of every suggestion the tool stands by: machine suggestions still to review,
+        and reviewed ones whose machine score reached the threshold it was scored against."""
+        standing = []
+        for row in self.machine_suggestions(codebook_id):
+            if row["status"] != "suggested":
+                threshold = json.loads(row["components_json"] or "{}").get("threshold")
+                if threshold is None or row["score"] < threshold:
+                    continue
+            standing.append((row["code_id"], row["site"]))
+        return standing

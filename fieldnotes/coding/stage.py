@@ -1,0 +1,158 @@
+"""The coding stage: the current excerpts in; suggestions (reviewed ones kept as decided) and
+excerpts.csv out. Excerpts are scored again only when what their suggestions depend on changed
+(fieldnotes.freshness, stage "coder"): the codebook, its reference set and calibration, the
+settings, the model, the researchers' decisions, the libraries; otherwise only new excerpts are.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fieldnotes.codebook import LoadedCodebook
+from fieldnotes.embedding import Embedder, VectorCache, embed_cached
+from fieldnotes.files import write_csv
+from fieldnotes.freshness import CoderState, current, inputs_digest, record
+from fieldnotes.records import EXCERPT_COLUMNS, ORPHAN_COLUMNS, Excerpt, Suggestion
+from fieldnotes.settings import Settings
+from fieldnotes.store import Store
+from fieldnotes.timing import Stopwatch
+from fieldnotes.workspace import Workspace
+
+SCORE_CHUNK = 8192  # excerpts embedded and scored at a time
+CODER = ("coder", "suggestions")  # freshness stage and subject: one coder's suggestions stand at a time
+
+
+@dataclass
+class CodingResult:
+    codebook: str = ""
+    model: str = ""
+    calibration: str = ""
+    threshold: float = 0.0
+    run_id: int = 0
+    excerpts: int = 0
+    suggestions_by_code: Counter[str] = field(default_factory=Counter)
+    suggestions_by_site: Counter[str] = field(default_factory=Counter)
+    reviewed_kept: int = 0
+    withdrawn: int = 0
+    reattached: int = 0
+    orphaned: int = 0
+    notes: list[str] = field(default_factory=list)
+    scored: str = ""  # "all", "new excerpts" or "reused"
+    coder_key: str = ""
+    excerpt_digest: str = ""  # of the excerpts' spans and the passages' sites (the report draws on them)
+    excerpts_csv: Path | None = None
+
+
+@dataclass(frozen=True)
+class CodingJob:
+    """What one coding run works with."""
+
+    workspace: Workspace
+    store: Store
+    cache: VectorCache
+    settings: Settings
+    loaded: LoadedCodebook
+    embedder: Embedder
+    clock: Stopwatch
+    run_id: int
+
+
+def code_excerpts(job: CodingJob) -> CodingResult:
+    """Suggest codes for the current excerpts, keep every decision, write excerpts.csv."""
+    from fieldnotes.coding.run import coder_key
+
+    result = CodingResult(job.loaded.describe(), job.embedder.model_id, run_id=job.run_id)
+    with job.clock.stage("segment"):
+        excerpts, stored = _current_excerpts(job, result)
+    with job.clock.stage("code_setup"):
+        result.coder_key = coder_key(job.loaded, job.settings, job.embedder.model_id, job.store)
+        fresh = current(job.store, *CODER, result.coder_key, CoderState)
+        job.store.freshness.forget(*CODER)  # a run that stops half-way leaves no claim to freshness
+    todo = excerpts if fresh is None else [e for e in excerpts if e.excerpt_id not in stored]
+    result.scored = "all" if fresh is None else ("new excerpts" if todo else "reused")
+    if fresh is None or todo:
+        keep = set() if fresh is None else {e.excerpt_id for e in excerpts if e.excerpt_id in stored}
+        state = _score(job, result, todo, keep)
+    else:
+        run_id, state = fresh
+        result.reviewed_kept = state.reviewed_kept
+        result.notes.append(f"nothing the suggestions depend on changed since run {run_id}: reused")
+    result.calibration, result.threshold = state.calibration, state.threshold
+    result.notes[:0] = state.notes
+    if result.scored != "all":
+        for code, site in job.store.reads.standing_suggestions(job.loaded.codebook.id):
+            result.suggestions_by_code[code] += 1
+            result.suggestions_by_site[site] += 1
+    _reattach_and_write(job, result)
+    record(job.store, *CODER, result.coder_key, job.run_id, state)
+    return result
+
+
+def _current_excerpts(job: CodingJob, result: CodingResult) -> tuple[list[Excerpt], dict[str, tuple[int, int]]]:
+    """The excerpts of the current passages, stored (touched when unchanged); and those stored before."""
+    from fieldnotes.coding.excerpts import build_excerpts
+
+    store = job.store
+    passages, sentences, texts = store.corpus.passages_with_sentences()
+    excerpts = build_excerpts(passages, sentences, texts, job.settings.coding.min_excerpt_chars)
+    stored = store.coding.active_sentence_excerpts()
+    if {e.excerpt_id: (e.start, e.end) for e in excerpts} == stored:
+        store.coding.touch_excerpts(job.run_id)
+    else:
+        store.coding.save_excerpts(job.run_id, excerpts)
+    result.excerpts = len(excerpts)
+    result.excerpt_digest = inputs_digest(
+        [(e.excerpt_id, e.start, e.end) for e in excerpts], [(p["passage_id"], p["site"]) for p in passages]
+    )
+    return excerpts, stored
+
+
+def _score(job: CodingJob, result: CodingResult, todo: Sequence[Excerpt], keep: set[str]) -> CoderState:
+    """Build the coder, score `todo` in chunks and save the suggestions; `keep`: current excerpts
+    whose suggestions stand (scored before by the same coder). Others' machine suggestions that
+    were not made again are withdrawn."""
+    from fieldnotes.coding.run import build_coder, suggest
+
+    with job.clock.stage("code_setup"):
+        coder = build_coder(job.loaded, job.settings, job.store, job.embedder, job.cache)
+    suggestions: list[Suggestion] = []
+    with job.clock.stage("code"):
+        # In chunks, so only one chunk's vectors and evidence are in memory at a time.
+        for start in range(0, len(todo), SCORE_CHUNK):
+            chunk = todo[start : start + SCORE_CHUNK]
+            vectors, _ = embed_cached([e.text for e in chunk], job.embedder, job.cache)
+            suggestions.extend(suggest(coder, chunk, vectors))
+        counts = job.store.coding.save_suggestions(job.run_id, job.loaded.codebook.id, suggestions, keep)
+    result.reviewed_kept, result.withdrawn = counts["kept"], counts["withdrawn"]
+    if result.scored != "all":
+        result.notes.append(f"{len(todo)} new excerpts scored; the suggestions of the others stand")
+    else:
+        site_of = {e.excerpt_id: e.site for e in todo}
+        for suggestion in suggestions:
+            result.suggestions_by_code[suggestion.code_id] += 1
+            result.suggestions_by_site[site_of[suggestion.excerpt_id]] += 1
+    return CoderState(coder.calibration_path.name, coder.threshold, coder.notes, result.reviewed_kept)
+
+
+def _reattach_and_write(job: CodingJob, result: CodingResult) -> None:
+    """Move decisions onto their text's new place, list the orphans, write excerpts.csv."""
+    from fieldnotes.review.reattach import reattach_decisions
+
+    with job.clock.stage("code"):
+        result.reattached, orphans = reattach_decisions(job.store, job.run_id, job.loaded.codebook.id)
+    result.orphaned = len(orphans)
+    with job.clock.stage("write"):
+        if orphans:
+            write_csv(job.workspace.orphans_csv, ORPHAN_COLUMNS, orphans)
+        result.excerpts_csv = job.workspace.excerpts_csv
+        write_excerpts_csv(job.store, job.loaded, result.excerpts_csv)
+
+
+def write_excerpts_csv(store: Store, loaded: LoadedCodebook, path: Path) -> int:
+    """Every coded excerpt of the codebook, with the code's name, written atomically."""
+    names = {code.id: code.name for code in loaded.codebook.codes}
+    rows = store.reads.coded_excerpts(loaded.codebook.id)
+    return write_csv(path, EXCERPT_COLUMNS, ({**row, "code_name": names.get(row["code"], row["code"])} for row in rows))

@@ -191,18 +191,11 @@ def themes(out_dir: Path, settings_path: Path | None) -> None:
     reusing cached embeddings. Small corpora use PCA and k-means, larger ones
     UMAP and HDBSCAN; every passage gets one theme. Writes OUT/themes.csv.
     """
-    from fieldnotes.coding.run import make_embedder
+    from fieldnotes.pipeline import themes_alone
     from fieldnotes.report import format_themes_report
-    from fieldnotes.store import Store, database_path
-    from fieldnotes.themes.run import run_themes
 
-    database = database_path(out_dir)
-    if not database.is_file():
-        raise click.ClickException(f"{out_dir}: no results database; run `fieldnotes ingest CORPUS` first")
     try:
-        settings = _load_settings(settings_path)
-        with Store.open(database) as store:
-            report = run_themes(out_dir, settings, store, make_embedder(settings))
+        report = themes_alone(out_dir, _load_settings(settings_path))
     except FieldnotesError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(format_themes_report(report))
@@ -556,18 +549,16 @@ def evaluate(gold: Path, out_dir: Path, codebook: str | None, settings_path: Pat
 
     Prints precision, recall and F1 per code and micro-averaged for fieldnotes
     and two baselines: keywords only, and zero-shot similarity to the code
-    definitions. Embeddings are cached in OUT/fieldnotes.db.
+    definitions. Embeddings are cached in the shared embedding cache.
     """
     from fieldnotes.codebook import load_codebook
-    from fieldnotes.coding.run import evaluate as run_evaluation
     from fieldnotes.coding.run import evaluation_json, format_evaluation
-    from fieldnotes.store import Store, database_path
+    from fieldnotes.pipeline import evaluate_alone
 
     try:
         settings = _load_settings(settings_path)
         loaded = load_codebook(codebook or settings.coding.codebook)
-        with Store.open(database_path(out_dir)) as store:
-            result = run_evaluation(gold, loaded, settings, store)
+        result = evaluate_alone(gold, out_dir, loaded, settings)
     except FieldnotesError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(evaluation_json(result) if as_json else format_evaluation(result))
@@ -592,14 +583,12 @@ def calibrate(out_dir: Path, codebook: str | None, settings_path: Path | None, o
     cross-validated so the fit never sees its own training data.
     """
     from fieldnotes.codebook import load_codebook
-    from fieldnotes.coding.run import calibrate as run_calibration
-    from fieldnotes.store import Store, database_path
+    from fieldnotes.pipeline import calibrate_alone
 
     try:
         settings = _load_settings(settings_path)
         loaded = load_codebook(codebook or settings.coding.codebook)
-        with Store.open(database_path(out_dir)) as store:
-            result = run_calibration(loaded, settings, store, output)
+        result = calibrate_alone(out_dir, loaded, settings, output)
     except FieldnotesError as exc:
         raise click.ClickException(str(exc)) from None
     weights = ", ".join(f"{name} {weight:+.2f}" for name, weight in zip(result.features, result.weights, strict=True))

@@ -180,3 +180,37 @@ def _summary(report: CodeReport) -> dict[str, object]:
 
 def _measures(clock: Stopwatch) -> dict[str, object]:
     return {"timings": clock.rounded(), "peak_rss_mb": clock.peak_rss_mb, "encoded_by_stage": clock.encoded_by_stage}
+
+
+# --- stages run alone on a results folder, each holding its lock ----------------------------
+
+
+def themes_alone(out_dir: Path, settings: Settings) -> ThemesReport:
+    """`fieldnotes themes`: fit themes over what an earlier ingest or code run stored."""
+    from fieldnotes.coding.run import make_embedder
+    from fieldnotes.errors import CorpusError
+    from fieldnotes.themes.run import run_themes
+
+    workspace = Workspace.at(out_dir)
+    if not workspace.has_database():
+        raise CorpusError(f"{out_dir}: no results database; run `fieldnotes ingest CORPUS` first")
+    with workspace.locked("themes"), workspace.open_store() as store:
+        return run_themes(workspace.root, settings, store, make_embedder(settings))
+
+
+def calibrate_alone(out_dir: Path, loaded: LoadedCodebook, settings: Settings, output: Path | None = None):
+    """`fieldnotes calibrate`: fit the combiner on the codebook's reference excerpts."""
+    from fieldnotes.coding.run import calibrate
+
+    workspace = Workspace.at(out_dir)
+    with workspace.locked("calibrate"), workspace.open_store() as store:
+        return calibrate(loaded, settings, store, output)
+
+
+def evaluate_alone(gold: Path, out_dir: Path, loaded: LoadedCodebook, settings: Settings):
+    """`fieldnotes evaluate`: score a labelled gold file with fieldnotes and the baselines."""
+    from fieldnotes.coding.run import evaluate
+
+    workspace = Workspace.at(out_dir)
+    with workspace.locked("evaluate"), workspace.open_store() as store:
+        return evaluate(gold, loaded, settings, store)

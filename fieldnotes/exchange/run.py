@@ -115,8 +115,10 @@ def import_project_file(
 def import_reviewed_sheet(out_dir: Path, loaded: LoadedCodebook, sheet: Path, coder: str) -> DecisionImport:
     """Apply a reviewed xlsx export; conflicts are also written to OUT/import-conflicts.csv."""
     from fieldnotes.store import Store
+    from fieldnotes.workspace import Workspace
 
-    with Store.open(_database(out_dir)) as store:
+    database = _database(out_dir)
+    with Workspace.at(out_dir).locked("import-decisions"), Store.open(database) as store:
         result = import_decisions(sheet, store, loaded.codebook, coder)
     if result.conflicts:
         write_csv(

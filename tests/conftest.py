@@ -1,13 +1,19 @@
-"""Shared fixtures: default settings, small corpora, and generated binary documents."""
+"""Shared fixtures and builders: default settings, the session model and embedding cache, small corpora,
+generated binary documents, a coded results database, a browser. Test files import builders from here
+(`from conftest import make_pdf`), never from each other."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 from fieldnotes.settings import Settings, load_settings
+from fieldnotes.store import Store
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parent.parent
@@ -128,3 +134,130 @@ def shared_embedder(embedder):
 
     with registry.embedders.temporarily("sentence-transformers", lambda embedding_settings: embedder):
         yield embedder
+
+
+# --- shared by several test folders ---------------------------------------------------------
+
+
+@pytest.fixture
+def coded_store(tmp_path, settings) -> Store:
+    """A results database with passages, excerpts and two machine suggestions, no model needed."""
+    from fieldnotes.coding.excerpts import build_excerpts
+    from fieldnotes.pipeline import ingest_corpus
+    from fieldnotes.records import Suggestion
+
+    out = tmp_path / "out"
+    ingest_corpus(DATA / "mini", out, settings)
+    store = Store.open(out / "fieldnotes.db")
+    run_id = store.runs.begin("code", "", "", "{}", {})
+    passages, sentences, texts = store.corpus.passages_with_sentences()
+    excerpts = build_excerpts(passages, sentences, texts, 40)
+    store.coding.save_excerpts(run_id, excerpts)
+    rota = next(e for e in excerpts if "rota" in e.text)
+    store.coding.save_suggestions(
+        run_id,
+        "coproduction",
+        [
+            Suggestion(rota.excerpt_id, "staff-autonomy", 0.9, "rules", "matched 'rota'", {}),
+            Suggestion(rota.excerpt_id, "volunteering", 0.4, "semantic", "weak", {}),
+        ],
+    )
+    store.rota = rota  # type: ignore[attr-defined]
+    yield store
+    store.close()
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+TIMEOUT_MS = 10_000
+
+
+def chromium_path() -> str | None:
+    if Path("/usr/bin/chromium").is_file():
+        return "/usr/bin/chromium"
+    return shutil.which("chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium driven by Playwright; skip (or, under CI, fail) when one is not available."""
+    missing = []
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing.append("the playwright package (pip install -e '.[test]')")
+    executable = chromium_path()
+    if executable is None:
+        missing.append("a chromium executable (apt-get install chromium)")
+    if missing:
+        message = "browser test needs " + " and ".join(missing)
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + "; CI must run it", pytrace=False)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def open_page(browser):
+    """A fresh browser context and page, and the list of script errors and failed loads it reports."""
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: message.type == "error" and errors.append(f"{message.text} {message.location}"))
+    return context, page, errors
+
+
+COMMON_WORDS = None
+
+
+def common_words():
+    global COMMON_WORDS
+    if COMMON_WORDS is None:
+        from wordfreq import top_n_list
+
+        from fieldnotes.ingest.repair import _TWO_LETTER_WORDS
+
+        # wordfreq's list also holds tokens that are not words of running prose ("al" of "et al.",
+        # "th", "st"): exactly the fragments PDF damage leaves, so they are not clean text here.
+        COMMON_WORDS = [
+            w
+            for w in top_n_list("en", 3000)
+            if w.isalpha() and (len(w) > 2 or w in ("a", "i") or w in _TWO_LETTER_WORDS)
+        ]
+    return COMMON_WORDS
+
+
+def load_fuzz():
+    """scripts/fuzz.py as a module (its targets need no atheris)."""
+    if "fieldnotes_fuzz" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("fieldnotes_fuzz", REPO / "scripts" / "fuzz.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["fieldnotes_fuzz"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["fieldnotes_fuzz"]
+
+
+E2E = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Everything under tests/e2e (whole-corpus runs, kill tests, benchmarks) is slow: the developer
+    loop `pytest -m "not slow"` leaves it out; CI runs it."""
+    for item in items:
+        if E2E in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.slow)

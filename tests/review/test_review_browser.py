@@ -6,13 +6,10 @@ browser. Skipped when either is missing, except under CI (CI=true), where a miss
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
-from pathlib import Path
 
 import pytest
-from test_decisions import coded_store  # noqa: F401 - the fixture
+from conftest import open_page
 
 from fieldnotes.codebook import load_codebook
 from fieldnotes.coding.excerpts import build_excerpts
@@ -20,16 +17,6 @@ from fieldnotes.pipeline import ingest_corpus
 from fieldnotes.review.server import ReviewSession, start_server
 from fieldnotes.store import Store
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 10_000
 CODER = "aiko"
 MEMO = "Rota on the whiteboard: the nurses decide, not management."
 MANUAL_TEXT = "The head nurse said she would not go back to a hospital"
@@ -53,38 +40,8 @@ SELECT_JS = """([selector, start, end]) => {
 }"""
 
 
-def chromium_path() -> str | None:
-    if Path("/usr/bin/chromium").is_file():
-        return "/usr/bin/chromium"
-    return shutil.which("chromium")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """A headless Chromium driven by Playwright; skip (or, under CI, fail) when one is not available."""
-    missing = []
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing.append("the playwright package (pip install -e '.[test]')")
-    executable = chromium_path()
-    if executable is None:
-        missing.append("a chromium executable (apt-get install chromium)")
-    if missing:
-        message = "browser test needs " + " and ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + "; CI must run it", pytrace=False)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 @pytest.fixture
-def review(coded_store):  # noqa: F811
+def review(coded_store):
     """The review server over the fixture database, plus a third suggestion so that moving on is visible."""
     from fieldnotes.records import Suggestion
 
@@ -103,17 +60,6 @@ def review(coded_store):  # noqa: F811
     httpd, url = start_server(session)
     yield session, url, rota
     httpd.shutdown()
-
-
-def open_page(browser):
-    """A fresh browser context and page, and the list of script errors and failed loads it reports."""
-    context = browser.new_context()
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: message.type == "error" and errors.append(f"{message.text} {message.location}"))
-    return context, page, errors
 
 
 def test_review_path_in_a_real_browser(browser, review):

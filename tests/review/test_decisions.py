@@ -12,32 +12,6 @@ from fieldnotes.review.reattach import reattach_decisions
 from fieldnotes.store import Store
 
 
-@pytest.fixture
-def coded_store(tmp_path, settings) -> Store:
-    """A results database with passages, excerpts and two machine suggestions, no model needed."""
-    from fieldnotes.records import Suggestion
-
-    out = tmp_path / "out"
-    ingest_corpus(DATA / "mini", out, settings)
-    store = Store.open(out / "fieldnotes.db")
-    run_id = store.runs.begin("code", "", "", "{}", {})
-    passages, sentences, texts = store.corpus.passages_with_sentences()
-    excerpts = build_excerpts(passages, sentences, texts, 40)
-    store.coding.save_excerpts(run_id, excerpts)
-    rota = next(e for e in excerpts if "rota" in e.text)
-    store.coding.save_suggestions(
-        run_id,
-        "coproduction",
-        [
-            Suggestion(rota.excerpt_id, "staff-autonomy", 0.9, "rules", "matched 'rota'", {}),
-            Suggestion(rota.excerpt_id, "volunteering", 0.4, "semantic", "weak", {}),
-        ],
-    )
-    store.rota = rota  # type: ignore[attr-defined]
-    yield store
-    store.close()
-
-
 def statuses(store: Store) -> dict[tuple[str, str], str]:
     return {(r["excerpt_id"], r["code_id"]): r["status"] for r in store.connection.execute("SELECT * FROM suggestions")}
 

@@ -6,7 +6,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-from test_decisions import coded_store  # noqa: F401 - the fixture
 
 from fieldnotes.codebook import load_codebook
 from fieldnotes.review.server import ReviewSession, start_server
@@ -14,7 +13,7 @@ from fieldnotes.store import Store
 
 
 @pytest.fixture
-def server(coded_store):  # noqa: F811
+def server(coded_store):
     session = ReviewSession(coded_store.path, load_codebook(), "aiko", secrets.token_urlsafe(16), 0.33)
     httpd, url = start_server(session)
     yield session, url
@@ -47,7 +46,7 @@ def test_requests_without_the_token_or_from_elsewhere_are_refused(server):
     assert call(url, "/app.js", None)[0] == 200  # code only, no data
 
 
-def test_page_lists_suggestions_and_saves_every_action(server, coded_store):  # noqa: F811
+def test_page_lists_suggestions_and_saves_every_action(server, coded_store):
     session, url = server
     with urllib.request.urlopen(url, timeout=10) as page:
         assert b"fieldnotes review" in page.read()

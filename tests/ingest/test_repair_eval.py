@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "repair_eval.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "repair_eval.py"
 
 
 def _load() -> ModuleType:

@@ -13,8 +13,7 @@ import urllib.request
 from html.parser import HTMLParser
 
 import pytest
-from conftest import DATA, REPO
-from test_review_browser import browser, open_page  # noqa: F401 - the fixture
+from conftest import DATA, REPO, open_page
 
 from fieldnotes.codebook import load_codebook
 from fieldnotes.coding.excerpts import build_excerpts
@@ -160,7 +159,7 @@ def test_review_server_refuses_odd_requests_cleanly(review_server, path, headers
     assert refused.value.code == 403
 
 
-def test_review_page_in_a_browser_runs_no_injected_code(browser, review_server):  # noqa: F811
+def test_review_page_in_a_browser_runs_no_injected_code(browser, review_server):
     from playwright.sync_api import expect
 
     _, url = review_server

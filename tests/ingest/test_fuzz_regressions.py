@@ -3,24 +3,12 @@ clear FieldnotesError or succeed with every invariant of its target holding."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import DATA, REPO
+from conftest import DATA, load_fuzz
 
 REGRESSIONS = DATA / "fuzz_regressions"
-
-
-def load_fuzz():
-    """scripts/fuzz.py as a module (its targets need no atheris)."""
-    if "fieldnotes_fuzz" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("fieldnotes_fuzz", REPO / "scripts" / "fuzz.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["fieldnotes_fuzz"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["fieldnotes_fuzz"]
 
 
 # One .bin file per crash, named after the bug; tests/data/fuzz_regressions/README.md says what each was.

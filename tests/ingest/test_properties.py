@@ -11,12 +11,10 @@ import codecs
 
 import pytest
 import yaml
-from conftest import DATA
+from conftest import DATA, common_words, load_fuzz
 from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from test_fuzz_regressions import load_fuzz
-from test_repair import common_words
 
 from fieldnotes.codebook import CodebookError, load_codebook
 from fieldnotes.errors import DocumentError

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_decisions import coded_store  # noqa: F401 - the fixture
 
 from fieldnotes.errors import StoreError
 from fieldnotes.store.embeddings import EmbeddingRepository
 
-PACKAGE = Path(__file__).resolve().parent.parent / "fieldnotes"
+PACKAGE = Path(__file__).resolve().parents[2] / "fieldnotes"
 
 
 def test_no_sql_outside_the_store():
@@ -46,7 +45,7 @@ def test_embedding_cache_on_a_file_of_its_own(tmp_path):
     assert again.load("other", {"h1"}) == {}
 
 
-def test_a_failed_span_move_changes_nothing(coded_store):  # noqa: F811
+def test_a_failed_span_move_changes_nothing(coded_store):
     store = coded_store
     rota = store.rota
     before = store.connection.execute("SELECT COUNT(*) FROM suggestions").fetchone()[0]

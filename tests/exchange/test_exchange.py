@@ -25,7 +25,7 @@ from fieldnotes.pipeline import ingest_corpus
 from fieldnotes.records import Suggestion
 from fieldnotes.store import Store
 
-NVIVO = Path(__file__).resolve().parents[2] / "shared" / "refi-qda" / "nvivo_project.qdpx"
+NVIVO = Path(__file__).resolve().parents[3] / "shared" / "refi-qda" / "nvivo_project.qdpx"
 EMOJI_NOTE = (
     "Niihama, 3 March. The salon opened at ten 🙂 and the volunteers served tea.\n\n"
     "A member said the 𠮷野家 near the station had closed, so the han now meets at the clinic 🏥 instead."

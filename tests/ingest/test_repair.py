@@ -2,6 +2,7 @@
 
 from collections import Counter
 
+from conftest import common_words
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -134,26 +135,6 @@ def test_repaired_offsets_point_at_block_text(settings):
     for block in document.blocks:
         assert document.text[block.start : block.end] == block.text
     assert document.text == "Visit notes\n\nFirst paragraph here.\n\nSecond one."
-
-
-COMMON_WORDS = None
-
-
-def common_words():
-    global COMMON_WORDS
-    if COMMON_WORDS is None:
-        from wordfreq import top_n_list
-
-        from fieldnotes.ingest.repair import _TWO_LETTER_WORDS
-
-        # wordfreq's list also holds tokens that are not words of running prose ("al" of "et al.",
-        # "th", "st"): exactly the fragments PDF damage leaves, so they are not clean text here.
-        COMMON_WORDS = [
-            w
-            for w in top_n_list("en", 3000)
-            if w.isalpha() and (len(w) > 2 or w in ("a", "i") or w in _TWO_LETTER_WORDS)
-        ]
-    return COMMON_WORDS
 
 
 @hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

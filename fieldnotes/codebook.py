@@ -108,12 +108,6 @@ class Code(_Strict):
                 raise ValueError(f"pattern '{pattern}' has leading or trailing spaces")
         return value
 
-    @model_validator(mode="after")
-    def _needs_evidence(self) -> Code:
-        if not self.examples and not self.patterns:
-            raise ValueError("a code needs examples or patterns (or both) to be suggested")
-        return self
-
 
 class Codebook(_Strict):
     id: str

@@ -1,0 +1,58 @@
+"""A codebook brought from elsewhere: definitions only is enough to start, and nothing borrowed is silent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+from conftest import DATA
+
+from fieldnotes.cli import cli
+from fieldnotes.codebook import load_codebook
+from fieldnotes.coding.gold import load_gold
+from fieldnotes.coding.run import borrowed_calibration_note, find_calibration, reference_warnings
+from fieldnotes.coding.suggest import Calibration
+
+DEFINITIONS_ONLY = """\
+id: brought
+name: A codebook from another project
+version: "1"
+codes:
+  - id: mutual-aid
+    name: Mutual aid
+    definition: People help each other with everyday needs, expecting help in return some day.
+  - id: paperwork
+    name: Paperwork
+    definition: Forms, applications and administrative procedures that people must complete.
+"""
+
+
+def write_book(tmp_path: Path) -> Path:
+    path = tmp_path / "brought.yaml"
+    path.write_text(DEFINITIONS_ONLY, encoding="utf-8")
+    return path
+
+
+def test_a_definitions_only_codebook_passes_codebook_check(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["codebook", "check", str(write_book(tmp_path))])
+    assert result.exit_code == 0, result.output
+    assert "valid; A codebook from another project 1: 2 codes in 0 groups, 0 examples, 0 patterns" in result.output
+
+
+def test_another_codebooks_calibration_is_never_used_silently(tmp_path: Path) -> None:
+    loaded = load_codebook(write_book(tmp_path))
+    path = find_calibration(loaded)
+    note = borrowed_calibration_note(loaded, Calibration.load(path), path)
+    assert note is not None and "'brought' has no calibration of its own" in note
+    assert "fitted on codebook 'coproduction'" in note and "fieldnotes calibrate" in note
+    shipped = load_codebook("coproduction", check_patterns=False)
+    own = find_calibration(shipped)
+    assert borrowed_calibration_note(shipped, Calibration.load(own), own) is None
+
+
+def test_a_small_reference_set_is_flagged() -> None:
+    mini = load_codebook(DATA / "codebooks" / "mini.yaml", check_patterns=False)
+    gold = load_gold(DATA / "codebooks" / "mini-reference.csv", mini.codebook.code_ids)
+    warnings = reference_warnings(gold, mini.codebook.code_ids)
+    assert any(f"has {len(gold.texts)} labelled excerpts" in w and "unreliable" in w for w in warnings)
+    assert any("fewer than 5 positive excerpts" in w for w in warnings)

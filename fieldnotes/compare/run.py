@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ from fieldnotes.errors import FieldnotesError
 from fieldnotes.files import atomic_text
 from fieldnotes.settings import GENERAL_SITE, Settings
 from fieldnotes.store import Store, database_path, holds_results_lock
+from fieldnotes.text import KANA_KANJI_BLOCK
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,7 +50,7 @@ class CompareReport:
 
 def count_words(text: str) -> int:
     """Whitespace words; Japanese, written without spaces, counts each character."""
-    cjk = len(re.findall(r"[\u3040-\u30ff\u3400-\u9fff]", text))
+    cjk = len(KANA_KANJI_BLOCK.findall(text))
     return len(text.split()) + cjk
 
 

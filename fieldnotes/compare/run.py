@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,12 +12,16 @@ from fieldnotes.errors import FieldnotesError
 from fieldnotes.files import atomic_text
 from fieldnotes.settings import GENERAL_SITE, Settings
 from fieldnotes.store import Store, database_path, holds_results_lock
+from fieldnotes.text import KANA_KANJI_BLOCK
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from sqlite3 import Row
+
     import pandas as pd
 
     from fieldnotes.codebook import LoadedCodebook
-    from fieldnotes.compare.model import ReportData
+    from fieldnotes.compare.model import ContingencyResult, ReportData, Theme
 
 STATUSES = ("auto", "accepted", "suggested", "all")
 # Which suggestion statuses each choice counts.
@@ -50,7 +53,7 @@ class CompareReport:
 
 def count_words(text: str) -> int:
     """Whitespace words; Japanese, written without spaces, counts each character."""
-    cjk = len(re.findall(r"[\u3040-\u30ff\u3400-\u9fff]", text))
+    cjk = len(KANA_KANJI_BLOCK.findall(text))
     return len(text.split()) + cjk
 
 
@@ -93,11 +96,8 @@ def build_report_data(
     store: Store, settings: Settings, loaded: LoadedCodebook, status: str, figures: Path
 ) -> ReportData:
     """Everything the report shows, computed from the results database."""
-    import pandas as pd
-
-    from fieldnotes.compare import charts
-    from fieldnotes.compare.model import ReportData, Theme
-    from fieldnotes.compare.stats import code_by_site, cooccurrence, distinctive_codes, topic_by_site
+    from fieldnotes.compare.model import ReportData
+    from fieldnotes.compare.stats import code_by_site, cooccurrence, distinctive_codes
 
     book = loaded.codebook
     chosen, status_note = choose_status(store, book.id, status)
@@ -106,51 +106,114 @@ def build_report_data(
         raise CompareError("no passages in the results database; run `fieldnotes code CORPUS` first")
     sites = [site.id for site in settings.site] + [GENERAL_SITE]
     labels = {site.id: site.label for site in settings.site} | {GENERAL_SITE: "General"}
-    codes = book.code_ids
-    code_table, code_test = code_by_site(coded, passages, codes, sites)
-    pairs = cooccurrence(coded, codes)
+    code_table, code_test = code_by_site(coded, passages, book.code_ids, sites)
+    pairs = cooccurrence(coded, book.code_ids)
     warnings: list[str] = []  # the tests' own cautions are shown in their sections
-
     run_id, topic_rows, assignments = store.topics.latest()
+    themes = _themes(passages, topic_rows, assignments, sites) if run_id is not None else None
+    topic_table, topic_test = (themes.table, themes.test) if themes is not None else (None, None)
+    top_excerpts = _top_excerpts(coded)
+    figures.mkdir(parents=True, exist_ok=True)
+    chart_paths = _charts(code_table, topic_table, loaded, sites, labels, figures)
+    documents = store.corpus.documents_by_format()
+    return ReportData(
+        title="fieldnotes: codes and themes across sites",
+        generated_at=time.strftime("%Y-%m-%d %H:%M"),
+        corpus={
+            "documents": sum(documents.values()),
+            "passages": len(passages),
+            "words": int(passages.words.sum()),
+            "by_format": documents,
+        },
+        sites=sites,
+        site_labels=labels,
+        passages_by_site={s: int((passages.site == s).sum()) for s in sites},
+        words_by_site={s: int(passages.words[passages.site == s].sum()) for s in sites},
+        status_used=status_note,
+        code_names={code.id: code.name for code in book.codes},
+        code_by_site=code_table,
+        code_test=code_test,
+        topic_by_site=topic_table,
+        topic_test=topic_test,
+        themes=themes.themes if themes is not None else [],
+        distinctive=distinctive_codes(code_table),
+        top_excerpts=top_excerpts,
+        cooccurrence=pairs,
+        provenance=_provenance(store, settings, loaded, run_id, topic_rows),
+        charts=chart_paths,
+        warnings=warnings,
+    )
+
+
+@dataclass
+class _Themes:
+    """The latest themes run as the report shows it: per-site table, its test, each theme."""
+
+    table: pd.DataFrame
+    test: ContingencyResult
+    themes: list[Theme]
+
+
+def _themes(
+    passages: pd.DataFrame, topic_rows: Sequence[Row], assignments: dict[str, int], sites: list[str]
+) -> _Themes:
+    import pandas as pd
+
+    from fieldnotes.compare.model import Theme
+    from fieldnotes.compare.stats import topic_by_site
+
+    topics = {row["topic_id"]: row["label"] for row in topic_rows}
+    current = set(passages.passage_id)  # built once: inside the comprehension it cost O(n^2)
+    assigned = pd.DataFrame(
+        [{"passage_id": p, "topic_id": t} for p, t in assignments.items() if p in current],
+        columns=["passage_id", "topic_id"],
+    )
+    topic_table, topic_test = topic_by_site(assigned, passages, topics, sites)
+    by_id = passages.set_index("passage_id")
     themes: list[Theme] = []
-    topic_table = topic_test = None
-    if run_id is not None:
-        topics = {row["topic_id"]: row["label"] for row in topic_rows}
-        current = set(passages.passage_id)  # built once: inside the comprehension it cost O(n^2)
-        assigned = pd.DataFrame(
-            [{"passage_id": p, "topic_id": t} for p, t in assignments.items() if p in current],
-            columns=["passage_id", "topic_id"],
-        )
-        topic_table, topic_test = topic_by_site(assigned, passages, topics, sites)
-        by_id = passages.set_index("passage_id")
-        for row in topic_rows:
-            share = topic_table[topic_table.topic_id == row["topic_id"]].set_index("site")["share_of_passages"]
-            examples = [
-                {"text": by_id.loc[p, "text"], "document": by_id.loc[p, "document"], "site": by_id.loc[p, "site"]}
-                for p in json.loads(row["representatives_json"])
-                if p in by_id.index
-            ]
-            themes.append(
-                Theme(
-                    topic_id=row["topic_id"],
-                    label=row["label"],
-                    words=json.loads(row["words_json"]),
-                    size=row["size"],
-                    share_by_site={site: float(share.get(site, 0.0)) for site in sites},
-                    examples=examples,
-                    words_by_site=json.loads(row["words_by_site_json"] or "{}"),
-                )
+    for row in topic_rows:
+        share = topic_table[topic_table.topic_id == row["topic_id"]].set_index("site")["share_of_passages"]
+        examples = [
+            {"text": by_id.loc[p, "text"], "document": by_id.loc[p, "document"], "site": by_id.loc[p, "site"]}
+            for p in json.loads(row["representatives_json"])
+            if p in by_id.index
+        ]
+        themes.append(
+            Theme(
+                topic_id=row["topic_id"],
+                label=row["label"],
+                words=json.loads(row["words_json"]),
+                size=row["size"],
+                share_by_site={site: float(share.get(site, 0.0)) for site in sites},
+                examples=examples,
+                words_by_site=json.loads(row["words_by_site_json"] or "{}"),
             )
+        )
+    return _Themes(topic_table, topic_test, themes)
+
+
+def _top_excerpts(coded: pd.DataFrame) -> list[dict]:
+    """The TOP_EXCERPTS best excerpts per code and site, accepted ones first."""
     top = (
         coded.assign(accepted=coded.status.eq("accepted"))
         .sort_values(["code", "site", "accepted", "score", "excerpt_id"], ascending=[True, True, False, False, True])
         .groupby(["code", "site"], sort=False)
         .head(TOP_EXCERPTS)
     )
-    top_excerpts = [
-        {k: row[k] for k in ("code", "site", "text", "document", "score", "status")} for _, row in top.iterrows()
-    ]
-    figures.mkdir(parents=True, exist_ok=True)
+    return [{k: row[k] for k in ("code", "site", "text", "document", "score", "status")} for _, row in top.iterrows()]
+
+
+def _charts(
+    code_table: pd.DataFrame,
+    topic_table: pd.DataFrame | None,
+    loaded: LoadedCodebook,
+    sites: list[str],
+    labels: dict[str, str],
+    figures: Path,
+) -> dict[str, Path]:
+    from fieldnotes.compare import charts
+
+    book, codes = loaded.codebook, loaded.codebook.code_ids
     share = code_table.pivot(index="code", columns="site", values="share_of_passages").reindex(
         index=codes, columns=sites
     )
@@ -177,7 +240,13 @@ def build_report_data(
             "share of passages",
             topic_residual,
         )
-    documents = store.corpus.documents_by_format()
+    return chart_paths
+
+
+def _provenance(
+    store: Store, settings: Settings, loaded: LoadedCodebook, themes_run: int | None, topic_rows: Sequence[Row]
+) -> dict[str, str]:
+    """What produced the report: codebook, settings, database, the coding and themes runs."""
     last = store.runs.latest("code")
     provenance = {
         "codebook": loaded.describe(),
@@ -193,36 +262,10 @@ def build_report_data(
                 "versions": ", ".join(f"{k} {v}" for k, v in json.loads(last.versions_json or "{}").items()),
             }
         )
-    if run_id is not None:
+    if themes_run is not None:
         method = topic_rows[0]["method"] if topic_rows else ""
-        provenance["themes run"] = f"{run_id} ({method})"
-    return ReportData(
-        title="fieldnotes: codes and themes across sites",
-        generated_at=time.strftime("%Y-%m-%d %H:%M"),
-        corpus={
-            "documents": sum(documents.values()),
-            "passages": len(passages),
-            "words": int(passages.words.sum()),
-            "by_format": documents,
-        },
-        sites=sites,
-        site_labels=labels,
-        passages_by_site={s: int((passages.site == s).sum()) for s in sites},
-        words_by_site={s: int(passages.words[passages.site == s].sum()) for s in sites},
-        status_used=status_note,
-        code_names={code.id: code.name for code in book.codes},
-        code_by_site=code_table,
-        code_test=code_test,
-        topic_by_site=topic_table,
-        topic_test=topic_test,
-        themes=themes,
-        distinctive=distinctive_codes(code_table),
-        top_excerpts=top_excerpts,
-        cooccurrence=pairs,
-        provenance=provenance,
-        charts=chart_paths,
-        warnings=warnings,
-    )
+        provenance["themes run"] = f"{themes_run} ({method})"
+    return provenance
 
 
 @holds_results_lock("compare")

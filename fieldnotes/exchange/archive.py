@@ -1,20 +1,22 @@
 """Reading files made elsewhere without trusting them.
 
 A .qdpx or .xlsx is a zip archive of XML. Before anything is parsed: the archive must be
-a readable zip, have at most MAX_MEMBERS members, no member whose name is absolute or
-climbs out of the archive ('../'), no member larger than MAX_MEMBER_BYTES once
-unpacked, no more than MAX_TOTAL_BYTES in all, and no member that unpacks to more than
-MAX_RATIO times its packed size (a zip bomb). Members are read with a hard cap, so a
-lying size in the zip directory cannot get past it. XML is parsed with defusedxml: no
-DTDs, no entities, no external references.
+a readable zip and pass the zip-safety policy (fieldnotes.archives) with these limits: at
+most MAX_MEMBERS members, no member whose name is absolute or climbs out of the archive
+('../'), no member larger than MAX_MEMBER_BYTES once unpacked, no more than
+MAX_TOTAL_BYTES in all, and no member that unpacks to more than MAX_RATIO times its
+packed size (a zip bomb). Members are read with a hard cap, so a lying size in the zip
+directory cannot get past it. XML is parsed with defusedxml: no DTDs, no entities, no
+external references.
 """
 
 from __future__ import annotations
 
 import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from xml.etree.ElementTree import Element
 
+from fieldnotes.archives import ZipLimits, zip_problem
 from fieldnotes.errors import FieldnotesError
 
 MAX_MEMBERS = 10_000
@@ -23,17 +25,21 @@ MAX_TOTAL_BYTES = 1024 * 1024 * 1024
 MAX_RATIO = 200
 # Small members compress extremely well when they are XML; ratios only count above this size.
 RATIO_FLOOR_BYTES = 1024 * 1024
+# These limits, for the one zip-safety policy (fieldnotes.archives): every member checked on its own.
+ZIP_LIMITS = ZipLimits(
+    max_members=MAX_MEMBERS,
+    max_total_bytes=MAX_TOTAL_BYTES,
+    max_ratio=MAX_RATIO,
+    ratio_floor_bytes=RATIO_FLOOR_BYTES,
+    ratio_of="member",
+    max_member_bytes=MAX_MEMBER_BYTES,
+    refuse_encrypted=True,
+    strict_names=True,
+)
 
 
 class ExchangeError(FieldnotesError):
     """A file to import or export is invalid, unsafe or does not fit the database."""
-
-
-def _safe_member_name(name: str) -> bool:
-    if not name or "\x00" in name or "\\" in name:
-        return False
-    path = PurePosixPath(name)
-    return not path.is_absolute() and ".." not in path.parts and not (path.parts and ":" in path.parts[0])
 
 
 class SafeArchive:
@@ -56,30 +62,27 @@ class SafeArchive:
             raise
 
     def _check(self) -> None:
-        members = self._zip.infolist()
-        if len(members) > MAX_MEMBERS:
-            raise ExchangeError(f"{self.path}: refused: {len(members)} files inside (limit {MAX_MEMBERS})")
-        total = 0
-        for info in members:
-            if not _safe_member_name(info.filename):
-                raise ExchangeError(
-                    f"{self.path}: refused: member '{info.filename}' has an unsafe path (absolute or '..')"
-                )
-            if info.flag_bits & 0x1:
-                raise ExchangeError(f"{self.path}: refused: member '{info.filename}' is encrypted")
-            if info.file_size > MAX_MEMBER_BYTES:
-                raise ExchangeError(
-                    f"{self.path}: refused: member '{info.filename}' unpacks to {info.file_size:,} bytes "
-                    f"(limit {MAX_MEMBER_BYTES:,})"
-                )
-            if info.file_size > RATIO_FLOOR_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-                raise ExchangeError(
-                    f"{self.path}: refused: member '{info.filename}' looks like a zip bomb "
-                    f"({info.compress_size:,} bytes unpack to {info.file_size:,})"
-                )
-            total += info.file_size
-        if total > MAX_TOTAL_BYTES:
-            raise ExchangeError(f"{self.path}: refused: unpacks to {total:,} bytes (limit {MAX_TOTAL_BYTES:,})")
+        problem = zip_problem(self._zip.infolist(), ZIP_LIMITS)
+        if problem is None:
+            return
+        info, refused = problem.member, f"{self.path}: refused:"
+        name = info.filename if info is not None else ""
+        if problem.kind == "members":
+            raise ExchangeError(f"{refused} {problem.count} files inside (limit {MAX_MEMBERS})")
+        if problem.kind == "name":
+            raise ExchangeError(f"{refused} member '{name}' has an unsafe path (absolute or '..')")
+        if problem.kind == "encrypted":
+            raise ExchangeError(f"{refused} member '{name}' is encrypted")
+        if problem.kind == "member_size":
+            raise ExchangeError(
+                f"{refused} member '{name}' unpacks to {problem.size:,} bytes (limit {MAX_MEMBER_BYTES:,})"
+            )
+        if problem.kind == "member_ratio" and info is not None:
+            packed = info.compress_size
+            raise ExchangeError(
+                f"{refused} member '{name}' looks like a zip bomb ({packed:,} bytes unpack to {problem.size:,})"
+            )
+        raise ExchangeError(f"{refused} unpacks to {problem.size:,} bytes (limit {MAX_TOTAL_BYTES:,})")
 
     def names(self) -> list[str]:
         return self._zip.namelist()

@@ -8,6 +8,7 @@ reported, never overwritten. The rest is applied in one transaction.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,8 +105,22 @@ def import_decisions(path: Path, store: Store, book: Codebook, coder: str) -> De
     records = read_sheet(path)
     result.rows = len(records)
     states = store.reads.suggestion_states(book.id)
+    planned = _checked_plan(path, records, states, f"in {store.path} (codebook {book.id})", result)
+    store.decisions.record_many(_batch(planned, states, coder, result))
+    return result
+
+
+_Plan = dict[tuple[str, str], tuple[int, str, str | None]]  # (excerpt, code) -> row number, status, memo
+_States = dict[tuple[str, str], sqlite3.Row]  # (excerpt, code) -> the suggestion's state
+
+
+def _checked_plan(
+    path: Path, records: list[tuple[int, dict[str, object]]], states: _States, where: str, result: DecisionImport
+) -> _Plan:
+    """The decision of every row (counting kept ones in `result`), once every row is checked;
+    ExchangeError naming the rows to fix when any is wrong."""
     errors: list[str] = []
-    planned: dict[tuple[str, str], tuple[int, str, str | None]] = {}
+    planned: _Plan = {}
     for number, record in records:
         excerpt_id = str(record.get("excerpt_id") or "").strip()
         code = str(record.get("code") or "").strip()
@@ -118,8 +133,8 @@ def import_decisions(path: Path, store: Store, book: Codebook, coder: str) -> De
         state = states.get((excerpt_id, code))
         if state is None:
             errors.append(
-                f"row {number}: no suggestion of code '{code}' for excerpt '{excerpt_id}' in {store.path} "
-                f"(codebook {book.id}); was the sheet exported from another results folder?"
+                f"row {number}: no suggestion of code '{code}' for excerpt '{excerpt_id}' {where}; "
+                "was the sheet exported from another results folder?"
             )
             continue
         if not _same_text(record.get("text"), state["text"]):
@@ -142,6 +157,11 @@ def import_decisions(path: Path, store: Store, book: Codebook, coder: str) -> De
         raise ExchangeError(
             f"{path}: nothing imported; {len(errors)} row(s) need fixing:\n  " + "\n  ".join(shown) + more
         )
+    return planned
+
+
+def _batch(planned: _Plan, states: _States, coder: str, result: DecisionImport) -> list[tuple]:
+    """The decisions to record; unchanged ones and conflicts are counted in `result` instead."""
     batch = []
     for (excerpt_id, code), (number, status, memo) in planned.items():
         state = states[(excerpt_id, code)]
@@ -161,5 +181,4 @@ def import_decisions(path: Path, store: Store, book: Codebook, coder: str) -> De
             continue
         batch.append((excerpt_id, code, status, coder, memo, "sheet"))
         result.applied[status] += 1
-    store.decisions.record_many(batch)
-    return result
+    return batch

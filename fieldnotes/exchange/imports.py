@@ -241,47 +241,25 @@ def import_project(
     offsets: str = "auto",
 ) -> ProjectImport:
     """Bring a .qdpx's text sources into the corpus and its codings in as accepted codes."""
-    from fieldnotes.files import atomic_text
     from fieldnotes.pipeline import ingest_corpus
     from fieldnotes.store import Store, database_path
 
     project = read_project(Path(path))
-    book = loaded.codebook
     folder = Path(corpus) / "imported" / _safe_file_name(Path(path).stem)
     result = ProjectImport(Path(path), folder)
-    code_of = match_codes(project.codes, book)
-    names = {node.guid: node.name for node in project.all_codes()}
-    utf16 = offsets == "utf16" or (offsets == "auto" and "nvivo" in project.origin.lower())
+    codings = _Codings(
+        result,
+        loaded.codebook.id,
+        match_codes(project.codes, loaded.codebook),
+        {node.guid: node.name for node in project.all_codes()},
+        project.users,
+        offsets == "utf16" or (offsets == "auto" and "nvivo" in project.origin.lower()),
+        f"imported from {Path(path).name}",
+    )
     result.problems.extend(f"{name}: not a text source; not imported" for name in project.skipped_sources)
-
-    planned: list[tuple[Path, str, list]] = []  # (file written, its text, its selections)
-    used_names: set[str] = set()
-    for source in project.sources:
-        if source.text is None:
-            result.problems.append(f"{source.name}: {source.problem}; not imported")
-            continue
-        if not source.text.strip():
-            result.problems.append(f"{source.name}: its text is empty; not imported")
-            continue
-        file_name = _safe_file_name(source.name)
-        if not file_name.lower().endswith(".txt"):
-            file_name = f"{Path(file_name).stem or 'source'}.txt"
-        base, number = file_name, 2
-        while file_name.lower() in used_names:
-            file_name = f"{Path(base).stem}-{number}.txt"
-            number += 1
-        used_names.add(file_name.lower())
-        # A source that is one site's case goes into that site's folder, so ingestion places it there.
-        site = site_folder(project.cases_of_source.get(source.guid, []), settings)
-        target = folder / site / file_name if site else folder / file_name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_text(target) as handle:
-            handle.write(source.text)
-        result.documents.append(str(target))
-        planned.append((target, source.text, source.selections))
+    planned = _write_sources(project, folder, settings, result)
     if not planned:
         raise ExchangeError(f"{path}: no text source could be imported: " + "; ".join(result.problems or ["none"]))
-
     ingest_corpus(Path(corpus), Path(out_dir), settings)
     with Store.open(database_path(out_dir)) as store:
         corpus_root = Path(corpus).resolve()
@@ -293,29 +271,84 @@ def import_project(
                 continue
             passages = store.corpus.passage_spans(document.document_id)
             for selection in selections:
-                start, end = selection.start, selection.end
-                if utf16:
-                    start, end = utf16_to_codepoints(text, start), utf16_to_codepoints(text, end)
-                quoted = text[max(start, 0) : max(end, 0)]
-                for guid in selection.code_guids:
-                    result.codings += 1
-                    code_id = code_of.get(guid)
-                    if code_id is None:
-                        result.unmatched_codes[names.get(guid, guid)] += 1
-                        continue
-                    span = locate(document.text, quoted, start / max(len(text), 1))
-                    if span is None:
-                        result.unplaced.append(f"{relative} {selection.start}-{selection.end}: '{quoted[:60]}'")
-                        continue
-                    coder = project.users.get(selection.user_guid or "", "imported")
-                    memo = f"imported from {Path(path).name}" + (
-                        f": {selection.description}" if selection.description else ""
-                    )
-                    added = store.decisions.add_code_over_passages(
-                        passages, span[0], span[1], code_id, book.id, coder, memo, action="imported"
-                    )
-                    result.imported += added
-                    result.already += 0 if added else 1
-                    if added:
-                        result.by_code[code_id] += 1
+                codings.add(store, relative, document.text, passages, text, selection)
     return result
+
+
+def _write_sources(project, folder: Path, settings, result: ProjectImport) -> list[tuple[Path, str, list]]:
+    """Write each text source into the corpus folder (a site's case into that site's folder);
+    returns (file written, its text, its selections) for each."""
+    from fieldnotes.files import atomic_text
+
+    planned: list[tuple[Path, str, list]] = []
+    used_names: set[str] = set()
+    for source in project.sources:
+        if source.text is None:
+            result.problems.append(f"{source.name}: {source.problem}; not imported")
+            continue
+        if not source.text.strip():
+            result.problems.append(f"{source.name}: its text is empty; not imported")
+            continue
+        file_name = _unique_txt_name(source.name, used_names)
+        # A source that is one site's case goes into that site's folder, so ingestion places it there.
+        site = site_folder(project.cases_of_source.get(source.guid, []), settings)
+        target = folder / site / file_name if site else folder / file_name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_text(target) as handle:
+            handle.write(source.text)
+        result.documents.append(str(target))
+        planned.append((target, source.text, source.selections))
+    return planned
+
+
+def _unique_txt_name(name: str, used_names: set[str]) -> str:
+    """A safe .txt file name for a source, numbered when another source has it (case-insensitive)."""
+    file_name = _safe_file_name(name)
+    if not file_name.lower().endswith(".txt"):
+        file_name = f"{Path(file_name).stem or 'source'}.txt"
+    base, number = file_name, 2
+    while file_name.lower() in used_names:
+        file_name = f"{Path(base).stem}-{number}.txt"
+        number += 1
+    used_names.add(file_name.lower())
+    return file_name
+
+
+@dataclass
+class _Codings:
+    """Records a project's coded selections as accepted codes, counting into `result`."""
+
+    result: ProjectImport
+    codebook_id: str
+    code_of: dict[str, str]  # REFI code GUID -> fieldnotes code id
+    names: dict[str, str]  # REFI code GUID -> its name
+    users: dict[str, str]  # REFI user GUID -> coder name
+    utf16: bool  # the file counts offsets in UTF-16 units
+    memo: str
+
+    def add(self, store, relative: str, document_text: str, passages, text: str, selection) -> None:
+        """One selection of the source `text`, on the ingested document at `relative`."""
+        result = self.result
+        start, end = selection.start, selection.end
+        if self.utf16:
+            start, end = utf16_to_codepoints(text, start), utf16_to_codepoints(text, end)
+        quoted = text[max(start, 0) : max(end, 0)]
+        for guid in selection.code_guids:
+            result.codings += 1
+            code_id = self.code_of.get(guid)
+            if code_id is None:
+                result.unmatched_codes[self.names.get(guid, guid)] += 1
+                continue
+            span = locate(document_text, quoted, start / max(len(text), 1))
+            if span is None:
+                result.unplaced.append(f"{relative} {selection.start}-{selection.end}: '{quoted[:60]}'")
+                continue
+            coder = self.users.get(selection.user_guid or "", "imported")
+            memo = self.memo + (f": {selection.description}" if selection.description else "")
+            added = store.decisions.add_code_over_passages(
+                passages, span[0], span[1], code_id, self.codebook_id, coder, memo, action="imported"
+            )
+            result.imported += added
+            result.already += 0 if added else 1
+            if added:
+                result.by_code[code_id] += 1

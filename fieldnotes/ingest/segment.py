@@ -15,17 +15,17 @@ from typing import Protocol
 from fieldnotes.ingest.model import BlockKind, CleanDocument
 from fieldnotes.records import Passage
 from fieldnotes.settings import SegmentSettings
+from fieldnotes.text import KANA_KANJI
 
 Span = tuple[int, int]
 
-_KANA_KANJI = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
 def detect_language(text: str) -> str:
     """'ja' when most letters are kana or kanji, else 'en'."""
     letters = len(_LETTER.findall(text))
-    if letters and len(_KANA_KANJI.findall(text)) / letters > 0.3:
+    if letters and len(KANA_KANJI.findall(text)) / letters > 0.3:
         return "ja"
     return "en"
 

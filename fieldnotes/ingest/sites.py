@@ -18,6 +18,7 @@ from pathlib import PurePosixPath
 from fieldnotes.ingest.model import BlockKind, CleanBlock
 from fieldnotes.records import Passage
 from fieldnotes.settings import GENERAL_SITE, Site
+from fieldnotes.text import KANA_KANJI_BLOCK
 
 # Headings of sections that by their nature belong to no one site. A heading
 # inferred from plain-text layout carries no reliable level, so these words
@@ -36,7 +37,7 @@ _RUN_IN_HEADING_MAX = 60
 
 
 def _is_cjk(text: str) -> bool:
-    return bool(re.search(r"[\u3040-\u30ff\u3400-\u9fff]", text))
+    return bool(KANA_KANJI_BLOCK.search(text))
 
 
 class SiteMatcher:

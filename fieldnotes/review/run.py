@@ -1,12 +1,22 @@
-"""Gathering who coded what from the results database, for agreement statistics."""
+"""Review commands over a results folder: the review page, the decision history, and
+agreement statistics from who coded what."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fieldnotes.errors import FieldnotesError
 from fieldnotes.review.agreement import AgreementRow, overall_agreement, per_code_agreement
 from fieldnotes.store import Store
+from fieldnotes.workspace import Workspace
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from fieldnotes.codebook import LoadedCodebook
 
 
 class AgreementError(FieldnotesError):
@@ -59,3 +69,60 @@ def agreement(
         raise AgreementError("no excerpts to compare: nothing has been reviewed (by both coders)")
     per_code = per_code_agreement(units, applied_a, applied_b, codes)
     return [*per_code, overall_agreement(units, applied_a, applied_b, codes)], label_a, label_b, len(units)
+
+
+def _results_database(out_dir: Path) -> Path:
+    workspace = Workspace.at(out_dir)
+    if not workspace.has_database():
+        raise FieldnotesError(f"{out_dir}: no results database; run `fieldnotes code CORPUS` first")
+    return workspace.database
+
+
+def measure_agreement(
+    out_dir: Path, settings_path: Path | None, codebook: str | None, coders: Sequence[str] = ()
+) -> tuple[list[AgreementRow], str, str, int]:
+    """`fieldnotes agreement`: `agreement` over the results folder, with the codebook given
+    (default: the settings' one). The database is looked for before anything is loaded."""
+    from fieldnotes.codebook import load_codebook
+    from fieldnotes.settings import load_settings
+
+    database = _results_database(out_dir)
+    settings = load_settings(settings_path)
+    book = load_codebook(codebook or settings.coding.codebook).codebook
+    with Store.open(database) as store:
+        return agreement(store, book.id, book.code_ids, coders)
+
+
+def decision_history(out_dir: Path, excerpt_id: str) -> list[sqlite3.Row]:
+    """`fieldnotes history`: every decision recorded on one excerpt, oldest first."""
+    database = _results_database(out_dir)
+    with Store.open(database) as store:
+        rows = store.decisions.history(excerpt_id)
+    if not rows:
+        raise FieldnotesError(f"no decisions recorded for excerpt '{excerpt_id}'")
+    return rows
+
+
+def serve_review(
+    out_dir: Path,
+    loaded: LoadedCodebook,
+    coder: str,
+    port: int,
+    open_browser: bool,
+    on_ready: Callable[[str], None],
+) -> None:
+    """`fieldnotes review`: serve the review page (with the codebook's calibrated threshold)
+    until Ctrl-C; `on_ready` gets the page's address once it is served. Raises OSError when
+    the port cannot be bound."""
+    from fieldnotes.coding.run import find_calibration
+    from fieldnotes.coding.suggest import Calibration
+    from fieldnotes.review.server import review
+
+    threshold = Calibration.load(find_calibration(loaded)).threshold
+    server, url = review(out_dir, loaded, coder, port, threshold, open_browser=open_browser)
+    on_ready(url)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.shutdown()

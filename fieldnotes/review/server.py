@@ -17,6 +17,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
+from typing import cast
 from urllib.parse import parse_qs, urlparse
 
 from fieldnotes.codebook import LoadedCodebook
@@ -122,86 +123,97 @@ class ReviewSession:
         return {"ok": True}
 
 
-def make_handler(session: ReviewSession, origin_holder: dict[str, str]):
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "fieldnotes-review"
+class ReviewServer(ThreadingHTTPServer):
+    """The review page's server on 127.0.0.1: its session, and its own origin (what a request's
+    Host and Origin must name)."""
 
-        def log_message(self, format: str, *args: object) -> None:
-            return  # quiet: the terminal belongs to the researcher
+    def __init__(self, session: ReviewSession, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), ReviewHandler)
+        self.session = session
+        self.origin = f"http://127.0.0.1:{self.server_address[1]}"
 
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", f"{content_type}; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Referrer-Policy", "no-referrer")
-            self.send_header(
-                "Content-Security-Policy",
-                "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'",
-            )
+
+class ReviewHandler(BaseHTTPRequestHandler):
+    """One request to the review page; the session and the page's origin are the server's."""
+
+    server_version = "fieldnotes-review"
+
+    @property
+    def _server(self) -> ReviewServer:
+        return cast(ReviewServer, self.server)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return  # quiet: the terminal belongs to the researcher
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header(
+            "Content-Security-Policy",
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'",
+        )
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, payload: object) -> None:
+        self._send(status, json.dumps(payload).encode("utf-8"), "application/json")
+
+    def _allowed(self, url) -> bool:
+        origin = self._server.origin
+        if self.headers.get("Host") != origin.removeprefix("http://"):
+            return False  # another host name pointing here (DNS rebinding)
+        token = self.headers.get("X-Fieldnotes-Token") or parse_qs(url.query).get("token", [""])[0]
+        # As bytes: compare_digest raises TypeError on non-ASCII text, and a URL may carry any.
+        return secrets.compare_digest(token.encode("utf-8", "surrogateescape"), self._server.session.token.encode())
+
+    def do_GET(self) -> None:
+        url = urlparse(self.path)
+        if url.path == "/favicon.ico":  # browsers ask for it without the token: answer, don't refuse
+            self.send_response(HTTPStatus.NO_CONTENT)
             self.end_headers()
-            self.wfile.write(body)
+            return None
+        if url.path in STATIC_FILES:  # code, no data: served without the token
+            body = resources.files("fieldnotes.review").joinpath("static", url.path[1:]).read_bytes()
+            return self._send(HTTPStatus.OK, body, STATIC_FILES[url.path])
+        if not self._allowed(url):
+            return self._json(HTTPStatus.FORBIDDEN, {"error": "missing or wrong session token"})
+        if url.path == "/":
+            body = resources.files("fieldnotes.review").joinpath("static", "index.html").read_bytes()
+            return self._send(HTTPStatus.OK, body, "text/html")
+        if url.path == "/api/codebook":
+            return self._json(HTTPStatus.OK, self._server.session.codebook())
+        if url.path == "/api/items":
+            query = {k: v[0] for k, v in parse_qs(url.query).items() if k != "token"}
+            return self._json(HTTPStatus.OK, self._server.session.items(query))
+        return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
-        def _json(self, status: int, payload: object) -> None:
-            self._send(status, json.dumps(payload).encode("utf-8"), "application/json")
-
-        def _allowed(self, url) -> bool:
-            origin = origin_holder["origin"]
-            if self.headers.get("Host") != origin.removeprefix("http://"):
-                return False  # another host name pointing here (DNS rebinding)
-            token = self.headers.get("X-Fieldnotes-Token") or parse_qs(url.query).get("token", [""])[0]
-            # As bytes: compare_digest raises TypeError on non-ASCII text, and a URL may carry any.
-            return secrets.compare_digest(token.encode("utf-8", "surrogateescape"), session.token.encode())
-
-        def do_GET(self) -> None:
-            url = urlparse(self.path)
-            if url.path == "/favicon.ico":  # browsers ask for it without the token: answer, don't refuse
-                self.send_response(HTTPStatus.NO_CONTENT)
-                self.end_headers()
-                return None
-            if url.path in STATIC_FILES:  # code, no data: served without the token
-                body = resources.files("fieldnotes.review").joinpath("static", url.path[1:]).read_bytes()
-                return self._send(HTTPStatus.OK, body, STATIC_FILES[url.path])
-            if not self._allowed(url):
-                return self._json(HTTPStatus.FORBIDDEN, {"error": "missing or wrong session token"})
-            if url.path == "/":
-                body = resources.files("fieldnotes.review").joinpath("static", "index.html").read_bytes()
-                return self._send(HTTPStatus.OK, body, "text/html")
-            if url.path == "/api/codebook":
-                return self._json(HTTPStatus.OK, session.codebook())
-            if url.path == "/api/items":
-                query = {k: v[0] for k, v in parse_qs(url.query).items() if k != "token"}
-                return self._json(HTTPStatus.OK, session.items(query))
+    def do_POST(self) -> None:
+        url = urlparse(self.path)
+        if not self._allowed(url):
+            return self._json(HTTPStatus.FORBIDDEN, {"error": "missing or wrong session token"})
+        if self.headers.get("Origin") not in (None, self._server.origin):
+            return self._json(HTTPStatus.FORBIDDEN, {"error": "requests from other origins are refused"})
+        if url.path != "/api/act":
             return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
-
-        def do_POST(self) -> None:
-            url = urlparse(self.path)
-            if not self._allowed(url):
-                return self._json(HTTPStatus.FORBIDDEN, {"error": "missing or wrong session token"})
-            if self.headers.get("Origin") not in (None, origin_holder["origin"]):
-                return self._json(HTTPStatus.FORBIDDEN, {"error": "requests from other origins are refused"})
-            if url.path != "/api/act":
-                return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                return self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "request too large"})
-            try:
-                body = json.loads(self.rfile.read(length) or b"{}")
-                return self._json(HTTPStatus.OK, session.act(body))
-            except (FieldnotesError, KeyError, ValueError, TypeError) as exc:
-                return self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
-
-    return Handler
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            return self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "request too large"})
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+            return self._json(HTTPStatus.OK, self._server.session.act(body))
+        except (FieldnotesError, KeyError, ValueError, TypeError) as exc:
+            return self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
 
 
 def start_server(session: ReviewSession, port: int = 0) -> tuple[ThreadingHTTPServer, str]:
     """Start serving in a background thread; returns the server and the page URL (with token)."""
-    holder: dict[str, str] = {}
-    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(session, holder))
-    holder["origin"] = f"http://127.0.0.1:{server.server_address[1]}"
+    server = ReviewServer(session, port)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"{holder['origin']}/?token={session.token}"
+    return server, f"{server.origin}/?token={session.token}"
 
 
 def review(

@@ -80,14 +80,15 @@ def run_themes(
     cache: VectorCache | None = None,
 ) -> ThemesReport:
     """Fit themes over the active passages in the results database; texts are embedded through
-    `cache` (default: the shared embedding cache of the settings)."""
+    `cache` (default: the shared embedding cache of the settings).
+
+    The last themes are reused when nothing changed, kept with the new passages placed in them
+    when few changed (`_place_passages`), else fitted again."""
     if cache is None:
         from fieldnotes.embedding import open_embedding_cache
 
         with open_embedding_cache(settings.embedding, store) as (shared, _):
             return run_themes(out_dir, settings, store, embedder, run_id, shared)
-    from fieldnotes.themes.model import fit_themes
-
     started = time.perf_counter()
     report = ThemesReport()
     passages = [dict(row) for row in store.corpus.active_passages()]
@@ -107,23 +108,47 @@ def run_themes(
         report.method = rows[0]["method"]
         report.notes.append(f"passages and settings unchanged since themes run {previous_run}: themes reused")
         report.themes = [stored_theme(row, passages, assignments, sites) for row in rows]
-        report.csv_path = Path(out_dir) / THEMES_CSV
-        write_themes_csv(report, passages, sites, report.csv_path)
-        report.seconds = time.perf_counter() - started
-        return report
+        return _finish(report, out_dir, passages, sites, started)
     vectors, report.embedded = passage_vectors(store, cache, embedder, passages)
     if rows and previous_run is not None and stored.get("context") == context:
         placed = _place_passages(report, passages, vectors, rows, assignments, stored, previous_run, settings, sites)
         if placed is not None:
             store.topics.save(run_id, report.themes, placed, json.dumps({**stored, "key": key}, sort_keys=True))
-            report.csv_path = Path(out_dir) / THEMES_CSV
-            write_themes_csv(report, passages, sites, report.csv_path)
-            report.seconds = time.perf_counter() - started
-            return report
-    drop = site_words(settings) if settings.themes.drop_site_names else set()
-    from fieldnotes.embedding import embed_cached
-    from fieldnotes.themes.model import cached_backend
+            return _finish(report, out_dir, passages, sites, started)
+    topics = _fit(report, passages, vectors, settings, embedder, cache, sites)
+    fitted = {"key": key, "context": context, "fitted_run": run_id, "changed": 0, "method": report.method}
+    store.topics.save(
+        run_id,
+        report.themes,
+        {p["passage_id"]: t for p, t in zip(passages, topics, strict=True)},
+        json.dumps(fitted, sort_keys=True),
+    )
+    return _finish(report, out_dir, passages, sites, started)
 
+
+def _finish(
+    report: ThemesReport, out_dir: Path, passages: list[dict], sites: list[str], started: float
+) -> ThemesReport:
+    report.csv_path = Path(out_dir) / THEMES_CSV
+    write_themes_csv(report, passages, sites, report.csv_path)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _fit(
+    report: ThemesReport,
+    passages: list[dict],
+    vectors,
+    settings: Settings,
+    embedder,
+    cache: VectorCache,
+    sites: list[str],
+) -> list[int]:
+    """Fit themes afresh into `report` (method, notes, themes); returns each passage's theme."""
+    from fieldnotes.embedding import embed_cached
+    from fieldnotes.themes.model import cached_backend, fit_themes
+
+    drop = site_words(settings) if settings.themes.drop_site_names else set()
     # Words and passages the labelling models embed go through the cache too (no model when all are there).
     model = cached_backend(lambda texts: embed_cached(texts, embedder, cache)[0]) if embedder is not None else None
     result = fit_themes(
@@ -154,17 +179,7 @@ def run_themes(
                 },
             }
         )
-    fitted = {"key": key, "context": context, "fitted_run": run_id, "changed": 0, "method": result.method}
-    store.topics.save(
-        run_id,
-        report.themes,
-        {p["passage_id"]: t for p, t in zip(passages, result.topics, strict=True)},
-        json.dumps(fitted, sort_keys=True),
-    )
-    report.csv_path = Path(out_dir) / THEMES_CSV
-    write_themes_csv(report, passages, sites, report.csv_path)
-    report.seconds = time.perf_counter() - started
-    return report
+    return list(result.topics)
 
 
 def _stored_key(text: str | None) -> dict:

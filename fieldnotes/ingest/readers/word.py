@@ -7,35 +7,43 @@ import re
 import zipfile
 from pathlib import Path
 
+from fieldnotes.archives import ZipLimits, zip_problem
 from fieldnotes.errors import DocumentError
 from fieldnotes.ingest.model import BlockKind, RawBlock
 from fieldnotes.ingest.readers.text import ReadResult
 
-# Zip containers (docx) are checked before parsing, against decompression bombs.
+# Zip containers (docx) are checked before parsing, against decompression bombs, by the one
+# zip-safety policy (fieldnotes.archives) with these limits: the ratio over the whole archive.
 MAX_ZIP_MEMBERS = 5000
 MAX_ZIP_UNCOMPRESSED = 500 * 1024 * 1024
 MAX_ZIP_RATIO = 200
+_MB = 1024 * 1024
+ZIP_LIMITS = ZipLimits(
+    max_members=MAX_ZIP_MEMBERS,
+    max_total_bytes=MAX_ZIP_UNCOMPRESSED,
+    max_ratio=MAX_ZIP_RATIO,
+    ratio_floor_bytes=10 * _MB,
+    ratio_of="archive",
+)
 
 
 def check_zip(path: Path | str, data: bytes, what: str) -> None:
-    """Refuse a zip container (docx, and the importers' archives) that is damaged, a
-    decompression bomb, or holds members whose names point outside the archive."""
+    """Refuse a zip container (docx) that is damaged, a decompression bomb, or holds members
+    whose names point outside the archive."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise DocumentError(path, f"not a valid {what} (damaged zip container: {exc})") from None
-    for member in members:
-        name = member.filename.replace("\\", "/")
-        if name.startswith("/") or re.match(r"[A-Za-z]:", name) or ".." in name.split("/"):
-            # No Office program writes these; they exist to make an unpacker write outside its folder.
-            raise DocumentError(path, f"refused: archive member '{member.filename}' points outside the archive")
-    if len(members) > MAX_ZIP_MEMBERS:
-        raise DocumentError(path, f"refused: {len(members)} archive members (limit {MAX_ZIP_MEMBERS})")
-    total = sum(member.file_size for member in members)
-    packed = sum(member.compress_size for member in members) or 1
-    if total > MAX_ZIP_UNCOMPRESSED or (total > 10 * 1024 * 1024 and total / packed > MAX_ZIP_RATIO):
-        raise DocumentError(path, f"refused: unpacks to {total // (1024 * 1024)} MB (a zip bomb?)")
+    problem = zip_problem(members, ZIP_LIMITS)
+    if problem is None:
+        return
+    if problem.kind == "name" and problem.member is not None:
+        # No Office program writes these; they exist to make an unpacker write outside its folder.
+        raise DocumentError(path, f"refused: archive member '{problem.member.filename}' points outside the archive")
+    if problem.kind == "members":
+        raise DocumentError(path, f"refused: {problem.count} archive members (limit {MAX_ZIP_MEMBERS})")
+    raise DocumentError(path, f"refused: unpacks to {problem.size // _MB} MB (a zip bomb?)")
 
 
 def read_docx(path: Path, data: bytes) -> ReadResult:

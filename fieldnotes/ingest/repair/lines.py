@@ -8,9 +8,9 @@ from collections import Counter
 from fieldnotes.ingest.repair.frequency import zipf
 from fieldnotes.ingest.repair.kinds import HYPHENS, UNWRAPPED
 from fieldnotes.settings import RepairSettings
+from fieldnotes.text import KANA_KANJI_HALFWIDTH as _CJK
 
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•◦‣·]|\d{1,3}[.)]|[a-z][.)])\s+\S")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")
 
 
 def _is_list_line(line: str) -> bool:

@@ -81,19 +81,19 @@ def best_of(runs: int, func) -> float:
 
 
 def micro_f1(gold: Path, embedder, out: Path) -> float:
-    import fieldnotes.coding.run as run
+    from fieldnotes import registry
     from fieldnotes.codebook import load_codebook
+    from fieldnotes.coding.evaluation import evaluate
     from fieldnotes.settings import load_settings
     from fieldnotes.store import Store, database_path
 
     settings = load_settings()
-    original = run.make_embedder
-    run.make_embedder = lambda settings: embedder  # evaluate() builds its own embedder otherwise
-    try:
-        with Store.open(database_path(out)) as store:
-            result = run.evaluate(gold, load_codebook(settings.coding.codebook), settings, store)
-    finally:
-        run.make_embedder = original
+    # evaluate() builds its embedder from the settings' backend: hand it the one under test.
+    with (
+        registry.embedders.temporarily(settings.embedding.backend, lambda embedding_settings: embedder),
+        Store.open(database_path(out)) as store,
+    ):
+        result = evaluate(gold, load_codebook(settings.coding.codebook), settings, store)
     return next(method.micro.f1 for method in result.methods if method.name == "fieldnotes")
 
 

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, Protocol, TextIO
 
 
 @contextmanager
@@ -32,7 +32,13 @@ def atomic_text(path: Path) -> Iterator[TextIO]:
         yield handle
 
 
-def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping]) -> int:
+class ByColumn(Protocol):
+    """A row whose values are read by column name: a dict, or a database row."""
+
+    def __getitem__(self, column: str, /) -> Any: ...
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: Iterable[ByColumn] | Iterable[Mapping[str, Any]]) -> int:
     """A CSV with a header, atomically; returns the number of rows."""
     count = 0
     with atomic_text(path) as handle:

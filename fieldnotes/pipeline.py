@@ -192,15 +192,14 @@ def themes_alone(out_dir: Path, settings: Settings) -> ThemesReport:
     from fieldnotes.themes.run import run_themes
 
     workspace = Workspace.at(out_dir)
-    if not workspace.has_database():
-        raise CorpusError(f"{out_dir}: no results database; run `fieldnotes ingest CORPUS` first")
+    workspace.require_database(CorpusError, first="ingest")
     with workspace.locked("themes"), workspace.open_store() as store:
         return run_themes(workspace.root, settings, store, make_embedder(settings))
 
 
 def calibrate_alone(out_dir: Path, loaded: LoadedCodebook, settings: Settings, output: Path | None = None):
     """`fieldnotes calibrate`: fit the combiner on the codebook's reference excerpts."""
-    from fieldnotes.coding.run import calibrate
+    from fieldnotes.coding.evaluation import calibrate
 
     workspace = Workspace.at(out_dir)
     with workspace.locked("calibrate"), workspace.open_store() as store:
@@ -209,7 +208,7 @@ def calibrate_alone(out_dir: Path, loaded: LoadedCodebook, settings: Settings, o
 
 def evaluate_alone(gold: Path, out_dir: Path, loaded: LoadedCodebook, settings: Settings):
     """`fieldnotes evaluate`: score a labelled gold file with fieldnotes and the baselines."""
-    from fieldnotes.coding.run import evaluate
+    from fieldnotes.coding.evaluation import evaluate
 
     workspace = Workspace.at(out_dir)
     with workspace.locked("evaluate"), workspace.open_store() as store:

@@ -41,6 +41,7 @@ def format_ingest_report(report: IngestReport, quiet: bool = False) -> str:
 
 
 def format_code_report(report: CodeReport, quiet: bool = False) -> str:
+    assert report.ingest is not None, "a code run always ingests first"
     lines = [format_ingest_report(report.ingest, quiet=quiet)]
     if quiet:
         lines.extend(f"note: {note}" for note in report.notes)

@@ -96,6 +96,16 @@ class Workspace:
     def has_database(self) -> bool:
         return self.database.is_file()
 
+    def require_database(self, error: type[Exception] | None = None, first: str = "code") -> Path:
+        """The database, or `error` (a StoreError by default) saying which command makes it."""
+        if self.has_database():
+            return self.database
+        from fieldnotes.errors import StoreError
+
+        raise (error or StoreError)(
+            f"{self.root}: no results database; run `fieldnotes {first} CORPUS --out {self.root}` first"
+        )
+
 
 def user_cache_dir() -> Path:
     """The user's cache folder for fieldnotes: $FIELDNOTES_CACHE_DIR, else the platform's

@@ -136,6 +136,7 @@ def system_coder(
     import inspect
 
     from fieldnotes import registry
+    from fieldnotes.coding import evaluation as coding_evaluation
     from fieldnotes.coding import run as coding_run
     from fieldnotes.store import Store
 
@@ -164,12 +165,12 @@ def system_coder(
             with registry.embedders.temporarily(settings.embedding.backend, lambda _settings: embedder):
                 calibrated = None
                 if calibrate_first:
-                    coding_run.calibrate(loaded, settings, store)
+                    coding_evaluation.calibrate(loaded, settings, store)
                     calibrated = loaded.calibration_path
                 vectors = MemoryVectors() if separate_cache else store
                 reference, features = None, {}
                 if loaded.reference_path is not None:
-                    reference, features = coding_run.reference_evidence(loaded, settings, vectors, embedder)
+                    reference, features = coding_evaluation.reference_evidence(loaded, settings, vectors, embedder)
                 if separate_cache:
                     coder = coding_run.build_coder(loaded, settings, store, embedder, vectors)
                 else:

@@ -22,7 +22,7 @@ def evaluate(gold: Path, out_dir: Path, codebook: str | None, settings_path: Pat
     and two baselines: keywords only, and zero-shot similarity to the code
     definitions. Embeddings are cached in the shared embedding cache.
     """
-    from fieldnotes.coding.run import evaluation_json, format_evaluation
+    from fieldnotes.coding.evaluation import evaluation_json, format_evaluation
     from fieldnotes.pipeline import evaluate_alone
 
     with user_errors():
@@ -56,3 +56,5 @@ def calibrate(out_dir: Path, codebook: str | None, settings_path: Path | None, o
         result = calibrate_alone(out_dir, loaded, settings, output)
     weights = ", ".join(f"{name} {weight:+.2f}" for name, weight in zip(result.features, result.weights, strict=True))
     click.echo(f"wrote {output or loaded.calibration_path}: threshold {result.threshold:.2f}; weights {weights}")
+    for warning in result.fitted_on.get("warnings", []):
+        click.echo(f"warning: {warning}")

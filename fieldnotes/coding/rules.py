@@ -138,7 +138,7 @@ def required_literals(regex: str) -> frozenset[str] | None:
     try:
         from re import _parser as parser  # type: ignore[attr-defined]  # re's own parser, private and untyped
     except ImportError:  # pragma: no cover
-        import sre_parse as parser  # type: ignore[no-redef]
+        import sre_parse as parser
     try:
         tree = parser.parse(regex, re.I)
     except (re.error, RecursionError):

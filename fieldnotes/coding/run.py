@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldnotes.codebook import LoadedCodebook
-from fieldnotes.coding.gold import GoldSet, Scores, load_gold, score_predictions
-from fieldnotes.coding.learned import LearnedSuggester, TrainingSet, codebook_training, merge
+from fieldnotes.coding.calibration import borrowed_calibration_note, find_calibration
+from fieldnotes.coding.gold import GoldSet, load_gold
+from fieldnotes.coding.learned import TrainingSet, merge
 from fieldnotes.coding.suggest import (
     Batch,
     Calibration,
@@ -24,13 +25,11 @@ from fieldnotes.coding.suggest import (
     Suggester,
     SuggesterContext,
     SuggesterFactory,
-    choose_threshold,
-    fit_calibration,
     rationale,
 )
-from fieldnotes.embedding import Embedder, VectorCache, embed_cached, open_embedding_cache
+from fieldnotes.embedding import Embedder, VectorCache, embed_cached
 from fieldnotes.records import Excerpt, Suggestion
-from fieldnotes.resources import data_dir, installed_version
+from fieldnotes.resources import installed_version
 from fieldnotes.settings import Settings
 
 if TYPE_CHECKING:
@@ -115,54 +114,6 @@ def decision_training(loaded: LoadedCodebook, store: Store, embed) -> TrainingSe
     for i, row in enumerate(rows):
         labels[i, index[row["code"]]] = 1 if row["status"] == "accepted" else 0
     return TrainingSet(embed([row["text"] for row in rows]), labels)
-
-
-def find_calibration(loaded: LoadedCodebook) -> Path:
-    """Beside the codebook if `fieldnotes calibrate` wrote one there, else the shipped default."""
-    if loaded.calibration_path.is_file():
-        return loaded.calibration_path
-    return data_dir("codebooks") / "coproduction.calibration.json"
-
-
-def calibration_codebook(calibration: Calibration) -> str:
-    """The id of the codebook a calibration was fitted on ('' when it does not say)."""
-    fitted = calibration.fitted_on
-    return str(fitted.get("codebook_id") or str(fitted.get("codebook", "")).split(" ")[0])
-
-
-def borrowed_calibration_note(loaded: LoadedCodebook, calibration: Calibration, path: Path) -> str | None:
-    """What to tell the user when a codebook is scored with another codebook's calibration."""
-    fitted_on = calibration_codebook(calibration)
-    if fitted_on == loaded.codebook.id:
-        return None
-    return (
-        f"codebook '{loaded.codebook.id}' has no calibration of its own: its scores use {path.name}, fitted on "
-        f"codebook '{fitted_on or 'unknown'}', so the threshold may suit it badly; label excerpts as a reference "
-        "set and run `fieldnotes calibrate` for a calibration of its own"
-    )
-
-
-# Below these, a calibration fitted on a reference set says more about chance than about the codebook.
-MIN_REFERENCE_EXCERPTS = 50
-MIN_POSITIVES_PER_CODE = 5
-
-
-def reference_warnings(gold: GoldSet, code_ids: Sequence[str]) -> list[str]:
-    """Why a reference set may be too small to calibrate on (empty when it is not)."""
-    warnings = []
-    if len(gold.texts) < MIN_REFERENCE_EXCERPTS:
-        warnings.append(
-            f"{gold.path.name} has {len(gold.texts)} labelled excerpts; a calibration fitted on fewer than "
-            f"{MIN_REFERENCE_EXCERPTS} is unreliable (its threshold can swing widely)"
-        )
-    positives = gold.labels.sum(axis=0)
-    thin = [code for code, count in zip(code_ids, positives, strict=True) if count < MIN_POSITIVES_PER_CODE]
-    if thin:
-        warnings.append(
-            f"{len(thin)} code(s) have fewer than {MIN_POSITIVES_PER_CODE} positive excerpts in {gold.path.name}: "
-            + ", ".join(thin)
-        )
-    return warnings
 
 
 def build_suggesters(
@@ -313,160 +264,3 @@ def contributors(
         if matched if suggester.credited_by_terms else lift > 0:
             names.append(name)
     return "+".join(names) or "combined"
-
-
-# --- calibration and evaluation ------------------------------------------------
-
-
-def _out_of_fold_learned(loaded: LoadedCodebook, prototypes: Prototypes, reference: TrainingSet) -> np.ndarray:
-    """Learned-suggester scores for each reference excerpt from a model that never saw it."""
-    import numpy as np
-    from sklearn.model_selection import KFold
-
-    base = codebook_training(loaded.codebook, prototypes)
-    scores = np.zeros(reference.labels.shape, dtype=np.float32)
-    folds = KFold(CROSS_VALIDATION_FOLDS, shuffle=True, random_state=0)
-    for train, held_out in folds.split(reference.vectors):
-        fold = TrainingSet(reference.vectors[train], reference.labels[train])
-        model = LearnedSuggester(loaded.codebook, merge(base, fold))
-        batch = Batch([""] * len(held_out), reference.vectors[held_out])
-        scores[held_out] = model.evidence(batch).features["learned"]
-    return scores
-
-
-def reference_evidence(
-    loaded: LoadedCodebook, settings: Settings, cache: VectorCache, embedder: Embedder
-) -> tuple[GoldSet, dict[str, np.ndarray]]:
-    """Evidence for the reference excerpts, the learned part cross-validated."""
-    from fieldnotes.codebook import CodebookError
-
-    embed = cached_encoder(embedder, cache)
-    gold, training = reference_training(loaded, embed)
-    if gold is None or training is None:
-        raise CodebookError(f"{loaded.path}: calibration needs labelled reference excerpts (a 'reference' CSV)")
-    prototypes = Prototypes.build(loaded.codebook, embed)
-    names = [n for n in settings.coding.suggesters if n != "learned"]
-    batch = Batch(gold.texts, training.vectors)
-    features: dict[str, np.ndarray] = {}
-    for suggester in build_suggesters(names, loaded, prototypes, None):
-        features.update(suggester.evidence(batch).features)
-    if "learned" in settings.coding.suggesters:
-        features["learned"] = _out_of_fold_learned(loaded, prototypes, training)
-    return gold, features
-
-
-def calibrate(loaded: LoadedCodebook, settings: Settings, store: Store, out: Path | None = None) -> Calibration:
-    """Fit the combiner on the codebook's reference excerpts and save it beside the codebook."""
-    embedder = make_embedder(settings)
-    with open_embedding_cache(settings.embedding, store) as (cache, _):
-        gold, features = reference_evidence(loaded, settings, cache, embedder)
-    names = [feature for features in suggester_features(settings.coding.suggesters).values() for feature in features]
-    calibration = fit_calibration(features, gold.labels, names, embedder.model_id)
-    calibration.fitted_on = {
-        "reference": gold.path.name,
-        "excerpts": len(gold.texts),
-        "codebook": loaded.describe(),
-        "codebook_id": loaded.codebook.id,
-        "suggesters": list(settings.coding.suggesters),
-        "warnings": reference_warnings(gold, loaded.codebook.code_ids),
-    }
-    calibration.save(out or loaded.calibration_path)
-    return calibration
-
-
-@dataclass
-class MethodResult:
-    name: str
-    per_code: list[Scores]
-    micro: Scores
-
-
-@dataclass
-class Evaluation:
-    gold: Path
-    codes: list[str]
-    excerpts: int
-    methods: list[MethodResult]
-    notes: list[str]
-
-    def table(self) -> list[dict[str, object]]:
-        """Tidy rows: method, code (or 'micro'), precision, recall, f1, support."""
-        rows = []
-        for method in self.methods:
-            for code, scores in [*zip(self.codes, method.per_code, strict=True), ("micro", method.micro)]:
-                rows.append(
-                    {
-                        "method": method.name,
-                        "code": code,
-                        "precision": round(scores.precision, 3),
-                        "recall": round(scores.recall, 3),
-                        "f1": round(scores.f1, 3),
-                        "support": scores.tp + scores.fn,
-                    }
-                )
-        return rows
-
-
-def evaluate(gold_path: Path, loaded: LoadedCodebook, settings: Settings, store: Store) -> Evaluation:
-    """Score a labelled gold file with fieldnotes and with the two baselines.
-
-    Baseline thresholds are chosen on the reference excerpts, never on the gold file.
-    Evaluating the reference file itself gives cross-validated (out-of-fold) figures.
-    """
-    import numpy as np
-
-    embedder = make_embedder(settings)
-    notes: list[str] = []
-    gold = load_gold(gold_path, loaded.codebook.code_ids)
-    with open_embedding_cache(settings.embedding, store) as (cache, cache_note):
-        notes.extend([cache_note] if cache_note else [])
-        reference, reference_features = reference_evidence(loaded, settings, cache, embedder)
-        in_sample = reference is not None and Path(gold_path).resolve() == reference.path.resolve()
-        coder = build_coder(loaded, settings, store, embedder, cache)
-        notes.extend(coder.notes)
-        if in_sample:
-            notes.append("the gold file is the codebook's reference set: learned scores are 5-fold cross-validated")
-            features = reference_features
-        else:
-            vectors = coder.embed(gold.texts)
-            features = coder.evidence(gold.texts, vectors).features
-    scores = coder.calibration.score(features)
-    thresholds = np.array([code.threshold or coder.threshold for code in loaded.codebook.codes])
-    methods = [MethodResult("fieldnotes", *score_predictions(scores >= thresholds, gold.labels))]
-    if "rule" in features:
-        methods.append(MethodResult("keywords only", *score_predictions(features["rule"] > 0, gold.labels)))
-    # Zero-shot: similarity to the code definitions, with the threshold that is best on the reference set.
-    definition_threshold = choose_threshold(
-        reference_features["definition"].reshape(-1) if "definition" in reference_features else np.zeros(1),
-        reference.labels.reshape(-1),
-        0.0,
-    )
-    if "definition" in features:
-        predicted = features["definition"] >= definition_threshold
-        methods.append(MethodResult("zero-shot definitions", *score_predictions(predicted, gold.labels)))
-        notes.append(f"zero-shot threshold {definition_threshold:.2f} (best F1 on the reference set)")
-    return Evaluation(Path(gold_path), loaded.codebook.code_ids, len(gold.texts), methods, notes)
-
-
-def format_evaluation(evaluation: Evaluation) -> str:
-    names = [method.name for method in evaluation.methods]
-    header = f"{'code':26s}" + "".join(f"{name:>26s}" for name in names) + f"{'n':>5s}"
-    lines = [
-        f"{evaluation.gold}: {evaluation.excerpts} excerpts; precision / recall / F1 per method",
-        header,
-    ]
-    rows = [*evaluation.codes, "micro"]
-    for index, code in enumerate(rows):
-        cells = []
-        support = 0
-        for method in evaluation.methods:
-            scores = method.micro if code == "micro" else method.per_code[index]
-            support = scores.tp + scores.fn
-            cells.append(f"{scores.precision:.2f} / {scores.recall:.2f} / {scores.f1:.2f}")
-        lines.append(f"{code:26s}" + "".join(f"{cell:>26s}" for cell in cells) + f"{support:>5d}")
-    lines.extend(f"note: {note}" for note in evaluation.notes)
-    return "\n".join(lines)
-
-
-def evaluation_json(evaluation: Evaluation) -> str:
-    return json.dumps({"gold": str(evaluation.gold), "rows": evaluation.table(), "notes": evaluation.notes}, indent=2)

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 from fieldnotes.errors import FieldnotesError
 from fieldnotes.files import atomic_text
 from fieldnotes.settings import GENERAL_SITE, Settings
-from fieldnotes.store import Store, database_path, holds_results_lock
+from fieldnotes.store import Store, holds_results_lock
 from fieldnotes.text import KANA_KANJI_BLOCK
+from fieldnotes.workspace import Workspace
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -275,9 +276,7 @@ def compare(out_dir: Path, settings: Settings, loaded: LoadedCodebook, status: s
 
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    database = database_path(out_dir)
-    if not database.is_file():
-        raise CompareError(f"{out_dir}: no results database; run `fieldnotes code CORPUS --out {out_dir}` first")
+    database = Workspace.at(out_dir).require_database(CompareError)
     report = CompareReport(out_dir)
     with Store.open(database) as store:
         data = build_report_data(store, settings, loaded, status, out_dir / "figures")

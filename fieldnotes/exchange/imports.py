@@ -241,7 +241,7 @@ def import_project(
     offsets: str = "auto",
 ) -> ProjectImport:
     """Bring a .qdpx's text sources into the corpus and its codings in as accepted codes."""
-    from fieldnotes.pipeline import ingest_corpus
+    from fieldnotes.ingest.run import ingest_corpus
     from fieldnotes.store import Store, database_path
 
     project = read_project(Path(path))

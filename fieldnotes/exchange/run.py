@@ -38,12 +38,9 @@ def default_export_path(out_dir: Path, fmt: str, status: str, codebook_id: str, 
 
 
 def _database(out_dir: Path) -> Path:
-    from fieldnotes.store import database_path
+    from fieldnotes.workspace import Workspace
 
-    database = database_path(out_dir)
-    if not database.is_file():
-        raise ExchangeError(f"{out_dir}: no results database; run `fieldnotes code CORPUS --out {out_dir}` first")
-    return database
+    return Workspace.at(out_dir).require_database(ExchangeError)
 
 
 def export(

@@ -72,10 +72,7 @@ def agreement(
 
 
 def _results_database(out_dir: Path) -> Path:
-    workspace = Workspace.at(out_dir)
-    if not workspace.has_database():
-        raise FieldnotesError(f"{out_dir}: no results database; run `fieldnotes code CORPUS` first")
-    return workspace.database
+    return Workspace.at(out_dir).require_database(FieldnotesError)
 
 
 def measure_agreement(
@@ -114,7 +111,7 @@ def serve_review(
     """`fieldnotes review`: serve the review page (with the codebook's calibrated threshold)
     until Ctrl-C; `on_ready` gets the page's address once it is served. Raises OSError when
     the port cannot be bound."""
-    from fieldnotes.coding.run import find_calibration
+    from fieldnotes.coding.calibration import find_calibration
     from fieldnotes.coding.suggest import Calibration
     from fieldnotes.review.server import review
 

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlparse
 
 from fieldnotes.codebook import LoadedCodebook
 from fieldnotes.errors import FieldnotesError
-from fieldnotes.store import ReviewFilter, Store, database_path
+from fieldnotes.store import ReviewFilter, Store
 
 STATIC_FILES = {"/app.js": "application/javascript", "/app.css": "text/css"}
 MAX_BODY = 64 * 1024
@@ -219,9 +219,9 @@ def start_server(session: ReviewSession, port: int = 0) -> tuple[ThreadingHTTPSe
 def review(
     out_dir: Path, loaded: LoadedCodebook, coder: str, port: int = 0, threshold: float = 0.5, open_browser: bool = True
 ) -> tuple[ThreadingHTTPServer, str]:
-    database = database_path(out_dir)
-    if not database.is_file():
-        raise FieldnotesError(f"{out_dir}: no results database; run `fieldnotes code CORPUS --out {out_dir}` first")
+    from fieldnotes.workspace import Workspace
+
+    database = Workspace.at(out_dir).require_database(FieldnotesError)
     session = ReviewSession(database, loaded, coder, secrets.token_urlsafe(24), threshold)
     server, url = start_server(session, port)
     if open_browser:

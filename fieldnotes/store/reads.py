@@ -111,10 +111,10 @@ class ReadModels:
             if value:
                 where.append(f"{column} = ?")
                 params.append(value)
-        for value, op in ((wanted.min_score, ">="), (wanted.max_score, "<=")):
-            if value is not None:
+        for bound, op in ((wanted.min_score, ">="), (wanted.max_score, "<=")):
+            if bound is not None:
                 where.append(f"COALESCE(s.score, 1) {op} ?")
-                params.append(value)
+                params.append(bound)
         order = "d.path, e.start, s.code_id"
         if uncertain_around is not None:
             order = (

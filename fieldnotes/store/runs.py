@@ -21,7 +21,8 @@ class RunRepository:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (command, now(), corpus_root, settings_hash, settings_json, json.dumps(versions, sort_keys=True)),
             )
-            return int(cursor.lastrowid)
+            assert cursor.lastrowid is not None  # an INSERT always sets it
+            return cursor.lastrowid
 
     def finish(self, run_id: int, corpus_hash: str, summary: dict) -> None:
         with transaction(self.connection) as db:

@@ -9,8 +9,8 @@ from conftest import DATA
 
 from fieldnotes.cli import cli
 from fieldnotes.codebook import load_codebook
+from fieldnotes.coding.calibration import borrowed_calibration_note, find_calibration, reference_warnings
 from fieldnotes.coding.gold import load_gold
-from fieldnotes.coding.run import borrowed_calibration_note, find_calibration, reference_warnings
 from fieldnotes.coding.suggest import Calibration
 
 DEFINITIONS_ONLY = """\
@@ -56,3 +56,16 @@ def test_a_small_reference_set_is_flagged() -> None:
     warnings = reference_warnings(gold, mini.codebook.code_ids)
     assert any(f"has {len(gold.texts)} labelled excerpts" in w and "unreliable" in w for w in warnings)
     assert any("fewer than 5 positive excerpts" in w for w in warnings)
+
+
+def test_calibrate_prints_the_small_reference_warning(tmp_path: Path, shared_embedder) -> None:
+    import shutil
+
+    for name in ("mini.yaml", "mini-reference.csv"):
+        shutil.copy(DATA / "codebooks" / name, tmp_path / name)
+    result = CliRunner().invoke(
+        cli, ["calibrate", "--codebook", str(tmp_path / "mini.yaml"), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning: mini-reference.csv has 10 labelled excerpts" in result.output
+    assert (tmp_path / "mini.calibration.json").is_file()

@@ -103,5 +103,5 @@ class Theme:
     size: int
     representatives: list[str]  # passage ids
     method: str
-    words_by_site: Mapping[str, list[str]] = field(default_factory=dict)
+    words_by_site: Mapping[str, str] = field(default_factory=dict)  # site -> its distinctive words, joined
     share_by_site: Mapping[str, float] = field(default_factory=dict)

@@ -82,7 +82,7 @@ def format_themes_report(report) -> str:
         f"Themes: {len(report.themes)} over {report.passages} passages in {report.seconds:.1f} s ({report.method})"
     ]
     for theme in report.themes:
-        lines.append(f"  {theme['topic_id']:>2}  {theme['size']:>4} passages  {theme['label']}")
+        lines.append(f"  {theme.topic_id:>2}  {theme.size:>4} passages  {theme.label}")
     lines.extend(f"note: {note}" for note in report.notes)
     if report.csv_path:
         lines.append(f"Wrote {report.csv_path}")

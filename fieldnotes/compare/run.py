@@ -17,12 +17,12 @@ from fieldnotes.workspace import Workspace
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from sqlite3 import Row
 
     import pandas as pd
 
     from fieldnotes.codebook import LoadedCodebook
     from fieldnotes.compare.model import ContingencyResult, ReportData, Theme
+    from fieldnotes.store.records import StoredTheme
 
 STATUSES = ("auto", "accepted", "suggested", "all")
 # Which suggestion statuses each choice counts.
@@ -110,7 +110,8 @@ def build_report_data(
     code_table, code_test = code_by_site(coded, passages, book.code_ids, sites)
     pairs = cooccurrence(coded, book.code_ids)
     warnings: list[str] = []  # the tests' own cautions are shown in their sections
-    run_id, topic_rows, assignments = store.topics.latest()
+    latest = store.topics.latest()
+    run_id, topic_rows, assignments = latest.run_id, latest.themes, latest.assignments
     themes = _themes(passages, topic_rows, assignments, sites) if run_id is not None else None
     topic_table, topic_test = (themes.table, themes.test) if themes is not None else (None, None)
     top_excerpts = _top_excerpts(coded)
@@ -156,14 +157,14 @@ class _Themes:
 
 
 def _themes(
-    passages: pd.DataFrame, topic_rows: Sequence[Row], assignments: dict[str, int], sites: list[str]
+    passages: pd.DataFrame, topic_rows: Sequence[StoredTheme], assignments: dict[str, int], sites: list[str]
 ) -> _Themes:
     import pandas as pd
 
     from fieldnotes.compare.model import Theme
     from fieldnotes.compare.stats import topic_by_site
 
-    topics = {row["topic_id"]: row["label"] for row in topic_rows}
+    topics = {row.topic_id: row.label for row in topic_rows}
     current = set(passages.passage_id)  # built once: inside the comprehension it cost O(n^2)
     assigned = pd.DataFrame(
         [{"passage_id": p, "topic_id": t} for p, t in assignments.items() if p in current],
@@ -173,21 +174,21 @@ def _themes(
     by_id = passages.set_index("passage_id")
     themes: list[Theme] = []
     for row in topic_rows:
-        share = topic_table[topic_table.topic_id == row["topic_id"]].set_index("site")["share_of_passages"]
+        share = topic_table[topic_table.topic_id == row.topic_id].set_index("site")["share_of_passages"]
         examples = [
             {"text": by_id.loc[p, "text"], "document": by_id.loc[p, "document"], "site": by_id.loc[p, "site"]}
-            for p in json.loads(row["representatives_json"])
+            for p in row.representatives
             if p in by_id.index
         ]
         themes.append(
             Theme(
-                topic_id=row["topic_id"],
-                label=row["label"],
-                words=json.loads(row["words_json"]),
-                size=row["size"],
+                topic_id=row.topic_id,
+                label=row.label,
+                words=row.words,
+                size=row.size,
                 share_by_site={site: float(share.get(site, 0.0)) for site in sites},
                 examples=examples,
-                words_by_site=json.loads(row["words_by_site_json"] or "{}"),
+                words_by_site=row.words_by_site,
             )
         )
     return _Themes(topic_table, topic_test, themes)
@@ -245,7 +246,7 @@ def _charts(
 
 
 def _provenance(
-    store: Store, settings: Settings, loaded: LoadedCodebook, themes_run: int | None, topic_rows: Sequence[Row]
+    store: Store, settings: Settings, loaded: LoadedCodebook, themes_run: int | None, topic_rows: Sequence[StoredTheme]
 ) -> dict[str, str]:
     """What produced the report: codebook, settings, database, the coding and themes runs."""
     last = store.runs.latest("code")
@@ -264,7 +265,7 @@ def _provenance(
             }
         )
     if themes_run is not None:
-        method = topic_rows[0]["method"] if topic_rows else ""
+        method = topic_rows[0].method if topic_rows else ""
         provenance["themes run"] = f"{themes_run} ({method})"
     return provenance
 

@@ -85,7 +85,47 @@ class SuggestionLike(Protocol):
     def components(self) -> Mapping[str, float]: ...
 
 
+class ThemeLike(Protocol):
+    @property
+    def topic_id(self) -> int: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def words(self) -> Sequence[str]: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def representatives(self) -> Sequence[str]: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def words_by_site(self) -> Mapping[str, str]: ...
+
+
 # --- what the store gives back ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredTheme:
+    """One theme of a themes run as stored (its spread over sites is computed by who reads it)."""
+
+    topic_id: int
+    label: str
+    words: list[str]
+    size: int
+    representatives: list[str]
+    method: str
+    words_by_site: dict[str, str]
+
+
+@dataclass(frozen=True)
+class LatestThemes:
+    """The latest themes run: its themes, passage -> theme, and what it recorded of its input."""
+
+    run_id: int | None
+    themes: list[StoredTheme]
+    assignments: dict[str, int]
+    input_key: str | None
 
 
 @dataclass(frozen=True)

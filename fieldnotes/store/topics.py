@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 
 from fieldnotes.store.base import transaction
+from fieldnotes.store.records import LatestThemes, StoredTheme, ThemeLike
 
 
 class TopicRepository:
@@ -14,10 +15,9 @@ class TopicRepository:
         self.connection = connection
 
     def save(
-        self, run_id: int, topics: Sequence[dict], assignments: Mapping[str, int], input_key: str | None = None
+        self, run_id: int, topics: Sequence[ThemeLike], assignments: Mapping[str, int], input_key: str | None = None
     ) -> None:
-        """A run's themes (dicts with topic_id, label, words, size, representatives, method and
-        optionally words_by_site) and passage -> theme, in one transaction."""
+        """A run's themes and passage -> theme, in one transaction."""
         with transaction(self.connection) as db:
             db.executemany(
                 """INSERT INTO topics (run_id, topic_id, label, words_json, size, representatives_json,
@@ -26,13 +26,13 @@ class TopicRepository:
                 [
                     (
                         run_id,
-                        t["topic_id"],
-                        t["label"],
-                        json.dumps(t["words"]),
-                        t["size"],
-                        json.dumps(t["representatives"]),
-                        json.dumps(t.get("words_by_site", {}), ensure_ascii=False),
-                        t["method"],
+                        t.topic_id,
+                        t.label,
+                        json.dumps(list(t.words)),
+                        t.size,
+                        json.dumps(list(t.representatives)),
+                        json.dumps(dict(t.words_by_site), ensure_ascii=False),
+                        t.method,
                         input_key,
                     )
                     for t in topics
@@ -43,19 +43,29 @@ class TopicRepository:
                 [(run_id, passage_id, int(topic)) for passage_id, topic in assignments.items()],
             )
 
-    def latest(self) -> tuple[int | None, list[sqlite3.Row], dict[str, int]]:
-        """The themes of the latest themes run: (run id, topic rows, passage -> topic)."""
+    def latest(self) -> LatestThemes:
+        """The themes of the latest themes run (run id None when there is none)."""
         row = self.connection.execute("SELECT MAX(run_id) AS run_id FROM topics").fetchone()
         run_id = row["run_id"] if row else None
         if run_id is None:
-            return None, [], {}
-        topics = self.connection.execute(
-            "SELECT * FROM topics WHERE run_id = ? ORDER BY topic_id", (run_id,)
-        ).fetchall()
+            return LatestThemes(None, [], {}, None)
+        rows = self.connection.execute("SELECT * FROM topics WHERE run_id = ? ORDER BY topic_id", (run_id,)).fetchall()
+        themes = [
+            StoredTheme(
+                topic_id=r["topic_id"],
+                label=r["label"],
+                words=json.loads(r["words_json"]),
+                size=r["size"],
+                representatives=json.loads(r["representatives_json"]),
+                method=r["method"],
+                words_by_site=json.loads(r["words_by_site_json"] or "{}"),
+            )
+            for r in rows
+        ]
         assignments = {
             r["passage_id"]: r["topic_id"]
             for r in self.connection.execute(
                 "SELECT passage_id, topic_id FROM passage_topics WHERE run_id = ?", (run_id,)
             )
         }
-        return run_id, topics, assignments
+        return LatestThemes(run_id, themes, assignments, rows[0]["input_key"] if rows else None)

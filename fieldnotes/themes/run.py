@@ -6,13 +6,15 @@ import json
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldnotes.files import write_csv
+from fieldnotes.records import Theme
 from fieldnotes.settings import GENERAL_SITE, Settings
 from fieldnotes.store import Store
+from fieldnotes.store.records import StoredTheme
 
 if TYPE_CHECKING:
     from fieldnotes.embedding import VectorCache
@@ -26,7 +28,7 @@ class ThemesReport:
     run_id: int = 0
     reused_from: int | None = None  # the themes run whose themes were reused, if nothing changed
     passages: int = 0
-    themes: list[dict] = field(default_factory=list)
+    themes: list[Theme] = field(default_factory=list)
     method: str = ""
     embedded: int = 0
     notes: list[str] = field(default_factory=list)
@@ -100,12 +102,13 @@ def run_themes(
     model_id = getattr(embedder, "model_id", "")
     key = themes_key(passages, settings, model_id)
     context = themes_key([], settings, model_id)
-    previous_run, rows, assignments = store.topics.latest()
-    stored = _stored_key(rows[0]["input_key"]) if rows else {}
+    latest = store.topics.latest()
+    previous_run, rows, assignments = latest.run_id, latest.themes, latest.assignments
+    stored = _stored_key(latest.input_key) if rows else {}
     if rows and stored.get("key") == key and set(assignments) == {p["passage_id"] for p in passages}:
         # Same passages, sites, settings and model: the themes would come out the same (they are seeded).
         report.reused_from = previous_run
-        report.method = rows[0]["method"]
+        report.method = rows[0].method
         report.notes.append(f"passages and settings unchanged since themes run {previous_run}: themes reused")
         report.themes = [stored_theme(row, passages, assignments, sites) for row in rows]
         return _finish(report, out_dir, passages, sites, started)
@@ -166,18 +169,18 @@ def _fit(
         members = [p for p, t in zip(passages, result.topics, strict=True) if t == topic]
         in_site = Counter(p["site"] for p in members)
         report.themes.append(
-            {
-                "topic_id": topic,
-                "label": result.labels[topic],
-                "words": result.words[topic],
-                "size": sizes[topic],
-                "representatives": [passages[i]["passage_id"] for i in result.representatives.get(topic, [])],
-                "method": result.method,
-                "words_by_site": result.words_by_class.get(topic, {}),
-                "share_by_site": {
+            Theme(
+                topic_id=topic,
+                label=result.labels[topic],
+                words=result.words[topic],
+                size=sizes[topic],
+                representatives=[passages[i]["passage_id"] for i in result.representatives.get(topic, [])],
+                method=result.method,
+                words_by_site=result.words_by_class.get(topic, {}),
+                share_by_site={
                     site: round(in_site[site] / site_totals[site], 4) if site_totals[site] else 0.0 for site in sites
                 },
-            }
+            )
         )
     return list(result.topics)
 
@@ -223,7 +226,7 @@ def _place_passages(
         or changed > settings.themes.refit_share * len(passages)
     ):
         return None
-    topic_ids = [row["topic_id"] for row in rows]
+    topic_ids = [row.topic_id for row in rows]
     centroids = np.zeros((len(topic_ids), vectors.shape[1]), dtype=np.float32)
     for column, topic in enumerate(topic_ids):
         members = [index[pid] for pid, t in kept.items() if t == topic]
@@ -237,13 +240,13 @@ def _place_passages(
             placed[passage["passage_id"]] = topic_ids[int(column)]
     topics = [placed[p["passage_id"]] for p in passages]
     representatives = _representatives(topics, vectors)
-    report.method = stored.get("method") or rows[0]["method"]
+    report.method = stored.get("method") or rows[0].method
     for row in rows:
-        theme = stored_theme(row, passages, placed, sites)
-        theme["size"] = topics.count(row["topic_id"])
-        if theme["size"]:
-            theme["representatives"] = [passages[i]["passage_id"] for i in representatives[row["topic_id"]]]
-            report.themes.append(theme)
+        size = topics.count(row.topic_id)
+        if size:
+            chosen = [passages[i]["passage_id"] for i in representatives[row.topic_id]]
+            theme = stored_theme(row, passages, placed, sites)
+            report.themes.append(replace(theme, size=size, representatives=chosen))
     fitted_run = stored.get("fitted_run", previous_run)
     report.notes.append(
         f"{len(new)} new passages placed in their nearest theme, {gone} gone; the themes fitted in run "
@@ -271,22 +274,22 @@ def themes_key(passages: list[dict], settings: Settings, model_id: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def stored_theme(row, passages: list[dict], assignments: dict[str, int], sites: list[str]) -> dict:
+def stored_theme(row: StoredTheme, passages: list[dict], assignments: dict[str, int], sites: list[str]) -> Theme:
     """A theme as run_themes reports it, rebuilt from the database."""
     site_totals = Counter(p["site"] for p in passages)
-    in_site = Counter(p["site"] for p in passages if assignments.get(p["passage_id"]) == row["topic_id"])
-    return {
-        "topic_id": row["topic_id"],
-        "label": row["label"],
-        "words": json.loads(row["words_json"]),
-        "size": row["size"],
-        "representatives": json.loads(row["representatives_json"]),
-        "method": row["method"],
-        "words_by_site": json.loads(row["words_by_site_json"] or "{}"),
-        "share_by_site": {
+    in_site = Counter(p["site"] for p in passages if assignments.get(p["passage_id"]) == row.topic_id)
+    return Theme(
+        topic_id=row.topic_id,
+        label=row.label,
+        words=row.words,
+        size=row.size,
+        representatives=row.representatives,
+        method=row.method,
+        words_by_site=row.words_by_site,
+        share_by_site={
             site: round(in_site[site] / site_totals[site], 4) if site_totals[site] else 0.0 for site in sites
         },
-    }
+    )
 
 
 def write_themes_csv(report: ThemesReport, passages: list[dict], sites: list[str], path: Path) -> None:
@@ -303,16 +306,16 @@ def write_themes_csv(report: ThemesReport, passages: list[dict], sites: list[str
     ]
     rows = []
     for theme in report.themes:
-        first = text_of.get(theme["representatives"][0]) if theme["representatives"] else None
+        first = text_of.get(theme.representatives[0]) if theme.representatives else None
         row = {
-            "topic_id": theme["topic_id"],
-            "label": theme["label"],
-            "words": "; ".join(theme["words"]),
-            "passages": theme["size"],
+            "topic_id": theme.topic_id,
+            "label": theme.label,
+            "words": "; ".join(theme.words),
+            "passages": theme.size,
             "example": first["text"] if first else "",
             "example_document": first["document"] if first else "",
         }
-        row.update({f"share_{s}": theme["share_by_site"].get(s, 0.0) for s in sites})
-        row.update({f"words_{s}": theme["words_by_site"].get(s, "") for s in sites})
+        row.update({f"share_{s}": theme.share_by_site.get(s, 0.0) for s in sites})
+        row.update({f"words_{s}": theme.words_by_site.get(s, "") for s in sites})
         rows.append(row)
     write_csv(path, columns, rows)

@@ -104,7 +104,10 @@ def test_unchanged_files_are_hashed_not_parsed(tmp_path, settings, monkeypatch):
 
 
 @pytest.mark.slow
-def test_rerun_reuses_edit_scores_only_new_text_and_matches_a_full_run(tmp_path, settings, shared_embedder):
+def test_rerun_reuses_edit_scores_only_new_text_and_matches_a_full_run(
+    tmp_path, settings, shared_embedder, monkeypatch
+):
+    monkeypatch.setenv("FIELDNOTES_CACHE_DIR", str(tmp_path / "embedding-cache"))  # a cold run: nothing cached yet
     corpus = tmp_path / "corpus"
     shutil.copytree(DATA / "mini", corpus)
     out = tmp_path / "out"
@@ -180,17 +183,17 @@ def test_large_corpus_themes_place_new_passages_until_refit_share(tmp_path, sett
     with Store.open(out / "fieldnotes.db") as store:
         fitted = run_themes(out, settings, store, embedder)
         assert fitted.method.startswith("UMAP") and not any("placed" in note for note in fitted.notes)
-        before = store.topics.latest()[2]
+        before = store.topics.latest().assignments
 
     corpus.add_one(paragraphs=2)  # 2 new passages of 60+: below refit_share 0.1
     ingest_corpus(corpus.root, out, settings)
     with Store.open(out / "fieldnotes.db") as store:
         placed = run_themes(out, settings, store, embedder)
-        after = store.topics.latest()[2]
+        after = store.topics.latest().assignments
         assert any("new passages placed in their nearest theme" in note for note in placed.notes)
         assert {pid: after[pid] for pid in before} == before  # nobody else moved
-        assert len(after) > len(before) and set(after.values()) <= {t["topic_id"] for t in fitted.themes}
-        assert sum(theme["size"] for theme in placed.themes) == len(after)
+        assert len(after) > len(before) and set(after.values()) <= {t.topic_id for t in fitted.themes}
+        assert sum(theme.size for theme in placed.themes) == len(after)
         again = run_themes(out, settings, store, embedder)
         assert again.reused_from == placed.run_id  # nothing changed since: reused as they are
 

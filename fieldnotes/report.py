@@ -16,7 +16,8 @@ def format_ingest_report(report: IngestReport, quiet: bool = False) -> str:
     lines: list[str] = []
     if not quiet:
         lines.append(
-            f"Read {report.documents} documents ({_counts(report.documents_by_format) or 'none'}) "
+            f"Read {report.documents} document{'' if report.documents == 1 else 's'} "
+            f"({_counts(report.documents_by_format) or 'none'}) "
             f"in {report.seconds:.1f} s; {report.reused} unchanged since the last run."
         )
         lines.append(f"Passages: {report.passages} ({_counts(report.passages_by_site) or 'none'})")

@@ -23,13 +23,16 @@ _SITE_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a quoted number ("100"), a word for a yes/no ("yes") or true for a number is an error
+    # naming the key, not silently converted; inf and nan are never a setting.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class IngestSettings(_Strict):
     extensions: list[str] = Field(
         default=[".txt", ".md", ".markdown", ".docx", ".pdf", ".html", ".htm"],
         description="file name endings read as documents",
+        min_length=1,
     )
     max_file_mb: Annotated[float, Field(gt=0)] = 100.0
     manifest: str = "manifest.csv"
@@ -41,6 +44,14 @@ class IngestSettings(_Strict):
         if bad:
             raise ValueError(f"extensions must start with a dot, e.g. '.txt' (got {bad})")
         return [ext.lower() for ext in value]
+
+    @field_validator("manifest")
+    @classmethod
+    def _inside_corpus(cls, value: str) -> str:
+        parts = Path(value).parts
+        if Path(value).is_absolute() or ".." in parts or (parts and parts[0].startswith("~")):
+            raise ValueError(f"the manifest is a file inside the corpus folder, e.g. 'manifest.csv' (got '{value}')")
+        return value
 
 
 class RepairSettings(_Strict):

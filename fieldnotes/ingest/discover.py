@@ -67,6 +67,11 @@ def discover(root: Path, settings: IngestSettings) -> CorpusFiles:
             relpath = path.relative_to(root).as_posix()
             if path == manifest_path:
                 continue
+            if not _is_utf8(relpath):
+                # Ids, CSV files and exports all need a name that is text: say which file, go on.
+                shown = relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                found.skipped.append(Skipped(shown, "its name is not valid UTF-8 text; rename the file to read it"))
+                continue
             reason = _reason_to_skip(path, base, settings)
             if reason is None:
                 found.files.append((path, relpath))
@@ -77,6 +82,15 @@ def discover(root: Path, settings: IngestSettings) -> CorpusFiles:
         if relpath not in listed:
             found.skipped.append(Skipped(settings.manifest, f"lists '{relpath}', which is not in the corpus"))
     return found
+
+
+def _is_utf8(name: str) -> bool:
+    """False for a name the file system gave as bytes that are not UTF-8 (held as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _prune_folders(root: Path, here: Path, subdirs: list[str], skipped: list[Skipped]) -> None:

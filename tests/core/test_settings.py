@@ -55,3 +55,25 @@ def test_toml_syntax_error_and_missing_file(tmp_path):
         load_settings(write(tmp_path, "[segment\n"))
     with pytest.raises(SettingsError, match="settings file not found"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_values_are_not_coerced_and_paths_stay_inside_the_corpus(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[ingest]\nmax_file_mb = "100"\nextensions = []\nmanifest = "/etc/passwd"\n'
+        '[repair]\nunwrap_lines = "yes"\n[embedding]\nbatch_size = true\n[themes]\nrefit_share = nan\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(SettingsError) as error:
+        load_settings(path)
+    message = str(error.value)
+    for line, key in [(2, "ingest.max_file_mb"), (3, "ingest.extensions"), (4, "ingest.manifest"),
+                      (6, "repair.unwrap_lines"), (8, "embedding.batch_size"), (10, "themes.refit_share")]:  # fmt: skip
+        assert f"bad.toml:{line}: key '{key}'" in message, (key, message)
+    assert "inside the corpus folder" in message
+    for manifest in ("../outside.csv", "~/notes.csv"):
+        path.write_text(f'[ingest]\nmanifest = "{manifest}"\n', encoding="utf-8")
+        with pytest.raises(SettingsError, match="inside the corpus folder"):
+            load_settings(path)
+    path.write_text('[ingest]\nmanifest = "meta/manifest.csv"\nmax_file_mb = 5\n', encoding="utf-8")
+    assert load_settings(path).ingest.max_file_mb == 5.0

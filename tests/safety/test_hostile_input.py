@@ -298,3 +298,19 @@ def test_a_file_rewritten_while_it_is_read_is_read_as_one_version(tmp_path, monk
     document = read_document(target, f"minutes{suffix}")
     text = " ".join(line for block in document.blocks for line in block.lines)
     assert "Version A" in text and "Version B" not in text
+
+
+@pytest.mark.skipif(
+    os.name == "nt" or os.uname().sysname == "Darwin", reason="needs a file system that keeps raw bytes"
+)
+def test_a_file_name_that_is_not_utf8_is_skipped_with_a_note(tmp_path, settings):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "ok.txt").write_text("The clinic in Niihama runs a salon for older residents.\n", encoding="utf-8")
+    with open(os.path.join(os.fsencode(corpus), b"caf\xe9.txt"), "wb") as handle:
+        handle.write(b"The han meets in the cafe every Tuesday to check on members living alone.\n")
+    report = ingest_corpus(corpus, tmp_path / "out", settings)
+    assert report.documents == 1 and report.passages == 1
+    assert [(s.path, s.reason) for s in report.skipped] == [
+        ("caf\ufffd.txt", "its name is not valid UTF-8 text; rename the file to read it")
+    ]

@@ -31,6 +31,7 @@ from fieldnotes.embedding import Embedder, VectorCache, embed_cached
 from fieldnotes.records import Excerpt, Suggestion
 from fieldnotes.resources import installed_version
 from fieldnotes.settings import Settings
+from fieldnotes.workspace import Workspace
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from fieldnotes.store import Store
 
 CROSS_VALIDATION_FOLDS = 5
-CACHE_FOLDER = "cache"  # in the results folder: fitted weights a re-run may reuse
 
 
 @dataclass
@@ -179,7 +179,7 @@ def build_coder(
             notes.append(f"learned suggester trained with {len(decided.vectors)} reviewed decisions")
             training = merge(training, decided) if training is not None else decided
     # Fitted weights are kept in the results folder, so an edit that changes no training data refits nothing.
-    cache_dir = Path(store.path).parent / CACHE_FOLDER
+    cache_dir = Workspace.at(Path(store.path).parent).cache  # fitted weights a re-run may reuse
     suggesters = build_suggesters(settings.coding.suggesters, loaded, prototypes, training, cache_dir)
     calibration_path = find_calibration(loaded)
     calibration = Calibration.load(calibration_path)

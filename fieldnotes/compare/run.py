@@ -49,7 +49,7 @@ class CompareReport:
 
     @property
     def report_path(self) -> Path:
-        return self.out_dir / "report.html"
+        return Workspace.at(self.out_dir).report_html
 
 
 def count_words(text: str) -> int:
@@ -276,11 +276,11 @@ def compare(out_dir: Path, settings: Settings, loaded: LoadedCodebook, status: s
     from fieldnotes.compare.report import render_report
 
     started = time.perf_counter()
-    out_dir = Path(out_dir)
-    database = Workspace.at(out_dir).require_database(CompareError)
-    report = CompareReport(out_dir)
+    workspace = Workspace.at(out_dir)
+    database = workspace.require_database(CompareError)
+    report = CompareReport(workspace.root)
     with Store.open(database) as store:
-        data = build_report_data(store, settings, loaded, status, out_dir / "figures")
+        data = build_report_data(store, settings, loaded, status, workspace.figures)
     report.status_used = data.status_used
     report.distinctive = data.distinctive
     report.warnings = [
@@ -288,10 +288,11 @@ def compare(out_dir: Path, settings: Settings, loaded: LoadedCodebook, status: s
         for name, test in (("codes by site", data.code_test), ("themes by site", data.topic_test))
         if test is not None and test.warning
     ] + data.warnings
-    report.files.append(_atomic_csv(data.code_by_site, out_dir / "code_by_site.csv"))
+    report.files.append(_atomic_csv(data.code_by_site, workspace.table("code_by_site.csv")))
     if data.topic_by_site is not None:
-        report.files.append(_atomic_csv(data.topic_by_site.reset_index(drop=True), out_dir / "topic_by_site.csv"))
-    report.files.append(_atomic_csv(data.cooccurrence, out_dir / "cooccurrence.csv"))
+        topic_table = data.topic_by_site.reset_index(drop=True)
+        report.files.append(_atomic_csv(topic_table, workspace.table("topic_by_site.csv")))
+    report.files.append(_atomic_csv(data.cooccurrence, workspace.table("cooccurrence.csv")))
     report.files.extend(data.charts.values())
     report.files.append(render_report(data, report.report_path))
     report.seconds = time.perf_counter() - started

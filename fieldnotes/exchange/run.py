@@ -12,12 +12,10 @@ from fieldnotes.exchange.data import CODING_STATUSES, STATUS_CHOICES, ExportForm
 from fieldnotes.exchange.decisions import DecisionImport, import_decisions
 from fieldnotes.files import write_csv
 from fieldnotes.settings import Settings
+from fieldnotes.workspace import Workspace
 
 if TYPE_CHECKING:
     from fieldnotes.exchange.imports import ProjectImport
-
-EXPORT_FOLDER = "exports"
-CONFLICTS_CSV = "import-conflicts.csv"
 
 
 @dataclass
@@ -33,13 +31,11 @@ class ExportReport:
 
 def default_export_path(out_dir: Path, fmt: str, status: str, codebook_id: str, codebook_only: bool = False) -> Path:
     if codebook_only:
-        return Path(out_dir) / EXPORT_FOLDER / f"{codebook_id}.{fmt}"
-    return Path(out_dir) / EXPORT_FOLDER / f"{codebook_id}-{status}.{fmt}"
+        return Workspace.at(out_dir).exports / f"{codebook_id}.{fmt}"
+    return Workspace.at(out_dir).exports / f"{codebook_id}-{status}.{fmt}"
 
 
 def _database(out_dir: Path) -> Path:
-    from fieldnotes.workspace import Workspace
-
     return Workspace.at(out_dir).require_database(ExchangeError)
 
 
@@ -112,14 +108,13 @@ def import_project_file(
 def import_reviewed_sheet(out_dir: Path, loaded: LoadedCodebook, sheet: Path, coder: str) -> DecisionImport:
     """Apply a reviewed xlsx export; conflicts are also written to OUT/import-conflicts.csv."""
     from fieldnotes.store import Store
-    from fieldnotes.workspace import Workspace
 
     database = _database(out_dir)
     with Workspace.at(out_dir).locked("import-decisions"), Store.open(database) as store:
         result = import_decisions(sheet, store, loaded.codebook, coder)
     if result.conflicts:
         write_csv(
-            Path(out_dir) / CONFLICTS_CSV,
+            Workspace.at(out_dir).conflicts_csv,
             ("row", "excerpt_id", "code", "wanted", "current", "decided_by", "decided_at", "reason"),
             (conflict.__dict__ for conflict in result.conflicts),
         )
@@ -150,7 +145,8 @@ def format_decision_import(result: DecisionImport, out_dir: Path) -> str:
     ]
     if result.conflicts:
         lines.append(
-            f"Conflicts (not applied; the database keeps its decision; all listed in {Path(out_dir) / CONFLICTS_CSV}):"
+            "Conflicts (not applied; the database keeps its decision; all listed in "
+            f"{Workspace.at(out_dir).conflicts_csv}):"
         )
         for conflict in result.conflicts[:20]:
             who = f" by {conflict.decided_by}" if conflict.decided_by else ""

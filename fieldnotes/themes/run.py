@@ -15,11 +15,11 @@ from fieldnotes.records import Theme
 from fieldnotes.settings import GENERAL_SITE, Settings
 from fieldnotes.store import Store
 from fieldnotes.store.records import StoredTheme
+from fieldnotes.workspace import Workspace
 
 if TYPE_CHECKING:
     from fieldnotes.embedding import VectorCache
 
-THEMES_CSV = "themes.csv"
 VECTOR_CHUNK = 8192  # excerpt vectors loaded at a time
 
 
@@ -132,7 +132,7 @@ def run_themes(
 def _finish(
     report: ThemesReport, out_dir: Path, passages: list[dict], sites: list[str], started: float
 ) -> ThemesReport:
-    report.csv_path = Path(out_dir) / THEMES_CSV
+    report.csv_path = Workspace.at(out_dir).themes_csv
     write_themes_csv(report, passages, sites, report.csv_path)
     report.seconds = time.perf_counter() - started
     return report

@@ -88,9 +88,19 @@ class Workspace:
             yield self
 
     def open_store(self) -> Store:
-        """The results database, created or migrated as needed."""
+        """The results database, created or migrated as needed; refused when it is missing while
+        the folder holds results, whose decisions a fresh database would silently drop."""
+        from fieldnotes.errors import StoreError
         from fieldnotes.store import Store
 
+        if not self.has_database():
+            left = [path.name for path in (self.excerpts_csv, self.passages_csv) if path.is_file()]
+            if left:
+                raise StoreError(
+                    f"{self.root}: the results database {self.database.name} is missing but {' and '.join(left)} "
+                    "are here (excerpts.csv may hold the last copy of your decisions); restore the database "
+                    "from a backup, or move this folder away and run again to start afresh"
+                )
         return Store.open(self.database)
 
     def has_database(self) -> bool:

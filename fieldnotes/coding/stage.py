@@ -147,6 +147,8 @@ def _reattach_and_write(job: CodingJob, result: CodingResult) -> None:
     with job.clock.stage("write"):
         if orphans:
             write_csv(job.workspace.orphans_csv, ORPHAN_COLUMNS, orphans)
+        else:  # none any more: an old list would say decisions are lost that are not
+            job.workspace.orphans_csv.unlink(missing_ok=True)
         result.excerpts_csv = job.workspace.excerpts_csv
         write_excerpts_csv(job.store, job.loaded, result.excerpts_csv)
 

@@ -47,20 +47,33 @@ def read_manifest(path: Path) -> dict[str, dict[str, str]]:
     return rows
 
 
-def discover(root: Path, settings: IngestSettings) -> CorpusFiles:
-    """List readable documents under `root` (a folder, or a single file) in a stable order."""
+def discover(root: Path, settings: IngestSettings, results: Path | None = None) -> CorpusFiles:
+    """List readable documents under `root` (a folder, or a single file) in a stable order.
+
+    `results`, the results folder, is never read when it lies inside the corpus (its report and
+    CSV files are not documents)."""
     root = Path(root)
     if not root.exists():
         raise CorpusError(f"{root}: no such file or folder")
     if root.is_file():
         return CorpusFiles(root.parent, [(root.resolve(), root.name)])
     base = root.resolve()
+    results = Path(results).resolve() if results is not None else None
+    if results == base:
+        raise CorpusError(
+            f"{root}: the results folder (--out) is the corpus folder itself; choose another one, "
+            "e.g. --out outputs (a subfolder is fine: it is not read)"
+        )
     found = CorpusFiles(root, [])
     manifest_path = root / settings.manifest
     if settings.manifest and manifest_path.is_file():
         found.manifest = read_manifest(manifest_path)
     for directory, subdirs, filenames in os.walk(root, followlinks=False):
         here = Path(directory)
+        if results is not None and results.parent == here.resolve() and results.name in subdirs:
+            subdirs.remove(results.name)
+            inside = (here / results.name).relative_to(root).as_posix() + "/"
+            found.skipped.append(Skipped(inside, "the results folder (--out), not read"))
         _prune_folders(root, here, subdirs, found.skipped)
         for name in sorted(filenames):
             path = here / name

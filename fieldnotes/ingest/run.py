@@ -175,7 +175,7 @@ def ingest_corpus(
     workspace = Workspace.at(out_dir)
     with workspace.locked("ingest"):
         started = time.perf_counter()
-        found = discover(Path(corpus), settings.ingest)
+        found = discover(Path(corpus), settings.ingest, results=workspace.root)
         if not found.files:
             wanted = ", ".join(settings.ingest.extensions)
             raise CorpusError(f"{corpus}: no documents to read (looked for {wanted})")

@@ -169,6 +169,13 @@ def open_connection(path: Path) -> sqlite3.Connection:
     """A connection to the database at `path` (created, or migrated to SCHEMA_VERSION, as needed):
     autocommit mode (transactions are explicit), rows by column name, foreign keys on, WAL."""
     path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        # An emptied file (a failed copy, a sync conflict, a `>` typo) must not become a new, empty
+        # database over which a run would rewrite the CSV files that still hold the decisions.
+        raise StoreError(
+            f"{path}: the results database is empty (0 bytes); restore it from a backup, or move the "
+            "results folder away and run again to start afresh"
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -179,6 +186,12 @@ def open_connection(path: Path) -> sqlite3.Connection:
         version = connection.execute("PRAGMA user_version").fetchone()[0]
     except (sqlite3.DatabaseError, OSError) as exc:
         raise StoreError(f"{path}: cannot open the results database ({exc})") from None
+    if version == 0 and _has_tables(connection):
+        connection.close()
+        raise StoreError(
+            f"{path}: not a fieldnotes results database (it holds another program's tables); "
+            "choose another --out folder"
+        )
     if version > SCHEMA_VERSION:
         connection.close()
         raise StoreError(
@@ -189,3 +202,7 @@ def open_connection(path: Path) -> sqlite3.Connection:
         # One script, one transaction per step: a crash leaves the old schema or the new one.
         connection.executescript(f"BEGIN; {MIGRATIONS[target]} PRAGMA user_version = {target}; COMMIT;")
     return connection
+
+
+def _has_tables(connection: sqlite3.Connection) -> bool:
+    return connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1").fetchone() is not None

@@ -117,6 +117,23 @@ class Workspace:
         )
 
 
+def backup_results(out_dir: Path, target: Path | str) -> Path:
+    """`fieldnotes backup`: copy a results folder's database, decisions and all, to one file that
+    can be restored by copying it back as OUT/fieldnotes.db. Safe while the review page runs."""
+    workspace = Workspace.at(out_dir)
+    workspace.require_database()
+    folder = str(target).endswith(("/", os.sep)) or Path(target).is_dir()
+    target = Path(target) / workspace.database.name if folder else Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.resolve() == workspace.database.resolve():
+        from fieldnotes.errors import StoreError
+
+        raise StoreError(f"{target}: that is the database itself; name a file elsewhere")
+    with workspace.open_store() as store:
+        store.backup(target)
+    return target
+
+
 def user_cache_dir() -> Path:
     """The user's cache folder for fieldnotes: $FIELDNOTES_CACHE_DIR, else the platform's
     (XDG_CACHE_HOME or ~/.cache on Linux, ~/Library/Caches on macOS, %LOCALAPPDATA% on Windows)."""

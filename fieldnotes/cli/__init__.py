@@ -48,6 +48,7 @@ for _command in (
     review.review,
     review.history,
     review.agreement,
+    review.backup,
     exchange.export,
     exchange.import_decisions,
     exchange.import_codebook,

@@ -39,6 +39,23 @@ def review(
 
 
 @click.command()
+@click.argument("target")
+@out_option
+def backup(target: str, out_dir: Path) -> None:
+    """Copy the results database, with every decision, to TARGET (a file, or a folder ending in /).
+
+    The copy is consistent even while the review page or another command runs.
+    To restore it, copy it back as OUT/fieldnotes.db (with no fieldnotes.db-wal
+    beside it).
+    """
+    from fieldnotes.workspace import backup_results
+
+    with user_errors():
+        written = backup_results(out_dir, target)
+    click.echo(f"Backed up {out_dir}/fieldnotes.db to {written}")
+
+
+@click.command()
 @click.argument("excerpt_id")
 @out_option
 def history(excerpt_id: str, out_dir: Path) -> None:

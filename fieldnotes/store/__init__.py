@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from fieldnotes.errors import StoreError
 from fieldnotes.store.base import transaction
 from fieldnotes.store.coding import CodingRepository
 from fieldnotes.store.corpus import CorpusRepository
@@ -98,6 +99,23 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def backup(self, target: Path) -> None:
+        """A consistent copy of the whole database (what the WAL file holds included) at `target`,
+        written beside it first and moved into place, so a failed backup leaves no half file."""
+        target = Path(target)
+        partial = target.with_name(f".{target.name}.partial")
+        partial.unlink(missing_ok=True)
+        try:
+            copy = sqlite3.connect(partial)
+            try:
+                self.connection.backup(copy)
+            finally:
+                copy.close()
+            partial.replace(target)
+        except (sqlite3.Error, OSError) as exc:
+            partial.unlink(missing_ok=True)
+            raise StoreError(f"{target}: cannot write the backup ({exc})") from None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -92,3 +92,27 @@ def test_orphaned_decisions_csv_goes_when_no_decision_is_orphaned(tmp_path, quic
     assert code_corpus(mini_corpus, out, quick).orphaned == 0
     assert not (out / "orphaned_decisions.csv").exists()
     assert os.path.isfile(out / "excerpts.csv")
+
+
+def test_backup_holds_every_decision_and_restores(tmp_path, quick, mini_corpus, shared_embedder):
+    out = tmp_path / "out"
+    code_corpus(mini_corpus, out, quick)
+    with Store.open(out / "fieldnotes.db") as store:
+        rows = store.connection.execute("SELECT excerpt_id, code_id FROM suggestions ORDER BY 1, 2 LIMIT 3").fetchall()
+        for row in rows:
+            store.decisions.record(row["excerpt_id"], row["code_id"], "accepted", "aiko", memo="kept")
+        # The review page's connection is still open: the decisions may be in the WAL file only.
+        result = CliRunner().invoke(cli, ["backup", f"{tmp_path / 'backups'}/", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    copy = tmp_path / "backups" / "fieldnotes.db"
+    assert f"to {copy}" in result.output and not list((tmp_path / "backups").glob(".*partial"))
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    shutil.copy(copy, restored / "fieldnotes.db")
+    with Store.open(restored / "fieldnotes.db") as store:
+        kept = store.connection.execute("SELECT count(*) FROM suggestions WHERE status = 'accepted' AND memo = 'kept'")
+        assert kept.fetchone()[0] == 3
+    refused = CliRunner().invoke(cli, ["backup", str(out / "fieldnotes.db"), "--out", str(out)])
+    assert refused.exit_code == 1 and "that is the database itself" in refused.output
+    missing = CliRunner().invoke(cli, ["backup", str(tmp_path / "x.db"), "--out", str(tmp_path / "none")])
+    assert missing.exit_code == 1 and "no results database" in missing.output

@@ -33,6 +33,8 @@ def format_ingest_report(report: IngestReport, quiet: bool = False) -> str:
     if report.skipped and not quiet:
         lines.append(f"Skipped {len(report.skipped)} file(s):")
         lines.extend(f"  {item.path}: {item.reason}" for item in report.skipped)
+    if report.partial:
+        lines.append(f"Partial run: {report.partial}")
     if report.missing:
         lines.append(f"{len(report.missing)} document(s) no longer in the corpus (kept in the database):")
         lines.extend(f"  {path}" for path in report.missing)

@@ -17,7 +17,7 @@ from pathlib import Path
 from fieldnotes import __version__
 from fieldnotes.errors import CorpusError, DocumentError
 from fieldnotes.files import write_csv
-from fieldnotes.ingest.discover import CorpusFiles, Skipped, discover
+from fieldnotes.ingest.discover import CorpusFiles, Skipped, discover, read_manifest
 from fieldnotes.ingest.model import CleanDocument, SourceDocument
 from fieldnotes.ingest.readers import READERS, read_bytes_bounded, read_document
 from fieldnotes.ingest.repair import repair_document
@@ -47,6 +47,8 @@ class IngestReport:
     notes: list[Skipped] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     reused: int = 0
+    # Set when the run read part of the corpus (one file): what it left alone.
+    partial: str = ""
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: ingest, segment, write
 
@@ -175,15 +177,22 @@ def ingest_corpus(
     workspace = Workspace.at(out_dir)
     with workspace.locked("ingest"):
         started = time.perf_counter()
-        found = discover(Path(corpus), settings.ingest, results=workspace.root)
-        if not found.files:
-            wanted = ", ".join(settings.ingest.extensions)
-            raise CorpusError(f"{corpus}: no documents to read (looked for {wanted})")
-        report = IngestReport(Path(corpus), workspace.root, skipped=list(found.skipped))
         with workspace.open_store() as store:
+            found, root, partial = _corpus_files(Path(corpus), settings, workspace, store)
+            if not found.files:
+                wanted = ", ".join(settings.ingest.extensions)
+                raise CorpusError(f"{corpus}: no documents to read (looked for {wanted})")
+            report = IngestReport(Path(corpus), workspace.root, skipped=list(found.skipped))
+            if partial:
+                known = store.corpus.documents()
+                others = len(known) - (document_id(found.files[0][1]) in known)
+                report.partial = (
+                    f"read {found.files[0][1]} alone; the other {others} document(s) of this results folder "
+                    "are left as they were (run on the corpus folder to update them)"
+                )
             report.run_id = store.runs.begin(
                 "ingest",
-                str(Path(corpus).resolve()),
+                str(root),
                 settings.digest(),
                 json.dumps(settings.model_dump(mode="json"), sort_keys=True),
                 package_versions(),
@@ -205,6 +214,27 @@ def ingest_corpus(
                 _ingest_file(run, path, relpath)
             _finish(run, workspace, started)
     return report
+
+
+def _corpus_files(
+    corpus: Path, settings: Settings, workspace: Workspace, store: Store
+) -> tuple[CorpusFiles, Path, bool]:
+    """The files to read, the folder their names are relative to, and whether they are only part
+    of what this results folder holds: one file given alone, named as in the corpus folder read
+    before when it lies inside it (so it keeps its id, folder site and manifest row)."""
+    if not corpus.is_file():
+        return discover(corpus, settings.ingest, results=workspace.root), corpus.resolve(), False
+    found = discover(corpus, settings.ingest, results=workspace.root)
+    previous = store.runs.latest("ingest")
+    root = Path(previous.corpus_root) if previous is not None and previous.corpus_root else None
+    path = corpus.resolve()
+    if root is None or not root.is_dir() or not path.is_relative_to(root):
+        return found, path.parent, bool(store.corpus.documents())
+    found = CorpusFiles(root, [(path, path.relative_to(root).as_posix())])
+    manifest = root / settings.ingest.manifest
+    if settings.ingest.manifest and manifest.is_file():
+        found.manifest = read_manifest(manifest)
+    return found, root, True
 
 
 def _ingest_file(run: _Pass, path: Path, relpath: str) -> None:
@@ -244,7 +274,8 @@ def _finish(run: _Pass, workspace: Workspace, started: float) -> None:
     """Mark what was seen and what went missing, write passages.csv and record the run."""
     report, store = run.report, run.store
     store.corpus.touch_documents(report.run_id, run.unchanged)
-    report.missing = store.corpus.mark_missing(report.run_id, run.present)
+    if not report.partial:  # one file read alone says nothing about the others
+        report.missing = store.corpus.mark_missing(report.run_id, run.present)
     report.repairs.update(store.corpus.repair_totals())
     writing = time.perf_counter()
     write_passages_csv(store, workspace.passages_csv)

@@ -116,3 +116,33 @@ def test_backup_holds_every_decision_and_restores(tmp_path, quick, mini_corpus, 
     assert refused.exit_code == 1 and "that is the database itself" in refused.output
     missing = CliRunner().invoke(cli, ["backup", str(tmp_path / "x.db"), "--out", str(tmp_path / "none")])
     assert missing.exit_code == 1 and "no results database" in missing.output
+
+
+def test_one_file_read_alone_leaves_the_rest_of_the_corpus_and_its_decisions(
+    tmp_path, quick, mini_corpus, shared_embedder
+):
+    out = tmp_path / "out"
+    full = code_corpus(mini_corpus, out, quick)
+    with Store.open(out / "fieldnotes.db") as store:
+        row = store.connection.execute(
+            "SELECT s.excerpt_id, s.code_id FROM suggestions s JOIN excerpts e USING (excerpt_id) "
+            "JOIN passages p USING (passage_id) JOIN documents d ON d.document_id = p.document_id "
+            "WHERE d.path != 'osaka/clinic-notes.txt' LIMIT 1"
+        ).fetchone()
+        store.decisions.record(row["excerpt_id"], row["code_id"], "accepted", "aiko")
+    note = mini_corpus / "osaka" / "clinic-notes.txt"
+    note.write_text(note.read_text(encoding="utf-8") + "\nThe han now runs a walking group on Saturdays.\n")
+    alone = code_corpus(note, out, quick)
+    assert alone.ingest.partial.startswith("read osaka/clinic-notes.txt alone; the other 3 document(s)")
+    assert alone.ingest.missing == [] and alone.withdrawn == 0 and alone.orphaned == 0
+    assert alone.excerpts == full.excerpts + 1
+    with Store.open(out / "fieldnotes.db") as store:
+        statuses = dict(store.connection.execute("SELECT path, status FROM documents").fetchall())
+        decided = store.connection.execute(
+            "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (row["excerpt_id"], row["code_id"])
+        ).fetchone()[0]
+    assert set(statuses) == {"articles/three-sites.txt", "osaka/clinic-notes.txt", "nagoya/2024-10-14_han-meeting.md",
+                             "documents/leaflet.md"}  # fmt: skip
+    assert "missing" not in statuses.values() and decided == "accepted"
+    again = code_corpus(mini_corpus, out, quick)
+    assert again.orphaned == 0 and again.ingest.missing == [] and again.ingest.partial == ""

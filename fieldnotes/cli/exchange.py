@@ -91,7 +91,10 @@ def import_decisions(
     Every row is checked first (known excerpt and code, unchanged text, a
     decision of accept, reject or keep); if any is wrong nothing is imported.
     A decision that contradicts one already in the database is reported as a
-    conflict and never overwrites it. Notes become memos.
+    conflict and never overwrites it; the command then exits with status 3
+    (everything else was applied). To overrule an earlier decision, change it
+    on the review page (`fieldnotes review`), where undo and history keep both.
+    Notes become memos.
     """
     from fieldnotes.exchange.run import format_decision_import, import_reviewed_sheet
 
@@ -99,6 +102,8 @@ def import_decisions(
         _, loaded = load_inputs(settings_path, codebook, check_patterns=False)
         result = import_reviewed_sheet(out_dir, loaded, sheet, coder_name(coder))
     click.echo(format_decision_import(result, out_dir))
+    if result.conflicts:
+        raise SystemExit(3)  # applied, but not all: a script must not take it for a clean import
 
 
 @click.command("import-codebook")

@@ -58,6 +58,11 @@ def export(
     if status not in STATUS_CHOICES:
         raise ExchangeError(f"unknown status '{status}'; choose one of {', '.join(STATUS_CHOICES)}")
     exporter: ExportFormat = registry.exporters.get(fmt)
+    if exporter.codings_only and status == "rejected":
+        raise ExchangeError(
+            f"--format {fmt} carries codings, and a rejected suggestion is not one: the file would be empty; "
+            "choose --format csv or xlsx for rejected suggestions"
+        )
     book = loaded.codebook
     path = Path(output) if output else default_export_path(out_dir, fmt, status, book.id, exporter.codebook_only)
     try:
@@ -156,6 +161,7 @@ def format_decision_import(result: DecisionImport, out_dir: Path) -> str:
             )
         if len(result.conflicts) > 20:
             lines.append(f"  ... and {len(result.conflicts) - 20} more")
+        lines.append("To overrule the database's decision, change it on the review page (`fieldnotes review`).")
     return "\n".join(lines)
 
 

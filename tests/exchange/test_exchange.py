@@ -174,7 +174,8 @@ def test_sheet_conflicts_are_reported_not_overwritten(coded_out):
     workbook.save(sheet_path)
     before = db_rows(coded_out, "SELECT excerpt_id, code_id, status, status_by FROM suggestions")
     result = run("import-decisions", str(sheet_path), "--out", str(coded_out), "--coder", "ana")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # applied what it could; the conflicts are not a clean import
+    assert "To overrule the database's decision, change it on the review page" in result.output
     assert f"{flipped} conflicts" in result.output and "already accepted in the database by coder" in result.output
     assert db_rows(coded_out, "SELECT excerpt_id, code_id, status, status_by FROM suggestions") == before
     conflicts = list(csv.DictReader((coded_out / "import-conflicts.csv").open(encoding="utf-8")))
@@ -555,3 +556,11 @@ def test_nested_groups_must_name_known_parents_without_cycles():
     cycle = [{"id": "a", "name": "A", "parent": "b"}, {"id": "b", "name": "B", "parent": "a"}]
     with pytest.raises(ValidationError, match="cycle"):
         Codebook.model_validate({**base, "groups": cycle})
+
+
+@pytest.mark.parametrize("fmt", ["qdpx", "md"])
+def test_rejected_suggestions_are_not_exported_as_an_empty_codings_file(coded_out, fmt):
+    result = run("export", "--format", fmt, "--status", "rejected", "--out", str(coded_out))
+    assert result.exit_code == 1
+    assert f"--format {fmt} carries codings, and a rejected suggestion is not one" in result.output
+    assert not list((coded_out / "exports").glob(f"*-rejected.{fmt}"))

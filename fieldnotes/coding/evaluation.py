@@ -129,12 +129,15 @@ def evaluate(gold_path: Path, loaded: LoadedCodebook, settings: Settings, store:
     """
     import numpy as np
 
-    embedder = make_embedder(settings)
     notes: list[str] = []
-    gold = load_gold(gold_path, loaded.codebook.code_ids)
+    gold = load_gold(gold_path, loaded.codebook.code_ids)  # a bad code is reported before any model loads
+    embedder = make_embedder(settings)
     with open_embedding_cache(settings.embedding, store) as (cache, cache_note):
         notes.extend([cache_note] if cache_note else [])
-        reference, reference_features = reference_evidence(loaded, settings, cache, embedder)
+        reference: GoldSet | None = None
+        reference_features: dict[str, np.ndarray] = {}
+        if loaded.reference_path is not None:
+            reference, reference_features = reference_evidence(loaded, settings, cache, embedder)
         in_sample = reference is not None and Path(gold_path).resolve() == reference.path.resolve()
         coder = build_coder(loaded, settings, store, embedder, cache)
         notes.extend(coder.notes)
@@ -149,6 +152,9 @@ def evaluate(gold_path: Path, loaded: LoadedCodebook, settings: Settings, store:
     methods = [MethodResult("fieldnotes", *score_predictions(scores >= thresholds, gold.labels))]
     if "rule" in features:
         methods.append(MethodResult("keywords only", *score_predictions(features["rule"] > 0, gold.labels)))
+    if reference is None:
+        notes.append("the codebook has no reference set: no zero-shot baseline (its threshold is chosen on one)")
+        return Evaluation(Path(gold_path), loaded.codebook.code_ids, len(gold.texts), methods, notes)
     # Zero-shot: similarity to the code definitions, with the threshold that is best on the reference set.
     definition_threshold = choose_threshold(
         reference_features["definition"].reshape(-1) if "definition" in reference_features else np.zeros(1),

@@ -74,12 +74,15 @@ class RuleMatcher:
 
     def match(self, texts: Sequence[str]) -> list[dict[str, list[str]]]:
         """For each text: code id -> distinct matched terms, in order of appearance."""
+        if not (len(self.phrases) or len(self.tokens) or self.regexes):
+            return [{} for _ in texts]  # a codebook without patterns: nothing to match, no spaCy to run
         results: list[dict[str, list[str]]] = []
         candidates = self._regex_candidates(texts)
         for text, doc, regexes in zip(texts, self.nlp.pipe(texts, batch_size=256), candidates, strict=True):
             found: dict[str, list[str]] = {}
             hits = [(start, end, self.nlp.vocab.strings[key]) for key, start, end in self.phrases(doc)]
-            hits += [(start, end, self.nlp.vocab.strings[key]) for key, start, end in self.tokens(doc)]
+            if len(self.tokens):  # an empty Matcher warns on every call (spaCy's W036)
+                hits += [(start, end, self.nlp.vocab.strings[key]) for key, start, end in self.tokens(doc)]
             for start, end, code_id in sorted(hits):
                 _add(found, code_id, doc[start:end].text)
             for index in regexes:

@@ -69,3 +69,40 @@ def test_calibrate_prints_the_small_reference_warning(tmp_path: Path, shared_emb
     assert result.exit_code == 0, result.output
     assert "warning: mini-reference.csv has 10 labelled excerpts" in result.output
     assert (tmp_path / "mini.calibration.json").is_file()
+
+
+def test_evaluate_runs_on_a_codebook_without_a_reference_set(tmp_path: Path, shared_embedder) -> None:
+    gold = tmp_path / "gold.csv"
+    gold.write_text(
+        "id,text,codes\n"
+        "g1,Neighbours help each other with shopping and expect the same help one day.,mutual-aid\n"
+        "g2,The application form for the care allowance runs to twelve pages.,paperwork\n"
+        "g3,We took the train back at five.,\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        cli, ["evaluate", str(gold), "--codebook", str(write_book(tmp_path)), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "gold.csv: 3 excerpts" in result.output and "micro" in result.output
+    assert "no reference set: no zero-shot baseline" in result.output
+    assert "'brought' has no calibration of its own" in result.output
+
+
+def test_a_bad_code_in_a_gold_file_is_reported_before_any_model_loads(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    gold = tmp_path / "gold.csv"
+    gold.write_text("id,text,codes\ng1,Some text here.,no-such-code\n", encoding="utf-8")
+    script = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from fieldnotes.cli import cli\n"
+        f"result = CliRunner().invoke(cli, ['evaluate', {str(gold)!r}, '--out', {str(tmp_path / 'out')!r}])\n"
+        "assert result.exit_code == 1, result.output\n"
+        "assert \"gold.csv:2: code 'no-such-code' is not in the codebook\" in result.output, result.output\n"
+        "assert 'sentence_transformers' not in sys.modules and 'torch' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 import threading
 import webbrowser
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import cast
 from urllib.parse import parse_qs, urlparse
 
 from fieldnotes.codebook import LoadedCodebook
-from fieldnotes.errors import FieldnotesError
+from fieldnotes.errors import FieldnotesError, StoreError
 from fieldnotes.store import ReviewFilter, Store
 
 STATIC_FILES = {"/app.js": "application/javascript", "/app.css": "text/css"}
@@ -55,8 +56,8 @@ class ReviewSession:
             code=query.get("code"),
             document=query.get("document"),
             status=query.get("status"),
-            min_score=float(query["min_score"]) if query.get("min_score") else None,
-            max_score=float(query["max_score"]) if query.get("max_score") else None,
+            min_score=_score(query, "min_score"),
+            max_score=_score(query, "max_score"),
         )
         # Closest to the threshold first: where a decision teaches the tool most.
         uncertain_around = self.threshold if query.get("order") == "uncertain" else None
@@ -73,7 +74,8 @@ class ReviewSession:
 
     # --- writing ------------------------------------------------------------
 
-    def act(self, body: dict) -> dict:
+    def act(self, body: object) -> dict:
+        body = _checked_body(body)
         action = body.get("action")
         codebook_id = self.loaded.codebook.id
         known = set(self.loaded.codebook.code_ids)
@@ -99,8 +101,8 @@ class ReviewSession:
                     str(body["excerpt_id"]),
                     str(body["code"]),
                     str(body["passage_id"]),
-                    int(body["start"]),
-                    int(body["end"]),
+                    _offset(body, "start"),
+                    _offset(body, "end"),
                     codebook_id,
                     self.coder,
                 )
@@ -110,8 +112,8 @@ class ReviewSession:
                     raise FieldnotesError(f"unknown code '{body.get('code')}'")
                 excerpt_id = store.decisions.add_code(
                     str(body["passage_id"]),
-                    int(body["start"]),
-                    int(body["end"]),
+                    _offset(body, "start"),
+                    _offset(body, "end"),
                     str(body["code"]),
                     codebook_id,
                     self.coder,
@@ -121,6 +123,34 @@ class ReviewSession:
             else:
                 raise FieldnotesError(f"unknown action '{action}'")
         return {"ok": True}
+
+
+def _score(query: dict[str, str], key: str) -> float | None:
+    if not query.get(key):
+        return None
+    try:
+        value = float(query[key])
+    except ValueError:
+        raise FieldnotesError(f"{key} must be a number between 0 and 1, not '{query[key]}'") from None
+    if not 0.0 <= value <= 1.0:
+        raise FieldnotesError(f"{key} must be a number between 0 and 1, not '{query[key]}'")
+    return value
+
+
+def _checked_body(body: object) -> dict:
+    """The request's JSON, refused unless it is an object whose memo (if any) is text."""
+    if not isinstance(body, dict):
+        raise FieldnotesError("the request body must be a JSON object")
+    if body.get("memo") is not None and not isinstance(body["memo"], str):
+        raise FieldnotesError("a memo must be text")
+    return body
+
+
+def _offset(body: dict, key: str) -> int:
+    value = body.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise FieldnotesError(f"'{key}' must be a character offset (a whole number, 0 or more)")
+    return value
 
 
 class ReviewServer(ThreadingHTTPServer):
@@ -137,6 +167,8 @@ class ReviewHandler(BaseHTTPRequestHandler):
     """One request to the review page; the session and the page's origin are the server's."""
 
     server_version = "fieldnotes-review"
+    # A connection that sends nothing for this long is closed, so idle ones cannot hold threads.
+    timeout = 30
 
     @property
     def _server(self) -> ReviewServer:
@@ -188,8 +220,20 @@ class ReviewHandler(BaseHTTPRequestHandler):
             return self._json(HTTPStatus.OK, self._server.session.codebook())
         if url.path == "/api/items":
             query = {k: v[0] for k, v in parse_qs(url.query).items() if k != "token"}
-            return self._json(HTTPStatus.OK, self._server.session.items(query))
+            return self._answer(lambda: self._server.session.items(query))
         return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+
+    def _answer(self, work) -> None:
+        """Run `work` and answer with its JSON; every error still gets an answer the page can show."""
+        try:
+            return self._json(HTTPStatus.OK, work())
+        except StoreError as exc:
+            return self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(exc)})
+        except sqlite3.Error as exc:
+            message = f"the results database cannot be used ({exc}); nothing was changed"
+            return self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": message})
+        except (FieldnotesError, KeyError, ValueError, TypeError, OverflowError) as exc:
+            return self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
 
     def do_POST(self) -> None:
         url = urlparse(self.path)
@@ -199,14 +243,17 @@ class ReviewHandler(BaseHTTPRequestHandler):
             return self._json(HTTPStatus.FORBIDDEN, {"error": "requests from other origins are refused"})
         if url.path != "/api/act":
             return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
-        length = int(self.headers.get("Content-Length") or 0)
+        declared = self.headers.get("Content-Length") or "0"
+        if not declared.isdigit():  # negative, a word: never read to the end of the stream
+            return self._json(HTTPStatus.BAD_REQUEST, {"error": "Content-Length must be a whole number of bytes"})
+        length = int(declared)
         if length > MAX_BODY:
             return self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "request too large"})
         try:
             body = json.loads(self.rfile.read(length) or b"{}")
-            return self._json(HTTPStatus.OK, self._server.session.act(body))
-        except (FieldnotesError, KeyError, ValueError, TypeError) as exc:
-            return self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+        except ValueError as exc:
+            return self._json(HTTPStatus.BAD_REQUEST, {"error": f"the request body is not JSON ({exc})"})
+        return self._answer(lambda: self._server.session.act(body))
 
 
 def start_server(session: ReviewSession, port: int = 0) -> tuple[ThreadingHTTPServer, str]:

@@ -121,3 +121,59 @@ def test_page_lists_suggestions_and_saves_every_action(server, coded_store):
     assert status == 200 and moved["excerpt_id"] != item["excerpt_id"]
     with Store.open(session.database) as store:
         assert [h["action"] for h in store.decisions.history(item["excerpt_id"])][-1] == "span-moved"
+
+
+def raw_post(url: str, token: str, body: bytes, length: str) -> tuple[int, dict]:
+    """A POST whose Content-Length and body are given as they are (not as urllib would set them)."""
+    import http.client
+    from urllib.parse import urlparse
+
+    where = urlparse(url)
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=10)
+    connection.putrequest("POST", "/api/act")
+    connection.putheader("X-Fieldnotes-Token", token)
+    connection.putheader("Content-Length", length)
+    connection.endheaders()
+    connection.send(body)
+    response = connection.getresponse()
+    payload = json.loads(response.read() or b"null")
+    connection.close()
+    return response.status, payload
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([1, 2, 3], "the request body must be a JSON object"),
+        ("just text", "the request body must be a JSON object"),
+        ({"action": "accept", "excerpt_id": "e1", "code": "x", "memo": {"a": 1}}, "a memo must be text"),
+        ({"action": "add", "passage_id": "p", "start": 1e400, "end": 5, "code": "volunteering"}, "'start' must be"),
+        ({"action": "add", "passage_id": "p", "start": -3, "end": 5, "code": "volunteering"}, "'start' must be"),
+        ({"action": "add", "passage_id": "p", "start": True, "end": 5, "code": "volunteering"}, "'start' must be"),
+    ],
+)
+def test_malformed_actions_get_an_answer_and_change_nothing(server, coded_store, body, message):
+    session, url = server
+    before = coded_store.connection.execute("SELECT count(*) FROM decisions").fetchone()[0]
+    status, answer = call(url, "/api/act", session.token, body)
+    assert status == 400 and message in answer["error"]
+    assert coded_store.connection.execute("SELECT count(*) FROM decisions").fetchone()[0] == before
+
+
+def test_bad_lengths_and_scores_get_an_answer(server):
+    session, url = server
+    assert raw_post(url, session.token, b'{"action": "undo"}', "-1") == (
+        400,
+        {"error": "Content-Length must be a whole number of bytes"},
+    )
+    assert raw_post(url, session.token, b"{}", "abc")[0] == 400
+    assert raw_post(url, session.token, b"{not json", "9")[1]["error"].startswith("the request body is not JSON")
+    status, answer = call(url, "/api/items?min_score=abc", session.token)
+    assert status == 400 and "min_score must be a number between 0 and 1" in answer["error"]
+
+
+def test_a_database_that_cannot_be_used_gets_an_answer(server, coded_store):
+    session, url = server
+    coded_store.path.write_bytes(b"")  # emptied under the running page
+    status, answer = call(url, "/api/items", session.token)
+    assert status == 503 and "empty (0 bytes)" in answer["error"]

@@ -377,17 +377,19 @@ def run(seeds: list[int], json_path: Path | None) -> dict:
         rows_a: list[tuple[str, dict]] = []
         t = time.perf_counter()
         print("\n(a) definitions only")
+        variants = [
+            ("examples", "a2 definitions + codebook examples"),
+            ("names-as-patterns", "a3 definitions + names as patterns"),
+        ]
         try:
             load_codebook(write_codebook(tmp / "a1", codebook_data(parsed, "definitions")))
-            print("accepted by fieldnotes (unexpected)")
+            print("accepted by fieldnotes: measured as a1")
+            variants.insert(0, ("definitions", "a1 definitions only"))
         except CodebookError as exc:
             print("fieldnotes refuses the codebook:")
             print(str(exc))
             results["definitions_only_refusal"] = "refused"
-        for variant, label in (
-            ("examples", "a2 definitions + codebook examples"),
-            ("names-as-patterns", "a3 definitions + names as patterns"),
-        ):
+        for variant, label in variants:
             loaded = load_codebook(write_codebook(tmp / variant, codebook_data(parsed, variant)))
             parts = system_coder(loaded, settings, embedder)
             preds, notes = predictions(parts, inputs, coded)

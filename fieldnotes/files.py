@@ -38,13 +38,33 @@ class ByColumn(Protocol):
     def __getitem__(self, column: str, /) -> Any: ...
 
 
-def write_csv(path: Path, columns: Sequence[str], rows: Iterable[ByColumn] | Iterable[Mapping[str, Any]]) -> int:
-    """A CSV with a header, atomically; returns the number of rows."""
+# A spreadsheet opening a CSV runs a cell that starts with one of these as a formula
+# (=HYPERLINK(...) sends data away, =WEBSERVICE(...) fetches); tab and CR hide one.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """Text a spreadsheet would take for a formula, kept as text with a leading apostrophe (the
+    convention spreadsheets themselves use); numbers and other text as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def write_csv(
+    path: Path,
+    columns: Sequence[str],
+    rows: Iterable[ByColumn] | Iterable[Mapping[str, Any]],
+    raw: bool = False,
+) -> int:
+    """A CSV with a header, atomically; returns the number of rows. Cells that a spreadsheet would
+    run as formulas are neutralised unless `raw`."""
     count = 0
     with atomic_text(path) as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([row[column] for column in columns])
+            values = [row[column] for column in columns]
+            writer.writerow(values if raw else [safe_cell(value) for value in values])
             count += 1
     return count

@@ -48,6 +48,12 @@ from fieldnotes.cli.options import (
     help="qdpx only: count selection offsets in Unicode code points (the REFI-QDA standard) or in UTF-16 units "
     "(NVivo's counting; differs only for characters such as emoji).",
 )
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="csv only: write cells that start with = + - @ (or a tab) as they are. By default they get a leading "
+    "apostrophe, so that a spreadsheet opening the file never runs text as a formula.",
+)
 @out_option
 @codebook_option
 @settings_option
@@ -56,6 +62,7 @@ def export(
     status: str,
     output: Path | None,
     offsets: str,
+    raw: bool,
     out_dir: Path,
     codebook: str | None,
     settings_path: Path | None,
@@ -73,7 +80,7 @@ def export(
 
     with user_errors():
         settings, loaded = load_inputs(settings_path, codebook, check_patterns=False)
-        report = run_export(out_dir, loaded, settings, fmt, status, output, offsets)
+        report = run_export(out_dir, loaded, settings, fmt, status, output, offsets, raw=raw)
     click.echo(format_export(report))
 
 

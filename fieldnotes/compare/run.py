@@ -88,8 +88,12 @@ def _frames(store: Store, codebook_id: str, statuses: tuple[str, ...]) -> tuple[
 
 
 def _atomic_csv(frame: pd.DataFrame, path: Path) -> Path:
+    from fieldnotes.files import safe_cell
+
+    text_columns = [name for name in frame.columns if frame[name].dtype == object]
+    safe = frame.assign(**{name: frame[name].map(safe_cell) for name in text_columns}) if text_columns else frame
     with atomic_text(path) as handle:
-        frame.to_csv(handle, index=False, float_format="%.4f")
+        safe.to_csv(handle, index=False, float_format="%.4f")
     return path
 
 

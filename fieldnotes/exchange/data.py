@@ -106,6 +106,7 @@ class ExportRequest:
     path: Path
     data: ExportData | None = None
     offsets: str = "codepoints"
+    raw: bool = False  # csv: cells a spreadsheet would run as formulas are written as they are
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,8 @@ def export(
     status: str = "accepted",
     output: Path | None = None,
     offsets: str = "codepoints",
+    *,
+    raw: bool = False,
 ) -> ExportReport:
     """Write the coded excerpts of `out_dir` (or, for a codebook format, the codebook alone) in
     the export format registered as `fmt` (fieldnotes.registry.exporters)."""
@@ -73,7 +75,7 @@ def export(
         with Store.open(_database(out_dir)) as store:
             data = collect(store, book, status, {site.id: site.label for site in settings.site})
         report = ExportReport(path, fmt, status, len(data.rows), len(data.documents))
-        report.excerpts = exporter.write(ExportRequest(book, path, data, offsets))
+        report.excerpts = exporter.write(ExportRequest(book, path, data, offsets, raw))
     except OSError as exc:
         raise ExchangeError(f"{path}: cannot write the export ({exc.strerror or exc})") from None
     if exporter.codings_only and any(row.status not in CODING_STATUSES for row in data.rows):

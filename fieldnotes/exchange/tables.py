@@ -44,7 +44,7 @@ HOW_TO_IMPORT = (
 )
 
 
-def write_csv_export(data: ExportData, path: Path) -> int:
+def write_csv_export(data: ExportData, path: Path, raw: bool = False) -> int:
     rows = (
         {
             **row.__dict__,
@@ -55,7 +55,7 @@ def write_csv_export(data: ExportData, path: Path) -> int:
         }
         for row in data.rows
     )
-    return write_csv(path, CSV_COLUMNS, rows)
+    return write_csv(path, CSV_COLUMNS, rows, raw=raw)
 
 
 # Characters Excel refuses in a cell (XML 1.0 control characters).
@@ -234,7 +234,7 @@ def _rows(request: ExportRequest) -> ExportData:
 
 
 def _write_csv_request(request: ExportRequest) -> int:
-    write_csv_export(_rows(request), request.path)
+    write_csv_export(_rows(request), request.path, request.raw)
     return len(_rows(request).rows)
 
 

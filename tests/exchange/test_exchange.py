@@ -21,6 +21,7 @@ from fieldnotes.exchange.archive import ExchangeError, SafeArchive, parse_xml
 from fieldnotes.exchange.imports import import_codebook, locate, slug
 from fieldnotes.exchange.refi import Utf16Offsets
 from fieldnotes.exchange.refi_read import utf16_to_codepoints
+from fieldnotes.files import safe_cell
 from fieldnotes.pipeline import ingest_corpus
 from fieldnotes.records import Suggestion
 from fieldnotes.store import Store
@@ -92,7 +93,8 @@ def test_csv_and_markdown_carry_every_field(coded_out):
     texts = {r["document_id"]: r["text"] for r in db_rows(coded_out, "SELECT document_id, text FROM documents")}
     docs = {r["path"]: r["document_id"] for r in db_rows(coded_out, "SELECT path, document_id FROM documents")}
     for row in rows:
-        assert texts[docs[row["document"]]][int(row["start"]) : int(row["end"])] == row["text"]
+        # Exact quotes, but for the apostrophe that keeps a spreadsheet from running a cell as a formula.
+        assert safe_cell(texts[docs[row["document"]]][int(row["start"]) : int(row["end"])]) == row["text"]
     assert {r["status"] for r in rows} == {"suggested", "accepted", "rejected"}
     assert any(r["memo"] == "a memo with <b>markup</b>" for r in rows)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldnotes.errors import FieldnotesError
-from fieldnotes.files import atomic_text
+from fieldnotes.files import atomic_text, safe_cell
 from fieldnotes.settings import GENERAL_SITE, Settings
 from fieldnotes.store import Store, holds_results_lock
 from fieldnotes.text import KANA_KANJI_BLOCK
@@ -88,8 +88,6 @@ def _frames(store: Store, codebook_id: str, statuses: tuple[str, ...]) -> tuple[
 
 
 def _atomic_csv(frame: pd.DataFrame, path: Path) -> Path:
-    from fieldnotes.files import safe_cell
-
     text_columns = [name for name in frame.columns if frame[name].dtype == object]
     safe = frame.assign(**{name: frame[name].map(safe_cell) for name in text_columns}) if text_columns else frame
     with atomic_text(path) as handle:

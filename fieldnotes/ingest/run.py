@@ -222,9 +222,9 @@ def _corpus_files(
     """The files to read, the folder their names are relative to, and whether they are only part
     of what this results folder holds: one file given alone, named as in the corpus folder read
     before when it lies inside it (so it keeps its id, folder site and manifest row)."""
-    if not corpus.is_file():
-        return discover(corpus, settings.ingest, results=workspace.root), corpus.resolve(), False
     found = discover(corpus, settings.ingest, results=workspace.root)
+    if not corpus.is_file():
+        return found, corpus.resolve(), False
     previous = store.runs.latest("ingest")
     root = Path(previous.corpus_root) if previous is not None and previous.corpus_root else None
     path = corpus.resolve()

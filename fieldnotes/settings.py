@@ -125,9 +125,13 @@ class CodingSettings(_Strict):
     suggesters: list[str] = list(SUGGESTERS)
     # Sentences shorter than this are coded together with their neighbour.
     min_excerpt_chars: Annotated[int, Field(ge=0, le=500)] = 40
-    # Suggest a code when its calibrated score reaches this; "calibrated" uses the
-    # threshold chosen with the calibration (best F1 at recall >= 0.7 on the reference set).
+    # Suggest a code when its score reaches this; "calibrated" uses the threshold chosen with the
+    # codebook's calibration (best F1 at recall >= 0.7 on its reference set), or 0.5 (the cut at
+    # `suggestions_per_excerpt`) for a codebook scored label-free.
     threshold: Annotated[float, Field(gt=0, lt=1)] | Literal["calibrated"] = "calibrated"
+    # A codebook without a calibration of its own is ranked label-free within the corpus: this many
+    # suggestions per excerpt on average (the labelled real sets have 0.4-1.0 codes per excerpt).
+    suggestions_per_excerpt: Annotated[float, Field(gt=0, le=5)] = 0.5
 
     @field_validator("suggesters")
     @classmethod

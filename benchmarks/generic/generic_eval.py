@@ -269,7 +269,7 @@ def load_sets(log) -> tuple[list[LabelledSet], dict]:
     emb_fc = FileCachedEmbedder(settings, "real-factcheck")
     t = time.perf_counter()
     parts = system_coder(loaded, settings, emb_generic)
-    log(f"today's coder built ({time.perf_counter() - t:.0f} s): calibration {parts.coder.calibration_path.name}")
+    log(f"today's coder built ({time.perf_counter() - t:.0f} s): scoring {parts.coder.scoring}")
     sets = []
 
     # A: the project-written reference set (today's calibration was fitted on it: in-sample for 'today')

@@ -200,12 +200,13 @@ def predict_all(parts: SystemParts, texts: Sequence[str], vectors: np.ndarray) -
     coder = parts.coder
     codes = coder.codebook.codebook.codes
     evidence = coder.evidence(list(texts), vectors)
-    scores = coder.calibration.score(evidence.features)
+    # A label-free scorer ranks within the units scored together, as a run ranks its corpus.
+    coder.scorer.prepare(evidence.features)
+    scores = coder.scorer.score(evidence.features)
     thresholds = np.array([code.threshold or coder.threshold for code in codes])
     predictions = {"fieldnotes": scores >= thresholds}
     notes = [
-        f"calibration {coder.calibration_path.name} (fitted on {coder.calibration.fitted_on.get('reference', '?')}, "
-        f"{coder.calibration.fitted_on.get('excerpts', '?')} excerpts), threshold {coder.threshold:.2f}"
+        f"{coder.scoring}: {coder.scorer.description()}, threshold {coder.threshold:.2f}"
         + (
             f"; per-code thresholds on {sum(c.threshold is not None for c in codes)} codes"
             if any(c.threshold for c in codes)

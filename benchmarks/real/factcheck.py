@@ -258,11 +258,12 @@ def default_calibration_note(parts) -> str | None:
 
     coder = parts.coder
     shipped = data_dir("codebooks") / "coproduction.calibration.json"
-    if coder.codebook.codebook.id != "coproduction" and coder.calibration_path.resolve() == shipped.resolve():
+    path = coder.calibration_path
+    if coder.codebook.codebook.id != "coproduction" and path is not None and path.resolve() == shipped.resolve():
         said = "; fieldnotes said: " + " | ".join(coder.notes) if coder.notes else " without any note or warning"
         return (
             f"BY DEFAULT fieldnotes scores codebook '{coder.codebook.codebook.id}' with the shipped co-production "
-            f"calibration ({shipped.name}, fitted on {coder.calibration.fitted_on.get('reference')}, threshold "
+            f"calibration ({shipped.name}, fitted on {coder.scorer.fitted_on.get('reference')}, threshold "
             f"{coder.threshold:.2f}){said}"
         )
     return None
@@ -434,7 +435,7 @@ def run(seeds: list[int], json_path: Path | None) -> dict:
                     parts = system_coder(loaded, settings, embedder, calibrate_first=(mode == "calibrated"))
                     preds, notes = predictions(parts, inputs, coded)
                     if mode == "calibrated":
-                        cal = parts.coder.calibration
+                        cal = parts.coder.scorer
                         notes.append(
                             "weights "
                             + ", ".join(f"{f} {w:+.2f}" for f, w in zip(cal.features, cal.weights, strict=True))

@@ -95,8 +95,12 @@ def code(corpus: Path, out_dir: Path, codebook: str | None, settings_path: Path 
     suggestion has a score in [0, 1] combining keyword rules, similarity to the
     code's definition and examples, and classifiers learned from labelled
     excerpts, and a rationale saying which terms matched and which codebook
-    example it resembles. Suggestions a researcher has accepted or rejected are
-    never changed by a re-run.
+    example it resembles. A codebook with its own calibration (`fieldnotes
+    calibrate`) gets calibrated scores; any other codebook, even one with
+    definitions only, gets a label-free ranking within the corpus (about
+    `suggestions_per_excerpt` suggestions per excerpt), and the run says so.
+    Suggestions a researcher has accepted or rejected are never changed by a
+    re-run.
 
     Writes OUT/excerpts.csv (one row per suggested code) besides
     OUT/passages.csv and OUT/fieldnotes.db.

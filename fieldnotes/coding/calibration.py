@@ -10,12 +10,28 @@ from fieldnotes.coding.gold import GoldSet
 from fieldnotes.coding.suggest import Calibration
 from fieldnotes.resources import data_dir
 
+SHIPPED_CALIBRATION = "coproduction.calibration.json"
 
-def find_calibration(loaded: LoadedCodebook) -> Path:
-    """Beside the codebook if `fieldnotes calibrate` wrote one there, else the shipped default."""
+
+def find_calibration(loaded: LoadedCodebook) -> Path | None:
+    """The codebook's own calibration: beside it if `fieldnotes calibrate` wrote one there, the
+    shipped one for the shipped co-production codebook (and copies of it with its id); None for
+    any other codebook, which is then scored label-free (fieldnotes.coding.ranked), never with
+    another codebook's weights."""
     if loaded.calibration_path.is_file():
         return loaded.calibration_path
-    return data_dir("codebooks") / "coproduction.calibration.json"
+    shipped = data_dir("codebooks") / SHIPPED_CALIBRATION
+    if shipped.is_file() and calibration_codebook(Calibration.load(shipped)) == loaded.codebook.id:
+        return shipped
+    return None
+
+
+def scoring_threshold(loaded: LoadedCodebook) -> float:
+    """The score from which suggestions are shown: the calibration's, or the label-free cut (0.5)."""
+    from fieldnotes.coding.ranked import RankedScorer
+
+    path = find_calibration(loaded)
+    return Calibration.load(path).threshold if path is not None else RankedScorer.threshold
 
 
 def calibration_codebook(calibration: Calibration) -> str:
@@ -25,14 +41,25 @@ def calibration_codebook(calibration: Calibration) -> str:
 
 
 def borrowed_calibration_note(loaded: LoadedCodebook, calibration: Calibration, path: Path) -> str | None:
-    """What to tell the user when a codebook is scored with another codebook's calibration."""
+    """What to tell the user when the calibration file beside a codebook was fitted on another one
+    (a copied file: fieldnotes itself never borrows)."""
     fitted_on = calibration_codebook(calibration)
     if fitted_on == loaded.codebook.id:
         return None
     return (
-        f"codebook '{loaded.codebook.id}' has no calibration of its own: its scores use {path.name}, fitted on "
-        f"codebook '{fitted_on or 'unknown'}', so the threshold may suit it badly; label excerpts as a reference "
-        "set and run `fieldnotes calibrate` for a calibration of its own"
+        f"codebook '{loaded.codebook.id}' is scored with {path.name}, which was fitted on codebook "
+        f"'{fitted_on or 'unknown'}', so its weights and threshold may suit it badly; delete that file for the "
+        "label-free ranking, or run `fieldnotes calibrate` on a reference set of this codebook"
+    )
+
+
+def label_free_note(loaded: LoadedCodebook, suggestions_per_excerpt: float) -> str:
+    """What every run of a codebook without a calibration says once."""
+    return (
+        f"codebook '{loaded.codebook.id}' has no calibration of its own: suggestions are a label-free ranking "
+        f"within this corpus (about {suggestions_per_excerpt:g} per excerpt; scores rank, they are not "
+        f"probabilities); label at least {MIN_REFERENCE_EXCERPTS} excerpts as a reference set and run "
+        "`fieldnotes calibrate` for calibrated scores"
     )
 
 

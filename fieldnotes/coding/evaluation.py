@@ -147,7 +147,8 @@ def evaluate(gold_path: Path, loaded: LoadedCodebook, settings: Settings, store:
         else:
             vectors = coder.embed(gold.texts)
             features = coder.evidence(gold.texts, vectors).features
-    scores = coder.calibration.score(features)
+    coder.scorer.prepare(features)  # label-free: ranked within the gold excerpts, as a run ranks its corpus
+    scores = coder.scorer.score(features)
     thresholds = np.array([code.threshold or coder.threshold for code in loaded.codebook.codes])
     methods = [MethodResult("fieldnotes", *score_predictions(scores >= thresholds, gold.labels))]
     if "rule" in features:

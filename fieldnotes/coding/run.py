@@ -13,15 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldnotes.codebook import LoadedCodebook
-from fieldnotes.coding.calibration import borrowed_calibration_note, find_calibration
+from fieldnotes.coding.calibration import borrowed_calibration_note, find_calibration, label_free_note
 from fieldnotes.coding.gold import GoldSet, load_gold
 from fieldnotes.coding.learned import TrainingSet, merge
+from fieldnotes.coding.ranked import RankedScorer
 from fieldnotes.coding.suggest import (
     Batch,
     Calibration,
     CalibrationError,
     Evidence,
     Prototypes,
+    Scorer,
     Suggester,
     SuggesterContext,
     SuggesterFactory,
@@ -50,8 +52,8 @@ class Coder:
     embed: Callable[[Sequence[str]], np.ndarray]
     prototypes: Prototypes
     suggesters: list[Suggester]
-    calibration: Calibration
-    calibration_path: Path
+    scorer: Scorer
+    calibration_path: Path | None  # None: scored label-free (no calibration of its own)
     threshold: float
     notes: list[str] = field(default_factory=list)
     suggester_names: tuple[str, ...] = ()  # as registered, in the order of `suggesters`
@@ -67,6 +69,17 @@ class Coder:
             if found.best_example is not None:
                 merged.best_example = found.best_example
         return merged
+
+    def prepare(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Fit what the scorer takes from the run's excerpts (the label-free scorer's pool
+        statistics); a calibrated scorer needs nothing."""
+        if self.scorer.kind != "calibrated":
+            self.scorer.prepare(self.evidence(texts, vectors).features)
+
+    @property
+    def scoring(self) -> str:
+        """Which calibration scored this run, as runs record it."""
+        return self.calibration_path.name if self.calibration_path is not None else "label-free ranking"
 
 
 def cached_encoder(embedder: Embedder, cache: VectorCache) -> Callable[[Sequence[str]], np.ndarray]:
@@ -151,7 +164,7 @@ def coder_key(loaded: LoadedCodebook, settings: Settings, model_id: str, store: 
     payload = {
         "codebook": loaded.sha256,
         "reference": _file_digest(loaded.reference_path),
-        "calibration": _file_digest(find_calibration(loaded)),
+        "calibration": _file_digest(find_calibration(loaded)),  # "" when scored label-free
         # Where the cache lives changes no vector, so it is left out.
         "settings": settings.model_dump(
             mode="json", include={"coding": True, "embedding": {"backend", "model", "batch_size"}}
@@ -172,8 +185,9 @@ def build_coder(
     prototypes = Prototypes.build(loaded.codebook, embed)
     training = None
     notes = []
+    reference = None
     if "learned" in settings.coding.suggesters:
-        _, training = reference_training(loaded, embed)
+        reference, training = reference_training(loaded, embed)
         decided = decision_training(loaded, store, embed)
         if decided is not None:
             notes.append(f"learned suggester trained with {len(decided.vectors)} reviewed decisions")
@@ -182,28 +196,43 @@ def build_coder(
     cache_dir = Workspace.at(Path(store.path).parent).cache  # fitted weights a re-run may reuse
     suggesters = build_suggesters(settings.coding.suggesters, loaded, prototypes, training, cache_dir)
     calibration_path = find_calibration(loaded)
-    calibration = Calibration.load(calibration_path)
-    borrowed = borrowed_calibration_note(loaded, calibration, calibration_path)
-    notes.extend([borrowed] if borrowed else [])
-    if calibration.model != embedder.model_id:
-        notes.append(
-            f"calibration {calibration_path.name} was fitted with {calibration.model}, not {embedder.model_id}; "
-            "scores may be off until you run `fieldnotes calibrate`"
+    scorer: Scorer
+    if calibration_path is None:
+        rates = None
+        if reference is not None and len(reference.texts):
+            rates = (reference.labels.mean(axis=0).tolist(), len(reference.texts))
+        scorer = RankedScorer(
+            settings.coding.suggestions_per_excerpt,
+            use_learned=training is not None,
+            model=embedder.model_id,
+            labelled_rates=rates,
         )
-    wanted = {feature for features in suggester_features(settings.coding.suggesters).values() for feature in features}
-    if set(calibration.features) != wanted:
-        raise CalibrationError(
-            f"{calibration_path}: calibrated for evidence {sorted(calibration.features)}, but the suggesters "
-            f"{settings.coding.suggesters} give {sorted(wanted)}; run `fieldnotes calibrate` with these settings"
-        )
-    threshold = calibration.threshold if settings.coding.threshold == "calibrated" else settings.coding.threshold
+        notes.append(label_free_note(loaded, settings.coding.suggestions_per_excerpt))
+    else:
+        scorer = calibration = Calibration.load(calibration_path)
+        borrowed = borrowed_calibration_note(loaded, calibration, calibration_path)
+        notes.extend([borrowed] if borrowed else [])
+        if calibration.model != embedder.model_id:
+            notes.append(
+                f"calibration {calibration_path.name} was fitted with {calibration.model}, not {embedder.model_id}; "
+                "scores may be off until you run `fieldnotes calibrate`"
+            )
+        wanted = {
+            feature for features in suggester_features(settings.coding.suggesters).values() for feature in features
+        }
+        if set(calibration.features) != wanted:
+            raise CalibrationError(
+                f"{calibration_path}: calibrated for evidence {sorted(calibration.features)}, but the suggesters "
+                f"{settings.coding.suggesters} give {sorted(wanted)}; run `fieldnotes calibrate` with these settings"
+            )
+    threshold = scorer.threshold if settings.coding.threshold == "calibrated" else settings.coding.threshold
     return Coder(
         loaded,
         embedder,
         embed,
         prototypes,
         suggesters,
-        calibration,
+        scorer,
         calibration_path,
         threshold,
         notes,
@@ -212,13 +241,16 @@ def build_coder(
 
 
 def suggest(coder: Coder, excerpts: Sequence[Excerpt], vectors: np.ndarray) -> list[Suggestion]:
-    """Score every (excerpt, code) and keep those at or above the code's threshold."""
+    """Score every (excerpt, code) and keep those at or above the code's threshold. A label-free
+    scorer not prepared on the run's excerpts (Coder.prepare) is prepared on these."""
     from fieldnotes import registry
 
     codebook = coder.codebook.codebook
     factories = [(name, registry.suggesters.get(name)) for name in coder.suggester_names]
     evidence = coder.evidence([e.text for e in excerpts], vectors)
-    scores = coder.calibration.score(evidence.features)
+    if not coder.scorer.prepared:
+        coder.scorer.prepare(evidence.features)
+    scores = coder.scorer.score(evidence.features)
     suggestions: list[Suggestion] = []
     for row, excerpt in enumerate(excerpts):
         for column, code in enumerate(codebook.codes):
@@ -231,7 +263,7 @@ def suggest(coder: Coder, excerpts: Sequence[Excerpt], vectors: np.ndarray) -> l
             if evidence.best_example is not None and evidence.best_example[row, column] >= 0:
                 example = code.examples[int(evidence.best_example[row, column])]
                 similarity = components.get("example_max", float("nan"))
-            by = contributors(coder.calibration, components, bool(terms), factories)
+            by = contributors(coder.scorer, components, bool(terms), factories)
             shown = {k: v for k, v in components.items() if k in ("rule", "example_max", "definition", "learned")}
             suggestions.append(
                 Suggestion(
@@ -247,7 +279,7 @@ def suggest(coder: Coder, excerpts: Sequence[Excerpt], vectors: np.ndarray) -> l
 
 
 def contributors(
-    calibration: Calibration,
+    scorer: Scorer,
     components: dict[str, float],
     matched: bool,
     suggesters: Sequence[tuple[str, SuggesterFactory]],
@@ -255,12 +287,9 @@ def contributors(
     """The suggesters whose evidence raised this score above its average; one credited by its
     matched terms (rules) counts when the cell matched terms."""
     names = []
+    lifts = scorer.lifts(components)
     for name, suggester in suggesters:
-        lift = 0.0
-        for feature in suggester.features:
-            if feature in components and feature in calibration.features:
-                i = calibration.features.index(feature)
-                lift += calibration.weights[i] * (components[feature] - calibration.mean[i]) / calibration.scale[i]
+        lift = sum(lifts.get(feature, 0.0) for feature in suggester.features)
         if matched if suggester.credited_by_terms else lift > 0:
             names.append(name)
     return "+".join(names) or "combined"

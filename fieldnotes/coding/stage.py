@@ -75,7 +75,7 @@ def code_excerpts(job: CodingJob) -> CodingResult:
     result.scored = "all" if fresh is None else ("new excerpts" if todo else "reused")
     if fresh is None or todo:
         keep = set() if fresh is None else {e.excerpt_id for e in excerpts if e.excerpt_id in stored}
-        state = _score(job, result, todo, keep)
+        state = _score(job, result, excerpts, todo, keep)
     else:
         run_id, state = fresh
         result.reviewed_kept = state.reviewed_kept
@@ -110,16 +110,22 @@ def _current_excerpts(job: CodingJob, result: CodingResult) -> tuple[list[Excerp
     return excerpts, stored
 
 
-def _score(job: CodingJob, result: CodingResult, todo: Sequence[Excerpt], keep: set[str]) -> CoderState:
+def _score(
+    job: CodingJob, result: CodingResult, excerpts: Sequence[Excerpt], todo: Sequence[Excerpt], keep: set[str]
+) -> CoderState:
     """Build the coder, score `todo` in chunks and save the suggestions; `keep`: current excerpts
     whose suggestions stand (scored before by the same coder). Others' machine suggestions that
-    were not made again are withdrawn."""
+    were not made again are withdrawn. A label-free scorer is prepared on all current
+    `excerpts`, so an excerpt scored in an incremental run is ranked against the whole corpus."""
     from fieldnotes.coding.run import build_coder, suggest
 
     with job.clock.stage("code_setup"):
         coder = build_coder(job.loaded, job.settings, job.store, job.embedder, job.cache)
     suggestions: list[Suggestion] = []
     with job.clock.stage("code"):
+        if not coder.scorer.prepared:
+            texts = [e.text for e in excerpts]
+            coder.prepare(texts, embed_cached(texts, job.embedder, job.cache)[0])
         # In chunks, so only one chunk's vectors and evidence are in memory at a time.
         for start in range(0, len(todo), SCORE_CHUNK):
             chunk = todo[start : start + SCORE_CHUNK]
@@ -134,7 +140,7 @@ def _score(job: CodingJob, result: CodingResult, todo: Sequence[Excerpt], keep: 
         for suggestion in suggestions:
             result.suggestions_by_code[suggestion.code_id] += 1
             result.suggestions_by_site[site_of[suggestion.excerpt_id]] += 1
-    return CoderState(coder.calibration_path.name, coder.threshold, coder.notes, result.reviewed_kept)
+    return CoderState(coder.scoring, coder.threshold, coder.notes, result.reviewed_kept)
 
 
 def _reattach_and_write(job: CodingJob, result: CodingResult) -> None:

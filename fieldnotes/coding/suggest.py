@@ -103,15 +103,19 @@ class RuleSuggester:
 
 @dataclass
 class Prototypes:
-    """Embeddings of each code's definition, examples and counter-examples."""
+    """Embeddings of each code's definition, examples and counter-examples, and of its include
+    and exclude rules (positive and negative prototypes for the label-free scorer)."""
 
     definitions: np.ndarray  # codes x dim
     examples: list[np.ndarray]  # per code: n_examples x dim
     counters: list[np.ndarray]  # per code: n_counter x dim (may be empty)
+    includes: list[np.ndarray] = field(default_factory=list)  # per code: n_include x dim (may be empty)
+    excludes: list[np.ndarray] = field(default_factory=list)  # per code: n_exclude x dim (may be empty)
 
     @classmethod
     def build(cls, codebook: Codebook, embed) -> Prototypes:
-        """`embed` maps a list of texts to unit vectors (cached by the caller)."""
+        """`embed` maps a list of texts to unit vectors (cached by the caller). Rules are embedded
+        in a second batch, so the definitions' and examples' vectors do not depend on them."""
         texts: list[str] = []
         spans = []
         for code in codebook.codes:
@@ -122,15 +126,30 @@ class Prototypes:
             texts.extend(code.counter_examples)
             spans.append((start, middle, len(texts)))
         vectors = embed(texts)
+        rules: list[str] = []
+        rule_spans = []
+        for code in codebook.codes:
+            start = len(rules)
+            rules.extend(code.include)
+            middle = len(rules)
+            rules.extend(code.exclude)
+            rule_spans.append((start, middle, len(rules)))
+        rule_vectors = embed(rules) if rules else vectors[:0]
         return cls(
             definitions=vectors[[start for start, _, _ in spans]],
             examples=[vectors[start + 1 : middle] for start, middle, _ in spans],
             counters=[vectors[middle:end] for _, middle, end in spans],
+            includes=[rule_vectors[start:middle] for start, middle, _ in rule_spans],
+            excludes=[rule_vectors[middle:end] for _, middle, end in rule_spans],
         )
 
 
 class SemanticSuggester:
-    """Similarity of each excerpt to each code's definition, examples and counter-examples."""
+    """Similarity of each excerpt to each code's definition, examples and counter-examples.
+
+    Besides the calibrated columns (`features`) it gives `positive_max` and `negative_max`: the
+    cosine to the nearest positive prototype (definition, examples, include rules) and negative
+    one (counter-examples, exclude rules; -1 when the code has none), for the label-free scorer."""
 
     name = "semantic"
     features = ("example_max", "example_top3", "definition", "counter_max", "margin")
@@ -173,18 +192,55 @@ class SemanticSuggester:
             for column in range(k):
                 others = np.delete(example_max, column, axis=1).max(axis=1)
                 margin[:, column] = example_max[:, column] - others
+        positive_max = np.maximum(example_max, definition).astype(np.float32)
+        negative_max = np.full((n, k), -1.0, dtype=np.float32)
+        for column in range(k):
+            if self.prototypes.includes and len(self.prototypes.includes[column]) and n:
+                includes = self.prototypes.includes[column]
+                nearest = (batch.vectors @ includes.T).max(axis=1)
+                positive_max[:, column] = np.maximum(positive_max[:, column], nearest)
+            negatives = [self.prototypes.counters[column]]
+            if self.prototypes.excludes:
+                negatives.append(self.prototypes.excludes[column])
+            negatives = [v for v in negatives if len(v)]
+            if negatives and n:
+                negative_max[:, column] = (batch.vectors @ np.vstack(negatives).T).max(axis=1)
         features = {
             "example_max": example_max,
             "example_top3": example_top3,
             "definition": definition.astype(np.float32),
             "counter_max": counter_max,
             "margin": margin,
+            "positive_max": positive_max,
+            "negative_max": negative_max,
         }
         return Evidence(features, best_example=best)
 
 
 class CalibrationError(FieldnotesError):
     """A calibration file is missing, unreadable or does not fit the suggesters."""
+
+
+class Scorer(Protocol):
+    """Turns evidence into one score per (excerpt, code) in [0, 1], suggested from `threshold` up:
+    a codebook's own fitted Calibration, or the label-free RankedScorer
+    (fieldnotes.coding.ranked) for a codebook without one."""
+
+    kind: str  # "calibrated" or "ranked"
+    threshold: float
+    model: str
+    fitted_on: dict
+
+    @property
+    def prepared(self) -> bool: ...
+
+    def prepare(self, evidence: dict[str, np.ndarray]) -> None: ...
+
+    def score(self, evidence: dict[str, np.ndarray]) -> np.ndarray: ...
+
+    def lifts(self, components: dict[str, float]) -> dict[str, float]: ...
+
+    def description(self) -> str: ...
 
 
 @dataclass
@@ -213,6 +269,25 @@ class Calibration:
         for name, mean, scale, weight in zip(self.features, self.mean, self.scale, self.weights, strict=True):
             z += weight * (evidence[name] - mean) / scale
         return 1.0 / (1.0 + np.exp(-z))
+
+    kind = "calibrated"
+    prepared = True
+
+    def prepare(self, evidence: dict[str, np.ndarray]) -> None:
+        """Nothing to do: a fitted calibration does not depend on the run's excerpts."""
+
+    def lifts(self, components: dict[str, float]) -> dict[str, float]:
+        """Each feature's contribution to the linear score of one cell, against the fitted mean."""
+        return {
+            name: weight * (components[name] - mean) / scale
+            for name, mean, scale, weight in zip(self.features, self.mean, self.scale, self.weights, strict=True)
+            if name in components
+        }
+
+    def description(self) -> str:
+        fitted = self.fitted_on
+        where = fitted.get("reference", "a reference set")
+        return f"calibration fitted on {where} ({fitted.get('excerpts', '?')} excerpts)"
 
     def save(self, path: Path) -> None:
         payload = {key: getattr(self, key) for key in self.__dataclass_fields__}

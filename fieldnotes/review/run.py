@@ -111,11 +111,10 @@ def serve_review(
     """`fieldnotes review`: serve the review page (with the codebook's calibrated threshold)
     until Ctrl-C; `on_ready` gets the page's address once it is served. Raises OSError when
     the port cannot be bound."""
-    from fieldnotes.coding.calibration import find_calibration
-    from fieldnotes.coding.suggest import Calibration
+    from fieldnotes.coding.calibration import scoring_threshold
     from fieldnotes.review.server import review
 
-    threshold = Calibration.load(find_calibration(loaded)).threshold
+    threshold = scoring_threshold(loaded)
     server, url = review(out_dir, loaded, coder, port, threshold, open_browser=open_browser)
     on_ready(url)
     try:

@@ -59,8 +59,9 @@ class ReviewSession:
             min_score=_score(query, "min_score"),
             max_score=_score(query, "max_score"),
         )
-        # Closest to the threshold first: where a decision teaches the tool most.
-        uncertain_around = self.threshold if query.get("order") == "uncertain" else None
+        # By default closest to the threshold first: where a decision teaches the tool most
+        # (benchmarks/real/decisions_curve.py: better than document or random order on real prose).
+        uncertain_around = None if query.get("order") == "document" else self.threshold
         codebook_id = self.loaded.codebook.id
         with Store.open(self.database) as store:
             rows = store.reads.review_items(codebook_id, wanted, uncertain_around)

@@ -39,15 +39,18 @@ def test_a_definitions_only_codebook_passes_codebook_check(tmp_path: Path) -> No
     assert "valid; A codebook from another project 1: 2 codes in 0 groups, 0 examples, 0 patterns" in result.output
 
 
-def test_another_codebooks_calibration_is_never_used_silently(tmp_path: Path) -> None:
+def test_another_codebooks_calibration_is_never_used(tmp_path: Path) -> None:
     loaded = load_codebook(write_book(tmp_path))
-    path = find_calibration(loaded)
-    note = borrowed_calibration_note(loaded, Calibration.load(path), path)
-    assert note is not None and "'brought' has no calibration of its own" in note
-    assert "fitted on codebook 'coproduction'" in note and "fieldnotes calibrate" in note
+    assert find_calibration(loaded) is None  # scored label-free, not with the co-production weights
     shipped = load_codebook("coproduction", check_patterns=False)
     own = find_calibration(shipped)
-    assert borrowed_calibration_note(shipped, Calibration.load(own), own) is None
+    assert own is not None and borrowed_calibration_note(shipped, Calibration.load(own), own) is None
+    # A calibration file copied beside another codebook is used, and said to be foreign.
+    copied = tmp_path / "brought.calibration.json"
+    copied.write_bytes(own.read_bytes())
+    assert find_calibration(loaded) == copied
+    note = borrowed_calibration_note(loaded, Calibration.load(copied), copied)
+    assert note is not None and "fitted on codebook 'coproduction'" in note and "fieldnotes calibrate" in note
 
 
 def test_a_small_reference_set_is_flagged() -> None:
@@ -86,7 +89,33 @@ def test_evaluate_runs_on_a_codebook_without_a_reference_set(tmp_path: Path, sha
     assert result.exit_code == 0, result.output
     assert "gold.csv: 3 excerpts" in result.output and "micro" in result.output
     assert "no reference set: no zero-shot baseline" in result.output
-    assert "'brought' has no calibration of its own" in result.output
+    assert "'brought' has no calibration of its own: suggestions are a label-free ranking" in result.output
+
+
+def test_code_with_a_definitions_only_codebook_suggests_and_says_how(tmp_path: Path, shared_embedder) -> None:
+    import csv
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "notes.txt").write_text(
+        "Neighbours help each other with the shopping, and everyone expects the same help one day.\n\n"
+        "The application form for the care allowance runs to twelve pages and needs three stamps.\n\n"
+        "We took the train back at five and had noodles near the station.\n\n"
+        "An older couple next door carry water for the widow upstairs; she minds their grandchild.\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["code", str(corpus), "--codebook", str(write_book(tmp_path)), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "label-free ranking" in result.output
+    with (out / "excerpts.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    by_code: dict[str, list[str]] = {}
+    for row in rows:
+        by_code.setdefault(row["code"], []).append(row["text"])
+    # About half a suggestion per excerpt, and the paperwork sentence gets paperwork.
+    assert 1 <= len(rows) <= 4
+    assert any("application form" in text for text in by_code.get("paperwork", []))
 
 
 def test_a_bad_code_in_a_gold_file_is_reported_before_any_model_loads(tmp_path: Path) -> None:

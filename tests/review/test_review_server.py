@@ -53,6 +53,8 @@ def test_page_lists_suggestions_and_saves_every_action(server, coded_store):
         assert "Content-Security-Policy" in page.headers
     status, data = call(url, "/api/items?order=uncertain", session.token)
     assert status == 200 and len(data["items"]) == 2
+    # Most uncertain first is the page's default order.
+    assert call(url, "/api/items", session.token)[1]["items"] == data["items"]
     item = next(i for i in data["items"] if i["code_id"] == "staff-autonomy")
     assert (
         item["passage_text"][item["start"] - item["passage_start"] : item["end"] - item["passage_start"]]

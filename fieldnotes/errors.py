@@ -28,3 +28,8 @@ class CorpusError(FieldnotesError):
 
 class StoreError(FieldnotesError):
     """The results database cannot be opened or has an incompatible schema."""
+
+
+class DecisionConflictError(FieldnotesError):
+    """A researcher's action would overwrite a decision made after the one it refers to (another
+    coder's, or a re-run's move): refused, nothing changed."""

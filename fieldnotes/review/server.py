@@ -22,7 +22,7 @@ from typing import cast
 from urllib.parse import parse_qs, urlparse
 
 from fieldnotes.codebook import LoadedCodebook
-from fieldnotes.errors import FieldnotesError, StoreError
+from fieldnotes.errors import DecisionConflictError, FieldnotesError, StoreError
 from fieldnotes.store import ReviewFilter, Store
 
 STATIC_FILES = {"/app.js": "application/javascript", "/app.css": "text/css"}
@@ -230,6 +230,8 @@ class ReviewHandler(BaseHTTPRequestHandler):
             return self._json(HTTPStatus.OK, work())
         except StoreError as exc:
             return self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(exc)})
+        except DecisionConflictError as exc:
+            return self._json(HTTPStatus.CONFLICT, {"error": str(exc)})
         except sqlite3.Error as exc:
             message = f"the results database cannot be used ({exc}); nothing was changed"
             return self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": message})

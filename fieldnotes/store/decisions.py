@@ -10,7 +10,7 @@ import hashlib
 import sqlite3
 from collections.abc import Sequence
 
-from fieldnotes.errors import StoreError
+from fieldnotes.errors import DecisionConflictError, StoreError
 from fieldnotes.store.base import now, transaction
 from fieldnotes.store.reads import SUGGESTION_EXCERPTS
 from fieldnotes.store.records import PassageSpan, StaleDecision
@@ -225,7 +225,11 @@ class DecisionRepository:
             _audit(db, excerpt_id, code_id, "memo", status, status, coder, memo)
 
     def undo_last(self, coder: str) -> sqlite3.Row | None:
-        """Revert the coder's latest decision that is not yet undone; returns it, or None."""
+        """Revert the coder's latest decision that is not yet undone; returns it, or None.
+
+        Undo is per coder: it is refused (DecisionConflictError, nothing changed) when someone
+        decided on the same suggestion afterwards (another coder, or a re-run that moved the
+        decision to the sentence's new place), because reverting would overwrite that."""
         with transaction(self.connection) as db:
             last = db.execute(
                 """SELECT * FROM decisions WHERE coder = ? AND action NOT IN ('undo', 'memo')
@@ -235,6 +239,22 @@ class DecisionRepository:
             ).fetchone()
             if last is None:
                 return None
+            # Decisions since, on the same suggestion, that still stand (undone ones and the undo
+            # rows cancel out; memos change no status).
+            later = db.execute(
+                """SELECT coder, action FROM decisions WHERE excerpt_id = ? AND code_id = ? AND decision_id > ?
+                   AND action NOT IN ('memo', 'undo')
+                   AND decision_id NOT IN (SELECT undoes FROM decisions WHERE undoes IS NOT NULL)
+                   ORDER BY decision_id DESC LIMIT 1""",
+                (last["excerpt_id"], last["code_id"], last["decision_id"]),
+            ).fetchone()
+            if later is not None:
+                who = "a re-run of fieldnotes" if later["coder"] == "fieldnotes" else f"'{later['coder']}'"
+                raise DecisionConflictError(
+                    f"cannot undo your last decision ({last['new_status']} '{last['code_id']}'): {who} changed "
+                    f"that suggestion afterwards ({later['action']}), and undo would overwrite it; decide on "
+                    "the suggestion again instead"
+                )
             restored = last["previous_status"] or "withdrawn"
             db.execute(
                 "UPDATE suggestions SET status = ?, status_by = ?, status_at = ? WHERE excerpt_id = ? AND code_id = ?",

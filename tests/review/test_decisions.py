@@ -6,7 +6,7 @@ import pytest
 from conftest import DATA
 
 from fieldnotes.coding.excerpts import build_excerpts
-from fieldnotes.errors import StoreError
+from fieldnotes.errors import DecisionConflictError, StoreError
 from fieldnotes.pipeline import ingest_corpus
 from fieldnotes.review.reattach import reattach_decisions
 from fieldnotes.store import Store
@@ -51,6 +51,32 @@ def test_recode_memo_and_undo_are_audited(coded_store):
     assert store.decisions.undo_last("aiko") is None
     actions = [h["action"] for h in store.decisions.history(rota.excerpt_id)]
     assert actions == ["rejected", "recoded", "recoded", "memo", "undo", "undo", "undo"]
+
+
+def test_undo_is_per_coder_and_never_overwrites_a_later_decision(coded_store):
+    store = coded_store
+    rota = store.rota
+    store.decisions.record(rota.excerpt_id, "staff-autonomy", "accepted", "alice")
+    store.decisions.record(rota.excerpt_id, "staff-autonomy", "rejected", "bob")
+    with pytest.raises(DecisionConflictError, match="'bob' changed that suggestion afterwards"):
+        store.decisions.undo_last("alice")
+    assert statuses(store)[(rota.excerpt_id, "staff-autonomy")] == "rejected"  # bob's decision stands
+    assert [h["action"] for h in store.decisions.history(rota.excerpt_id)] == ["accepted", "rejected"]
+    # Once bob takes his decision back, alice's is the latest again and she may undo it.
+    assert store.decisions.undo_last("bob")["coder"] == "bob"
+    assert store.decisions.undo_last("alice")["coder"] == "alice"
+    assert statuses(store)[(rota.excerpt_id, "staff-autonomy")] == "suggested"
+
+
+def test_undo_after_several_own_decisions_on_one_suggestion_walks_back(coded_store):
+    store = coded_store
+    rota = store.rota
+    store.decisions.record(rota.excerpt_id, "volunteering", "accepted", "aiko")
+    store.decisions.record(rota.excerpt_id, "volunteering", "rejected", "aiko")
+    store.decisions.undo_last("aiko")
+    assert statuses(store)[(rota.excerpt_id, "volunteering")] == "accepted"
+    store.decisions.undo_last("aiko")
+    assert statuses(store)[(rota.excerpt_id, "volunteering")] == "suggested"
 
 
 def test_hand_coded_excerpts_survive_a_rerun_of_the_excerpt_stage(coded_store):

@@ -179,3 +179,20 @@ def test_a_database_that_cannot_be_used_gets_an_answer(server, coded_store):
     coded_store.path.write_bytes(b"")  # emptied under the running page
     status, answer = call(url, "/api/items", session.token)
     assert status == 503 and "empty (0 bytes)" in answer["error"]
+
+
+def test_undo_over_another_coders_later_decision_is_refused_with_409(server, coded_store):
+    session, url = server
+    rota = coded_store.rota
+    body = {"action": "accept", "excerpt_id": rota.excerpt_id, "code": "staff-autonomy"}
+    assert call(url, "/api/act", session.token, body)[0] == 200
+    with Store.open(session.database) as store:
+        store.decisions.record(rota.excerpt_id, "staff-autonomy", "rejected", "bob")
+    status, answer = call(url, "/api/act", session.token, {"action": "undo"})
+    assert status == 409 and "'bob' changed that suggestion afterwards" in answer["error"]
+    with Store.open(session.database) as store:
+        row = store.connection.execute(
+            "SELECT status, status_by FROM suggestions WHERE excerpt_id = ? AND code_id = 'staff-autonomy'",
+            (rota.excerpt_id,),
+        ).fetchone()
+    assert tuple(row) == ("rejected", "bob")

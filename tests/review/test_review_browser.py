@@ -226,6 +226,24 @@ def utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def test_enter_in_the_score_box_filters_and_stays_on_the_page(browser, review):
+    from playwright.sync_api import expect
+
+    _session, url, _rota = review
+    context, page, errors = open_page(browser)
+    page.goto(url)
+    expect(page.locator("#list .item")).to_have_count(3)
+    box = page.locator("input[name=min_score]")
+    box.fill("0.95")  # a valid step: an invalid value would block the submit anyway
+    box.press("Enter")
+    expect(page.locator("#list .item")).to_have_count(0)
+    page.wait_for_timeout(500)  # a form submission would navigate away by now
+    assert page.url == url  # not submitted away from the page (which would lose the token)
+    expect(page.locator("#progress")).to_have_text("0 / 3 reviewed")
+    assert errors == []
+    context.close()
+
+
 def test_offsets_count_characters_not_utf16_units(browser, mini_corpus, tmp_path, settings):
     """An emoji or a kanji outside the BMP (𠮷 in 𠮷田) is one character in the database, two in JavaScript."""
     from playwright.sync_api import expect

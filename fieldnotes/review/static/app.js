@@ -199,6 +199,9 @@ document.addEventListener("keydown", (event) => {
 });
 
 document.getElementById("filters").addEventListener("change", () => load());
+// Enter in a filter box applies the filters; the browser's own submit would leave the page
+// (a GET without the session token).
+document.getElementById("filters").addEventListener("submit", (event) => { event.preventDefault(); load(); });
 
 (async () => {
   try {

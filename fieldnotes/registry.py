@@ -92,7 +92,10 @@ class Registry:
 embedders = Registry(
     "embedding backend",
     "fieldnotes.embedders",
-    {"sentence-transformers": "fieldnotes.embedding:sentence_transformer_backend"},
+    {
+        "sentence-transformers": "fieldnotes.embedding:sentence_transformer_backend",
+        "use-multilingual": "fieldnotes.embedding:use_multilingual_backend",
+    },
 )
 suggesters = Registry(
     "suggester",

@@ -112,11 +112,19 @@ class EmbeddingSettings(_Strict):
     # Folder of the embedding cache shared by all results folders; empty: $FIELDNOTES_CACHE_DIR,
     # else the user's cache folder (~/.cache/fieldnotes on Linux).
     cache_dir: str = ""
+    # The backend for excerpts of Japanese passages, in one space with the codebook's English
+    # definitions and examples; empty: the same as `backend`.
+    japanese_backend: str = "use-multilingual"
 
     @field_validator("backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:
         return _registered("embedders", [value])[0]
+
+    @field_validator("japanese_backend")
+    @classmethod
+    def _known_japanese_backend(cls, value: str) -> str:
+        return _registered("embedders", [value])[0] if value else value
 
 
 class CodingSettings(_Strict):

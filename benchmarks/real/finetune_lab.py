@@ -106,7 +106,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--only", choices=("A", "B"), help="run one situation only")
     parser.add_argument(
-        "--b-pairs-from", default="both", choices=("both", "decisions"),
+        "--b-pairs-from",
+        default="both",
+        choices=("both", "decisions"),
         help="B: pairs from the reference set and the reviewed units, or from the reviewed units only",
     )
     args = parser.parse_args()
@@ -198,7 +200,8 @@ def main() -> None:
     ref_sets = [frozenset(code_ids[c] for c in np.flatnonzero(row)) for row in ref_labels]
     if args.only in (None, "A"):
         show("A frozen encoder, no decisions", evaluate(embedder.encode, False, units))
-        encode, n_pairs, seconds = fine_tune(str(embedder._inner.folder), list(ref.texts), ref_sets, args.pairs, args.epochs)
+        folder = str(embedder._inner.folder)
+        encode, n_pairs, seconds = fine_tune(folder, list(ref.texts), ref_sets, args.pairs, args.epochs)
         show(f"A fine-tuned on reference ({n_pairs} pairs, {seconds:.0f} s)", evaluate(encode, False, units))
     if args.only in (None, "B"):
         show("B frozen encoder + probe on decisions", evaluate(embedder.encode, True, held))

@@ -53,10 +53,11 @@ def borrowed_calibration_note(loaded: LoadedCodebook, calibration: Calibration, 
     )
 
 
-def label_free_note(loaded: LoadedCodebook, suggestions_per_excerpt: float) -> str:
-    """What every run of a codebook without a calibration says once."""
+def label_free_note(loaded: LoadedCodebook, suggestions_per_excerpt: float, model: str | None = None) -> str:
+    """What every run of a codebook without a calibration (for this `model`, when given) says once."""
+    lacking = "no calibration of its own" if model is None else f"no calibration for {model}"
     return (
-        f"codebook '{loaded.codebook.id}' has no calibration of its own: suggestions are a label-free ranking "
+        f"codebook '{loaded.codebook.id}' has {lacking}: suggestions are a label-free ranking "
         f"within this corpus (about {suggestions_per_excerpt:g} per excerpt; scores rank, they are not "
         f"probabilities); label at least {MIN_REFERENCE_EXCERPTS} excerpts as a reference set and run "
         "`fieldnotes calibrate` for calibrated scores"

@@ -93,10 +93,30 @@ class RankedScorer:
         raw = self.raw_score(evidence)
         self.pool.cut = _cut(raw.reshape(-1), round(self.suggestions_per_excerpt * n))
         if self.labelled_rates is not None:
-            rates, labelled = self.labelled_rates
-            even = self.suggestions_per_excerpt / max(len(rates), 1)
-            shrunk = [(rate * labelled + RATE_PRIOR * even) / (labelled + RATE_PRIOR) for rate in rates]
-            self.pool.code_cuts = [_cut(raw[:, column], round(rate * n)) for column, rate in enumerate(shrunk)]
+            self.pool.code_cuts = self._code_cuts(raw)
+
+    def _code_cuts(self, raw: np.ndarray) -> list[float]:
+        """Per-code cuts from the labelled rates: a code expected at least once in this pool gets
+        its own cut at its expected count; the codes expected less than once share the cells left
+        over, best first, so a small pool still gets about its share of suggestions."""
+        import numpy as np
+
+        assert self.labelled_rates is not None
+        rates, labelled = self.labelled_rates
+        n = raw.shape[0]
+        even = self.suggestions_per_excerpt / max(len(rates), 1)
+        shrunk = [(rate * labelled + RATE_PRIOR * even) / (labelled + RATE_PRIOR) for rate in rates]
+        expected = [rate * n for rate in shrunk]
+        cuts = [
+            _cut(raw[:, column], round(count)) if count >= 1 else float("inf") for column, count in enumerate(expected)
+        ]
+        rare = [column for column, count in enumerate(expected) if count < 1]
+        leftover = round(sum(expected)) - sum(round(count) for count in expected if count >= 1)
+        if rare and leftover > 0:
+            shared = _cut(raw[:, rare].reshape(-1), leftover)
+            for column in rare:
+                cuts[column] = shared
+        return [float(cut) for cut in np.asarray(cuts, dtype=np.float64)]
 
     def raw_score(self, evidence: dict[str, np.ndarray]) -> np.ndarray:
         import numpy as np

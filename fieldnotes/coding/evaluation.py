@@ -121,13 +121,40 @@ class Evaluation:
         return rows
 
 
+def gold_excerpts(texts: list[str], settings: Settings) -> tuple[list[str], list[int], list[str]]:
+    """Each gold text cut into the excerpts `fieldnotes code` would make of it as a passage
+    (sentences by the language's splitter, short ones joined to a neighbour): the excerpt texts,
+    the gold row each belongs to, and each excerpt's language."""
+    from fieldnotes.coding.excerpts import group_sentences
+    from fieldnotes.ingest.segment import detect_language, splitters_for
+
+    splitters = splitters_for(settings.segment)
+    pieces: list[str] = []
+    owner: list[int] = []
+    languages: list[str] = []
+    for row, text in enumerate(texts):
+        language = detect_language(text)
+        splitter = splitters.get(language) or splitters["en"]
+        spans = group_sentences(splitter.split([text])[0], settings.coding.min_excerpt_chars) or [(0, len(text))]
+        for start, end in spans:
+            pieces.append(text[start:end])
+            owner.append(row)
+            languages.append(language)
+    return pieces, owner, languages
+
+
 def evaluate(gold_path: Path, loaded: LoadedCodebook, settings: Settings, store: Store) -> Evaluation:
-    """Score a labelled gold file with fieldnotes and with the two baselines.
+    """Score a labelled gold file with fieldnotes and with the two baselines, at the unit
+    `fieldnotes code` suggests for: each gold text is cut into excerpts as `code` cuts a passage,
+    scored as `code` scores them (Japanese excerpts through `[embedding] japanese_backend`), and
+    gets a code when any of its excerpts does.
 
     Baseline thresholds are chosen on the reference excerpts, never on the gold file.
     Evaluating the reference file itself gives cross-validated (out-of-fold) figures.
     """
     import numpy as np
+
+    from fieldnotes import registry
 
     notes: list[str] = []
     gold = load_gold(gold_path, loaded.codebook.code_ids)  # a bad code is reported before any model loads
@@ -143,16 +170,47 @@ def evaluate(gold_path: Path, loaded: LoadedCodebook, settings: Settings, store:
         notes.extend(coder.notes)
         if in_sample:
             notes.append("the gold file is the codebook's reference set: learned scores are 5-fold cross-validated")
-            features = reference_features
+            coder.scorer.prepare(reference_features)
+            cells = {"fieldnotes": coder.scorer.score(reference_features) >= _thresholds(loaded, coder.threshold)}
+            features, owner = reference_features, np.arange(len(gold.texts))
         else:
-            vectors = coder.embed(gold.texts)
-            features = coder.evidence(gold.texts, vectors).features
-    coder.scorer.prepare(features)  # label-free: ranked within the gold excerpts, as a run ranks its corpus
-    scores = coder.scorer.score(features)
-    thresholds = np.array([code.threshold or coder.threshold for code in loaded.codebook.codes])
-    methods = [MethodResult("fieldnotes", *score_predictions(scores >= thresholds, gold.labels))]
+            pieces, owners, languages = gold_excerpts(gold.texts, settings)
+            owner = np.array(owners, dtype=np.int64)
+            if len(pieces) != len(gold.texts):
+                notes.append(
+                    f"{len(gold.texts)} gold texts cut into {len(pieces)} excerpts as `fieldnotes code` cuts "
+                    "passages; a text gets a code when any of its excerpts does"
+                )
+            k = len(loaded.codebook.codes)
+            scored = np.zeros((len(pieces), k), dtype=bool)
+            features = {}
+            groups = [(coder, [i for i, language in enumerate(languages) if language != "ja"], "")]
+            japanese = [i for i, language in enumerate(languages) if language == "ja"]
+            if japanese and settings.embedding.japanese_backend:
+                encoder = registry.embedders.get(settings.embedding.japanese_backend)(settings.embedding)
+                if encoder.model_id != embedder.model_id:
+                    japanese_coder = build_coder(loaded, settings, store, encoder, cache)
+                    groups.append((japanese_coder, japanese, "Japanese"))
+                    notes.append(f"{len(japanese)} Japanese excerpt(s) scored with {encoder.model_id}")
+                else:
+                    groups[0][1].extend(japanese)
+            else:
+                groups[0][1].extend(japanese)
+            for group_coder, rows, label in groups:
+                rows.sort()
+                if not rows:
+                    continue
+                texts = [pieces[i] for i in rows]
+                found = group_coder.evidence(texts, group_coder.embed(texts)).features
+                group_coder.scorer.prepare(found)  # label-free: ranked within the gold excerpts
+                scored[rows] = group_coder.scorer.score(found) >= _thresholds(loaded, group_coder.threshold)
+                if not label:  # the baselines are measured on the main model's evidence
+                    features = {name: _spread(values, rows, len(pieces)) for name, values in found.items()}
+            cells = {"fieldnotes": scored}
+    methods = [MethodResult("fieldnotes", *score_predictions(_any(cells["fieldnotes"], owner, gold), gold.labels))]
     if "rule" in features:
-        methods.append(MethodResult("keywords only", *score_predictions(features["rule"] > 0, gold.labels)))
+        predicted = _any(features["rule"] > 0, owner, gold)
+        methods.append(MethodResult("keywords only", *score_predictions(predicted, gold.labels)))
     if reference is None:
         notes.append("the codebook has no reference set: no zero-shot baseline (its threshold is chosen on one)")
         return Evaluation(Path(gold_path), loaded.codebook.code_ids, len(gold.texts), methods, notes)
@@ -163,10 +221,34 @@ def evaluate(gold_path: Path, loaded: LoadedCodebook, settings: Settings, store:
         0.0,
     )
     if "definition" in features:
-        predicted = features["definition"] >= definition_threshold
+        predicted = _any(features["definition"] >= definition_threshold, owner, gold)
         methods.append(MethodResult("zero-shot definitions", *score_predictions(predicted, gold.labels)))
         notes.append(f"zero-shot threshold {definition_threshold:.2f} (best F1 on the reference set)")
     return Evaluation(Path(gold_path), loaded.codebook.code_ids, len(gold.texts), methods, notes)
+
+
+def _thresholds(loaded: LoadedCodebook, default: float) -> np.ndarray:
+    import numpy as np
+
+    return np.array([code.threshold or default for code in loaded.codebook.codes])
+
+
+def _spread(values: np.ndarray, rows: list[int], n: int) -> np.ndarray:
+    """A group's evidence placed at its rows of all `n` excerpts (others -inf: never suggested)."""
+    import numpy as np
+
+    out = np.full((n, values.shape[1]), -np.inf, dtype=np.float64)
+    out[rows] = values
+    return out
+
+
+def _any(cells: np.ndarray, owner: np.ndarray, gold: GoldSet) -> np.ndarray:
+    """Per gold text: a code when any of its excerpts has it."""
+    import numpy as np
+
+    predicted = np.zeros(gold.labels.shape, dtype=bool)
+    np.logical_or.at(predicted, owner, cells.astype(bool))
+    return predicted
 
 
 def format_evaluation(evaluation: Evaluation) -> str:

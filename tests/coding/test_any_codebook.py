@@ -80,14 +80,18 @@ def test_evaluate_runs_on_a_codebook_without_a_reference_set(tmp_path: Path, sha
         "id,text,codes\n"
         "g1,Neighbours help each other with shopping and expect the same help one day.,mutual-aid\n"
         "g2,The application form for the care allowance runs to twelve pages.,paperwork\n"
-        "g3,We took the train back at five.,\n",
+        "g3,We took the train back at five.,\n"
+        'g4,"We took the train back at five, after the meeting. The application form for the allowance runs to '
+        'twelve pages.",paperwork\n',
         encoding="utf-8",
     )
     result = CliRunner().invoke(
         cli, ["evaluate", str(gold), "--codebook", str(write_book(tmp_path)), "--out", str(tmp_path / "out")]
     )
     assert result.exit_code == 0, result.output
-    assert "gold.csv: 3 excerpts" in result.output and "micro" in result.output
+    assert "gold.csv: 4 excerpts" in result.output and "micro" in result.output
+    # Scored at the unit `code` suggests for: the two-sentence text is two excerpts.
+    assert "4 gold texts cut into 5 excerpts as `fieldnotes code` cuts passages" in result.output
     assert "no reference set: no zero-shot baseline" in result.output
     assert "'brought' has no calibration of its own: suggestions are a label-free ranking" in result.output
 

@@ -7,11 +7,13 @@ table always gives the same bytes and reports can be diffed between runs.
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,6 +32,53 @@ _MARK = "#D55E00"  # Okabe-Ito vermillion: visible on both ends of cividis
 _BAR = "#2F4B7C"
 _PNG_METADATA = {"Software": None}
 _FONT = 9
+
+
+# Latin text in matplotlib's own DejaVu Sans; kana and kanji (theme labels, Japanese code names)
+# fall back glyph by glyph to IPAexGothic, shipped by the matplotlib-fontja package, instead of
+# being drawn as empty boxes.
+_FAMILIES = ["DejaVu Sans", "IPAexGothic"]
+_Chart = TypeVar("_Chart", bound=Callable[..., Any])
+
+
+@functools.cache
+def _register_japanese_font() -> bool:
+    """Add the Japanese font to matplotlib's font list once; False when it is not installed."""
+    import importlib.util
+
+    from matplotlib import font_manager
+
+    # Found without importing the package: its import switches matplotlib's default font globally.
+    spec = importlib.util.find_spec("matplotlib_fontja")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    font = Path(next(iter(spec.submodule_search_locations))) / "fonts" / "ipaexg.ttf"
+    if not font.is_file():
+        return False
+    font_manager.fontManager.addfont(str(font))
+    return True
+
+
+def _with_fonts(chart: _Chart) -> _Chart:
+    """Draw `chart` with the font families above (a scoped rc context: no global change)."""
+
+    @functools.wraps(chart)
+    def drawn(*args: Any, **kwargs: Any) -> Any:
+        import matplotlib
+
+        families = _FAMILIES if _register_japanese_font() else _FAMILIES[:1]
+        # IPAexGothic has no bold face: matplotlib would log "Failed to find font weight bold"
+        # for every bold title; it draws the regular face, which is what we want.
+        log = logging.getLogger("matplotlib.font_manager")
+        level = log.level
+        log.setLevel(logging.ERROR)
+        try:
+            with matplotlib.rc_context({"font.family": families}):
+                return chart(*args, **kwargs)
+        finally:
+            log.setLevel(level)
+
+    return drawn  # type: ignore[return-value]
 
 
 def _wrap(label: object, width: int) -> str:
@@ -83,6 +132,7 @@ def _save(figure, path: Path) -> Path:
     return path
 
 
+@_with_fonts
 def heatmap(
     table: pd.DataFrame,
     path: Path,
@@ -207,6 +257,7 @@ def _cell_values(
             )
 
 
+@_with_fonts
 def bars_by_site(table: pd.DataFrame, path: Path, title: str) -> Path:
     """One horizontal bar panel per site, sorted within the panel, to show each site's own profile.
 

@@ -23,6 +23,25 @@ def _pieces(text: str, limit: int) -> list[str]:
     return [*pieces, text] if text else pieces
 
 
+# Auxiliaries that negate the verb or adjective before them (ない, ず, ぬ; ん has the lemma ぬ).
+_NEGATIONS = frozenset({"ない", "ず", "ぬ"})
+
+
+def _negated(token, following) -> str | None:
+    """The negative form of a verb or adjective followed by a negating auxiliary ("足りず" ->
+    "足りない"), so a theme word never says the opposite of its passages ("足りる", enough);
+    None when it is not negated. Built from the form as written, which is the stem the
+    negation attaches to; a verbal noun (参加, tagged サ変) takes しない."""
+    if token.pos_ not in ("VERB", "ADJ"):
+        return None
+    for after in following:
+        if after.pos_ != "AUX":
+            break
+        if after.lemma_ in _NEGATIONS:
+            return token.text + ("しない" if "サ変" in token.tag_ else "ない")
+    return None
+
+
 class LemmaTokenizer:
     """Content-word lemmas for topic words: English through spaCy lookup lemmas, Japanese
     through Sudachi (spaCy's Japanese tokenizer), never whitespace-split. Stop words,
@@ -81,11 +100,10 @@ class LemmaTokenizer:
         if detect_language(text) == "ja":
             tokens = []
             for piece in _pieces(text, self._SUDACHI_CHARS):
-                tokens += [
-                    t.lemma_
-                    for t in self._ja()(piece)
-                    if t.pos_ in self._JAPANESE_KEEP and len(t.text) > 1 and t.lemma_ not in self.stop
-                ]
+                words = list(self._ja()(piece))
+                for i, t in enumerate(words):
+                    if t.pos_ in self._JAPANESE_KEEP and len(t.text) > 1 and t.lemma_ not in self.stop:
+                        tokens.append(_negated(t, words[i + 1 :]) or t.lemma_)
             return tokens
         tokens = []
         known = self._english

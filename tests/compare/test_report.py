@@ -288,3 +288,19 @@ def test_table_shading_matches_chart_colours() -> None:
     colours = _colormap()
     sampled = [tuple(round(255 * x) for x in colours(i / (len(_RAMP) - 1))[:3]) for i in range(len(_RAMP))]
     assert sampled == list(_RAMP)
+
+
+def test_japanese_labels_are_drawn_with_a_japanese_font(tmp_path: Path) -> None:
+    import warnings
+
+    import matplotlib
+
+    before = list(matplotlib.rcParams["font.family"])
+    table = pd.DataFrame(
+        [[0.5, 0.1], [0.2, 0.4]], index=["職員 足りず", "見守り 班会"], columns=["nagoya", "niihama"]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns "Glyph ... missing from font(s)" for an empty box
+        heatmap(table, tmp_path / "ja.png", "テーマ by site", "share")
+    assert (tmp_path / "ja.png").stat().st_size > 0
+    assert list(matplotlib.rcParams["font.family"]) == before  # no global change

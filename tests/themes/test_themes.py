@@ -132,6 +132,14 @@ def test_tokenizer_keeps_compounds_drops_site_names_and_reads_japanese():
     assert "サロン" in japanese and "ボランティア" in japanese and "活動" in japanese
 
 
+def test_a_negated_japanese_verb_keeps_its_negation():
+    tokenizer = LemmaTokenizer(set())
+    # 足りず ("not enough") must not become the lemma 足りる ("enough").
+    assert tokenizer("職員が足りず困っている。") == ["職員", "足りない", "困る"]
+    assert tokenizer("参加できませんでした。") == ["参加しない"]
+    assert tokenizer("職員が足りている。") == ["職員", "足りる"]
+
+
 def test_compare_writes_tables_figures_and_report(mini_corpus, tmp_path, shared_embedder):
     out = tmp_path / "out"
     runner = CliRunner()

@@ -296,9 +296,7 @@ def test_japanese_labels_are_drawn_with_a_japanese_font(tmp_path: Path) -> None:
     import matplotlib
 
     before = list(matplotlib.rcParams["font.family"])
-    table = pd.DataFrame(
-        [[0.5, 0.1], [0.2, 0.4]], index=["職員 足りず", "見守り 班会"], columns=["nagoya", "niihama"]
-    )
+    table = pd.DataFrame([[0.5, 0.1], [0.2, 0.4]], index=["職員 足りず", "見守り 班会"], columns=["nagoya", "niihama"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # matplotlib warns "Glyph ... missing from font(s)" for an empty box
         heatmap(table, tmp_path / "ja.png", "テーマ by site", "share")

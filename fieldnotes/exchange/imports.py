@@ -28,7 +28,14 @@ _NOT_ID = re.compile(r"[^a-z0-9]+")
 
 
 def slug(name: str) -> str:
-    """A fieldnotes id from a code name: 'CS as Programming' -> 'cs-as-programming'."""
+    """A fieldnotes id from a code name: 'CS as Programming' -> 'cs-as-programming';
+    a Japanese name by its reading: '見守り活動' -> 'mi-mamori-katsudou'."""
+    from fieldnotes.text import KANA_KANJI
+
+    if KANA_KANJI.search(name):
+        from fieldnotes.romaji import romanize
+
+        name = romanize(name)
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     value = _NOT_ID.sub("-", ascii_name.lower()).strip("-")
     if not value:

@@ -388,6 +388,9 @@ def test_locate_finds_text_despite_whitespace_and_picks_the_nearest():
     assert locate(text, "One two.", 0.9) == (len(text) - 8, len(text))
     assert locate(text, "missing", 0.5) is None
     assert slug("CS as Programming") == "cs-as-programming" and slug("2nd wave") == "code-2nd-wave"
+    # Japanese names by their reading, not 'code', 'code-2', ... (ids stay ASCII).
+    assert slug("見守り活動") == "mi-mamori-katsudou" and slug("班会") == "hankai"
+    assert slug("地域包括ケア") == "chiiki-houkatsu-kea" and slug("スタッフの自律性") == "sutaffu-no-jiritsu-sei"
 
 
 # --- hostile files -----------------------------------------------------------------------

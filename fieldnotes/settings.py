@@ -133,6 +133,9 @@ class CodingSettings(_Strict):
     suggesters: list[str] = list(SUGGESTERS)
     # Sentences shorter than this are coded together with their neighbour.
     min_excerpt_chars: Annotated[int, Field(ge=0, le=500)] = 40
+    # What a suggestion is attached to: "sentence" (a sentence, or a few short ones) or "passage"
+    # (a whole paragraph). `code`, `evaluate`, the review page and the exports all use it.
+    unit: Literal["sentence", "passage"] = "sentence"
     # Suggest a code when its score reaches this; "calibrated" uses the threshold chosen with the
     # codebook's calibration (best F1 at recall >= 0.7 on its reference set), or 0.5 (the cut at
     # `suggestions_per_excerpt`) for a codebook scored label-free.

@@ -123,8 +123,9 @@ class Evaluation:
 
 def gold_excerpts(texts: list[str], settings: Settings) -> tuple[list[str], list[int], list[str]]:
     """Each gold text cut into the excerpts `fieldnotes code` would make of it as a passage
-    (sentences by the language's splitter, short ones joined to a neighbour): the excerpt texts,
-    the gold row each belongs to, and each excerpt's language."""
+    (sentences by the language's splitter, short ones joined to a neighbour; the whole text with
+    `[coding] unit = "passage"`): the excerpt texts, the gold row each belongs to, and each
+    excerpt's language."""
     from fieldnotes.coding.excerpts import group_sentences
     from fieldnotes.ingest.segment import detect_language, splitters_for
 
@@ -135,7 +136,10 @@ def gold_excerpts(texts: list[str], settings: Settings) -> tuple[list[str], list
     for row, text in enumerate(texts):
         language = detect_language(text)
         splitter = splitters.get(language) or splitters["en"]
-        spans = group_sentences(splitter.split([text])[0], settings.coding.min_excerpt_chars) or [(0, len(text))]
+        if settings.coding.unit == "passage":
+            spans = [(0, len(text))]
+        else:
+            spans = group_sentences(splitter.split([text])[0], settings.coding.min_excerpt_chars) or [(0, len(text))]
         for start, end in spans:
             pieces.append(text[start:end])
             owner.append(row)

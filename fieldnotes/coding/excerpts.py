@@ -37,13 +37,20 @@ def group_sentences(sentences: Sequence[tuple[int, int]], min_chars: int) -> lis
 
 
 def build_excerpts(
-    passages: Iterable[dict], sentences: dict[str, list[tuple[int, int]]], document_text: dict[str, str], min_chars: int
+    passages: Iterable[dict],
+    sentences: dict[str, list[tuple[int, int]]],
+    document_text: dict[str, str],
+    min_chars: int,
+    unit: str = "sentence",
 ) -> list[Excerpt]:
-    """Excerpts of every passage, in document order."""
+    """Excerpts of every passage, in document order: its sentences (a short one joined to a
+    neighbour), or with `unit` "passage" the passage's text from its first sentence to its last."""
     excerpts: list[Excerpt] = []
     for passage in passages:
         text = document_text[passage["document_id"]]
         spans = sentences.get(passage["passage_id"]) or [(passage["start"], passage["end"])]
+        if unit == "passage":
+            spans = [(spans[0][0], spans[-1][1])]
         seen: Counter[str] = Counter()
         for start, end in group_sentences(spans, min_chars):
             body = text[start:end]

@@ -100,7 +100,8 @@ def _current_excerpts(
 
     store = job.store
     passages, sentences, texts = store.corpus.passages_with_sentences()
-    excerpts = build_excerpts(passages, sentences, texts, job.settings.coding.min_excerpt_chars)
+    coding = job.settings.coding
+    excerpts = build_excerpts(passages, sentences, texts, coding.min_excerpt_chars, coding.unit)
     japanese_passages = {p["passage_id"] for p in passages if p["language"] == "ja"}
     japanese = {e.excerpt_id for e in excerpts if e.passage_id in japanese_passages}
     stored = store.coding.active_sentence_excerpts()

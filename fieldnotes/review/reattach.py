@@ -27,13 +27,21 @@ def reattach_decisions(store: Store, run_id: int, codebook_id: str) -> tuple[int
     """Move reviewed suggestions whose excerpt disappeared (its document was edited) onto the
     current excerpt with the same text in the same document; failing that, onto the one excerpt
     with that text that appeared elsewhere since (the document was renamed or moved, or the
-    passage moved to another file). Returns (moved, orphans); orphans are kept as they are, on
-    their inactive excerpt, and reported. All the moves are one transaction."""
+    passage moved to another file); failing that, onto the same text where it still stands, once,
+    inside a current passage of its document, as a hand-made excerpt. Returns (moved, orphans);
+    orphans are kept as they are, on their inactive excerpt, and reported. All the moves are one transaction."""
     moved = 0
     with store.transaction():
         for stale in store.decisions.stale_reviewed(codebook_id):
             target = _new_place(store, stale)
             if target is None:
+                # The text is still in its document, inside a passage, but no excerpt has exactly
+                # its letters any more (the coding unit or the sentence splitting changed): the
+                # decision stays on that text as a hand-made excerpt.
+                place = store.corpus.span_in_current_passage(stale.document_id, stale.excerpt_text)
+                if place is not None:
+                    store.decisions.move_to_span(stale, place[0], place[1], run_id, codebook_id)
+                    moved += 1
                 continue
             if store.coding.status(target, stale.code_id) in ("accepted", "rejected"):
                 continue  # the new place already carries a decision; keep both, move nothing

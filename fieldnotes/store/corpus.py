@@ -157,6 +157,28 @@ class CorpusRepository:
             ).fetchall()
         ]
 
+    def span_in_current_passage(self, document_id: str, text: str) -> tuple[str, tuple[int, int]] | None:
+        """(passage id, span) of the one place where `text` occurs inside a current passage of the
+        document; None when it occurs nowhere or in more than one place."""
+        document = self.connection.execute(
+            "SELECT text FROM documents WHERE document_id = ? AND status != 'missing'", (document_id,)
+        ).fetchone()
+        if document is None or not text.strip():
+            return None
+        passages = self.connection.execute(
+            "SELECT passage_id, start, end FROM passages WHERE document_id = ? AND active = 1", (document_id,)
+        ).fetchall()
+        found: list[tuple[str, tuple[int, int]]] = []
+        body = document["text"]
+        at = body.find(text)
+        while at >= 0 and len(found) < 2:
+            for passage in passages:
+                if passage["start"] <= at and at + len(text) <= passage["end"]:
+                    found.append((passage["passage_id"], (at, at + len(text))))
+                    break
+            at = body.find(text, at + 1)
+        return found[0] if len(found) == 1 else None
+
     def document_paths(self) -> list[str]:
         """The paths of the documents still in the corpus, sorted."""
         return [

@@ -101,17 +101,8 @@ def _passage_text(db: sqlite3.Connection, passage_id: str, start: int, end: int)
     return row["text"] if row else ""
 
 
-def _add_code(
-    db: sqlite3.Connection,
-    passage_id: str,
-    span: tuple[int, int],
-    code_id: str,
-    codebook_id: str,
-    coder: str,
-    memo: str | None,
-    action: str,
-) -> tuple[str, str | None]:
-    """(excerpt id, the code's status on it before) after accepting `code_id` on the span."""
+def _manual_excerpt(db: sqlite3.Connection, passage_id: str, span: tuple[int, int]) -> str:
+    """The id of the hand-made excerpt on `span` of a current passage (created, or made active)."""
     start, end = span
     passage = db.execute(
         """SELECT p.passage_id, p.document_id, p.start, p.end, d.text AS document_text FROM passages p
@@ -145,6 +136,21 @@ def _add_code(
             hashlib.sha256(stripped.encode("utf-8")).hexdigest(),
         ),
     )
+    return excerpt_id
+
+
+def _add_code(
+    db: sqlite3.Connection,
+    passage_id: str,
+    span: tuple[int, int],
+    code_id: str,
+    codebook_id: str,
+    coder: str,
+    memo: str | None,
+    action: str,
+) -> tuple[str, str | None]:
+    """(excerpt id, the code's status on it before) after accepting `code_id` on the span."""
+    excerpt_id = _manual_excerpt(db, passage_id, span)
     previous = db.execute(
         "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
     ).fetchone()
@@ -336,6 +342,17 @@ class DecisionRepository:
                 FIELDNOTES,
                 f"moved to {target_excerpt_id}",
             )
+
+    def move_to_span(
+        self, stale: StaleDecision, passage_id: str, span: tuple[int, int], run_id: int, codebook_id: str
+    ) -> str:
+        """Carry a reviewed suggestion onto the same text inside a current passage, kept as a
+        hand-made excerpt (its sentence is no longer an excerpt of its own: the segmentation or
+        the coding unit changed). One transaction; returns the new excerpt's id."""
+        with transaction(self.connection) as db:
+            target = _manual_excerpt(db, passage_id, span)
+            self.move(stale, target, run_id, codebook_id)
+        return target
 
     # --- reading ------------------------------------------------------------------------
 

@@ -139,3 +139,30 @@ def test_a_bad_code_in_a_gold_file_is_reported_before_any_model_loads(tmp_path: 
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_passage_unit_codes_whole_paragraphs(tmp_path: Path, shared_embedder) -> None:
+    import csv
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    paragraph = "Neighbours help each other with the shopping. Everyone expects the same help one day, and it comes."
+    (corpus / "notes.txt").write_text(
+        f"{paragraph}\n\nThe application form for the allowance runs to twelve pages. It needs three stamps.\n",
+        encoding="utf-8",
+    )
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[coding]\nunit = "passage"\n[themes]\nenabled = false\n', encoding="utf-8")
+    out = tmp_path / "out"
+    book = str(write_book(tmp_path))
+    result = CliRunner().invoke(
+        cli, ["code", str(corpus), "--codebook", book, "--out", str(out), "--settings", str(settings)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Coded 2 excerpts" in result.output
+    with (out / "excerpts.csv").open(encoding="utf-8", newline="") as handle:
+        texts = {row["text"] for row in csv.DictReader(handle)}
+    assert texts and texts <= {
+        paragraph,
+        "The application form for the allowance runs to twelve pages. It needs three stamps.",
+    }

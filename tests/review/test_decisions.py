@@ -192,3 +192,24 @@ def test_edits_between_runs_keep_every_decision_whose_text_survives(tmp_path, se
     assert {row["text"] for row in orphans} == gone
     assert {row["text"] for row in store.reads.orphaned_decisions("coproduction")} == gone
     store.close()
+
+
+def test_decisions_stay_on_their_sentence_when_the_coding_unit_becomes_the_passage(coded_store):
+    store = coded_store
+    rota = store.rota
+    store.decisions.record(rota.excerpt_id, "staff-autonomy", "accepted", "aiko", "the rota")
+    run_id = store.runs.begin("code", "", "", "{}", {})
+    passages, sentences, texts = store.corpus.passages_with_sentences()
+    by_passage = build_excerpts(passages, sentences, texts, 40, unit="passage")
+    assert len(by_passage) == len(passages)
+    store.coding.save_excerpts(run_id, by_passage)
+    moved, orphans = reattach_decisions(store, run_id, "coproduction")
+    assert moved == 1 and orphans == []
+    carried = store.connection.execute(
+        """SELECT e.excerpt_id, e.text, e.kind, s.status, s.memo, s.status_by FROM suggestions s
+           JOIN excerpts e USING (excerpt_id) WHERE s.code_id = 'staff-autonomy' AND e.active = 1"""
+    ).fetchall()
+    assert [(r["text"], r["kind"], r["status"], r["memo"], r["status_by"]) for r in carried] == [
+        (rota.text.strip(), "manual", "accepted", "the rota", "aiko")
+    ]
+    assert [h["action"] for h in store.decisions.history(carried[0]["excerpt_id"])] == ["reattached"]

@@ -83,19 +83,26 @@ class ReviewSession:
         with Store.open(self.database) as store:
             if action in ("accept", "reject"):
                 status = "accepted" if action == "accept" else "rejected"
-                store.decisions.record(str(body["excerpt_id"]), str(body["code"]), status, self.coder, body.get("memo"))
+                store.decisions.record(
+                    str(body["excerpt_id"]), str(body["code"]), status, self.coder, body.get("memo"), live=True
+                )
             elif action == "undo":
                 last = store.decisions.undo_last(self.coder)
                 return {"undone": dict(last) if last else None}
             elif action == "memo":
                 store.decisions.set_memo(
-                    str(body["excerpt_id"]), str(body["code"]), str(body.get("memo", "")), self.coder
+                    str(body["excerpt_id"]), str(body["code"]), str(body.get("memo", "")), self.coder, live=True
                 )
             elif action == "recode":
                 if body.get("new_code") not in known:
                     raise FieldnotesError(f"unknown code '{body.get('new_code')}'")
                 store.decisions.recode(
-                    str(body["excerpt_id"]), str(body["code"]), str(body["new_code"]), codebook_id, self.coder
+                    str(body["excerpt_id"]),
+                    str(body["code"]),
+                    str(body["new_code"]),
+                    codebook_id,
+                    self.coder,
+                    live=True,
                 )
             elif action == "span":
                 excerpt_id = store.decisions.adjust_span(
@@ -106,6 +113,7 @@ class ReviewSession:
                     _offset(body, "end"),
                     codebook_id,
                     self.coder,
+                    live=True,
                 )
                 return {"excerpt_id": excerpt_id}
             elif action == "add":

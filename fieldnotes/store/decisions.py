@@ -29,6 +29,29 @@ def _status(db: sqlite3.Connection, excerpt_id: str, code_id: str) -> str:
     return row["status"]
 
 
+def _require_live(db: sqlite3.Connection, excerpt_id: str, code_id: str) -> None:
+    """Refuse (DecisionConflictError) a decision from a page loaded before a re-run withdrew or
+    moved this suggestion: written to the withdrawn copy, it would be lost from view while the
+    live suggestion kept its old state."""
+    row = db.execute(
+        """SELECT s.status, e.active FROM suggestions s JOIN excerpts e USING (excerpt_id)
+           WHERE s.excerpt_id = ? AND s.code_id = ?""",
+        (excerpt_id, code_id),
+    ).fetchone()
+    if row is None or (row["status"] != "withdrawn" and row["active"]):
+        return
+    moved = db.execute(
+        """SELECT memo FROM decisions WHERE excerpt_id = ? AND code_id = ? AND action IN ('moved', 'span-moved')
+           ORDER BY decision_id DESC LIMIT 1""",
+        (excerpt_id, code_id),
+    ).fetchone()
+    where = f" ({moved['memo']})" if moved and moved["memo"] else ""
+    raise DecisionConflictError(
+        f"this suggestion of '{code_id}' is no longer current: a re-run withdrew or moved it{where}; "
+        "nothing was changed; reload the page to decide on the current one"
+    )
+
+
 def _audit(
     db: sqlite3.Connection,
     excerpt_id: str,
@@ -166,12 +189,23 @@ class DecisionRepository:
     # --- researchers' actions: one transaction each --------------------------------------
 
     def record(
-        self, excerpt_id: str, code_id: str, status: str, coder: str, memo: str | None = None, action: str | None = None
+        self,
+        excerpt_id: str,
+        code_id: str,
+        status: str,
+        coder: str,
+        memo: str | None = None,
+        action: str | None = None,
+        *,
+        live: bool = False,
     ) -> None:
-        """Set a suggestion's status as a researcher's decision, with an audit row, in one transaction."""
+        """Set a suggestion's status as a researcher's decision, with an audit row, in one transaction.
+        With `live`, a suggestion a re-run withdrew or moved is refused (DecisionConflictError)."""
         if status not in DECISION_STATUSES:
             raise StoreError(f"unknown status '{status}'")
         with transaction(self.connection) as db:
+            if live:
+                _require_live(db, excerpt_id, code_id)
             _set_status(db, excerpt_id, code_id, status, coder, memo, action or status)
 
     def record_many(self, decisions: Sequence[tuple[str, str, str, str, str | None, str]]) -> None:
@@ -210,9 +244,13 @@ class DecisionRepository:
                 added += before != "accepted"
         return added
 
-    def recode(self, excerpt_id: str, code_id: str, new_code_id: str, codebook_id: str, coder: str) -> None:
+    def recode(
+        self, excerpt_id: str, code_id: str, new_code_id: str, codebook_id: str, coder: str, *, live: bool = False
+    ) -> None:
         """The excerpt is right but the code is not: reject one code and accept the other, together."""
         with transaction(self.connection) as db:
+            if live:
+                _require_live(db, excerpt_id, code_id)
             previous = _status(db, excerpt_id, code_id)
             db.execute(
                 "UPDATE suggestions SET status = 'rejected', status_by = ?, status_at = ? "
@@ -222,8 +260,10 @@ class DecisionRepository:
             _audit(db, excerpt_id, code_id, "recoded", previous, "rejected", coder, f"-> {new_code_id}")
             _accept_code(db, excerpt_id, new_code_id, codebook_id, coder, f"<- {code_id}", "recoded")
 
-    def set_memo(self, excerpt_id: str, code_id: str, memo: str, coder: str) -> None:
+    def set_memo(self, excerpt_id: str, code_id: str, memo: str, coder: str, *, live: bool = False) -> None:
         with transaction(self.connection) as db:
+            if live:
+                _require_live(db, excerpt_id, code_id)
             status = _status(db, excerpt_id, code_id)
             db.execute(
                 "UPDATE suggestions SET memo = ? WHERE excerpt_id = ? AND code_id = ?", (memo, excerpt_id, code_id)
@@ -271,11 +311,22 @@ class DecisionRepository:
             return last
 
     def adjust_span(
-        self, excerpt_id: str, code_id: str, passage_id: str, start: int, end: int, codebook_id: str, coder: str
+        self,
+        excerpt_id: str,
+        code_id: str,
+        passage_id: str,
+        start: int,
+        end: int,
+        codebook_id: str,
+        coder: str,
+        *,
+        live: bool = False,
     ) -> str:
         """The code is right but its span is not: code the new span, withdraw the old one (audited),
         in one transaction. Returns the new span's excerpt id."""
         with transaction(self.connection) as db:
+            if live:
+                _require_live(db, excerpt_id, code_id)
             new_id = _add_code(db, passage_id, (start, end), code_id, codebook_id, coder, None, "added")[0]
             _status(db, excerpt_id, code_id)  # the old one must exist, also when the span did not move
             if new_id != excerpt_id:

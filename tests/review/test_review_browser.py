@@ -82,6 +82,7 @@ def test_review_path_in_a_real_browser(browser, review):
     # --- open ------------------------------------------------------------------------
     page.goto(url)
     page.locator("select[name=order]").select_option("document")  # the default is most uncertain first
+    page.wait_for_load_state("networkidle")  # the list in document order, before any key is typed
     expect(page.locator("#who")).to_contain_text(f"coder: {CODER}")
     expect(page.locator("#progress")).to_have_text("0 / 3 reviewed")
     expect(rows).to_have_count(3)
@@ -210,6 +211,7 @@ def test_quick_key_presses_decide_successive_items(browser, review):
     context, page, errors = open_page(browser)
     page.goto(url)
     page.locator("select[name=order]").select_option("document")  # the default is most uncertain first
+    page.wait_for_load_state("networkidle")  # the list in document order, before any key is typed
     expect(page.locator("#list .item")).to_have_count(3)
     page.locator("#detail .definition").click()  # focus off the filters, so the page gets the keys
     page.keyboard.type("ar")

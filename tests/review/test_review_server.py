@@ -196,3 +196,27 @@ def test_undo_over_another_coders_later_decision_is_refused_with_409(server, cod
             (rota.excerpt_id,),
         ).fetchone()
     assert tuple(row) == ("rejected", "bob")
+
+
+def test_a_decision_from_a_page_loaded_before_a_rerun_withdrew_the_suggestion_is_refused(server, coded_store):
+    session, url = server
+    rota = coded_store.rota
+    with Store.open(session.database) as store:  # what a re-run does to a suggestion it no longer makes
+        store.connection.execute(
+            "UPDATE suggestions SET status = 'withdrawn' WHERE excerpt_id = ? AND code_id = 'staff-autonomy'",
+            (rota.excerpt_id,),
+        )
+        store.connection.commit()
+    for body in (
+        {"action": "accept", "excerpt_id": rota.excerpt_id, "code": "staff-autonomy"},
+        {"action": "memo", "excerpt_id": rota.excerpt_id, "code": "staff-autonomy", "memo": "late"},
+        {"action": "recode", "excerpt_id": rota.excerpt_id, "code": "staff-autonomy", "new_code": "volunteering"},
+    ):
+        status, answer = call(url, "/api/act", session.token, body)
+        assert status == 409 and "no longer current" in answer["error"] and "reload the page" in answer["error"]
+    with Store.open(session.database) as store:
+        assert store.decisions.history(rota.excerpt_id) == []
+        row = store.connection.execute(
+            "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = 'staff-autonomy'", (rota.excerpt_id,)
+        ).fetchone()
+    assert row["status"] == "withdrawn"

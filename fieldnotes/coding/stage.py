@@ -65,6 +65,7 @@ def code_excerpts(job: CodingJob) -> CodingResult:
     from fieldnotes.coding.run import coder_key
 
     result = CodingResult(job.loaded.describe(), job.embedder.model_id, run_id=job.run_id)
+    _refuse_another_codebook(job)
     with job.clock.stage("segment"):
         excerpts, stored, japanese = _current_excerpts(job, result)
     with job.clock.stage("code_setup"):
@@ -89,6 +90,21 @@ def code_excerpts(job: CodingJob) -> CodingResult:
     _reattach_and_write(job, result)
     record(job.store, *CODER, result.coder_key, job.run_id, state)
     return result
+
+
+def _refuse_another_codebook(job: CodingJob) -> None:
+    """One codebook per results folder: suggestions are kept per (excerpt, code), so a second
+    codebook whose code ids overlap the first's would overwrite its suggestions and decisions."""
+    from fieldnotes.errors import CorpusError
+
+    others = job.store.coding.other_codebooks(job.loaded.codebook.id)
+    if others:
+        held = ", ".join(f"'{book}' ({reviewed} reviewed)" for book, reviewed in others.items())
+        raise CorpusError(
+            f"{job.workspace.root} holds the suggestions of codebook {held}; coding it with "
+            f"'{job.loaded.codebook.id}' too would mix or overwrite them: code into another results "
+            "folder (--out), or use the codebook these results were made with"
+        )
 
 
 def _current_excerpts(

@@ -55,6 +55,15 @@ class CodingRepository:
         with transaction(self.connection) as db:
             db.execute("UPDATE excerpts SET last_run = ? WHERE active = 1 AND kind = 'sentence'", (run_id,))
 
+    def other_codebooks(self, codebook_id: str) -> dict[str, int]:
+        """Other codebooks with suggestions or decisions here: id -> reviewed suggestions."""
+        rows = self.connection.execute(
+            """SELECT codebook_id, SUM(status IN ('accepted', 'rejected')) AS reviewed FROM suggestions
+               WHERE codebook_id != ? GROUP BY codebook_id ORDER BY codebook_id""",
+            (codebook_id,),
+        ).fetchall()
+        return {row["codebook_id"]: int(row["reviewed"] or 0) for row in rows}
+
     def active_sentence_excerpts(self) -> dict[str, tuple[int, int]]:
         """The current sentence excerpts (not hand-marked ones): id -> (start, end)."""
         return {

@@ -166,3 +166,26 @@ def test_the_passage_unit_codes_whole_paragraphs(tmp_path: Path, shared_embedder
         paragraph,
         "The application form for the allowance runs to twelve pages. It needs three stamps.",
     }
+
+
+def test_a_second_codebook_on_the_same_results_folder_is_refused(tmp_path: Path, shared_embedder) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "notes.txt").write_text(
+        "Neighbours help each other with the shopping, and everyone expects the same help one day.\n\n"
+        "The application form for the care allowance runs to twelve pages and needs three stamps.\n",
+        encoding="utf-8",
+    )
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[themes]\nenabled = false\n", encoding="utf-8")
+    out = tmp_path / "out"
+    first = CliRunner().invoke(cli, ["code", str(corpus), "--out", str(out), "--settings", str(settings)])
+    assert first.exit_code == 0, first.output
+    before = (out / "excerpts.csv").read_bytes()
+    second = CliRunner().invoke(
+        cli,
+        ["code", str(corpus), "--codebook", str(write_book(tmp_path)), "--out", str(out), "--settings", str(settings)],
+    )
+    assert second.exit_code != 0
+    assert "holds the suggestions of codebook 'coproduction'" in second.output and "--out" in second.output
+    assert (out / "excerpts.csv").read_bytes() == before

@@ -300,12 +300,27 @@ def _write_sources(project, folder: Path, settings, result: ProjectImport) -> li
         # A source that is one site's case goes into that site's folder, so ingestion places it there.
         site = site_folder(project.cases_of_source.get(source.guid, []), settings)
         target = folder / site / file_name if site else folder / file_name
+        if target.is_file() and _read_text(target) != source.text:
+            # Written by an earlier import and edited since (or another file by that name): the
+            # researcher's text wins; its offsets no longer fit the project's codings.
+            result.problems.append(
+                f"{target}: already there and different from the project's source (edited since the last "
+                "import?); kept as it is, and its codings not imported again; move it away to import it anew"
+            )
+            continue
         target.parent.mkdir(parents=True, exist_ok=True)
         with atomic_text(target) as handle:
             handle.write(source.text)
         result.documents.append(str(target))
         planned.append((target, source.text, source.selections))
     return planned
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _unique_txt_name(name: str, used_names: set[str]) -> str:

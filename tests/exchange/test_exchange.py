@@ -369,6 +369,13 @@ def test_import_project_round_trip(coded_out, tmp_path, settings):
     assert {"nagoya", "osaka", "niihama"} <= sites  # single-site documents land in their site's folder
     again = run("import-project", str(path), "--corpus", str(corpus), "--out", str(out))
     assert again.exit_code == 0 and f"{len(accepted)} were already in the database" in again.output
+    # The researcher edits an imported file; importing the project again keeps the edit.
+    edited = sorted((corpus / "imported").rglob("*.txt"))[0]
+    text = edited.read_text(encoding="utf-8") + "\nA note the researcher added.\n"
+    edited.write_text(text, encoding="utf-8")
+    third = run("import-project", str(path), "--corpus", str(corpus), "--out", str(out))
+    assert edited.read_text(encoding="utf-8") == text
+    assert f"{edited}: already there and different from the project's source" in third.output
 
 
 def test_import_project_of_the_nvivo_sample_says_why_nothing_came_in(tmp_path):

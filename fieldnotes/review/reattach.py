@@ -10,9 +10,15 @@ from fieldnotes.store import StaleDecision, Store
 
 def _new_place(store: Store, stale: StaleDecision) -> str | None:
     """The current excerpt a decision moves to: the one with the same text in the same document;
-    failing that, the one excerpt with that text that appeared elsewhere since. None: stay."""
+    failing that, the excerpt a re-run moved it away from, when that is current again (a document
+    renamed and renamed back); failing that, the one excerpt with that text that appeared
+    elsewhere since. None: stay."""
     text_hash = hashlib.sha256(stale.excerpt_text.encode("utf-8")).hexdigest()
     target = store.coding.current_excerpt_with_text(stale.document_id, text_hash)
+    if target is None:
+        for origin in store.decisions.moved_here_from(stale.excerpt_id, stale.code_id):
+            if store.coding.is_current(origin):
+                return origin
     if target is None:
         # Only text new since this excerpt was last seen, and only one such place:
         # a sentence that was elsewhere all along, or is in two places now, is not it.

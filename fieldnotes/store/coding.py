@@ -32,6 +32,10 @@ class CodingRepository:
     def save_excerpts(self, run_id: int, excerpts: Sequence[ExcerptLike]) -> None:
         """Store the current excerpts; earlier ones not among them become inactive (never deleted)."""
         with transaction(self.connection) as db:
+            # The last run that saw the current excerpts: one not seen then comes back from a break.
+            previous = db.execute(
+                "SELECT COALESCE(MAX(last_run), 0) FROM excerpts WHERE active = 1 AND kind = 'sentence'"
+            ).fetchone()[0]
             db.execute("UPDATE excerpts SET active = 0 WHERE active = 1 AND kind = 'sentence'")
             # Hand-marked excerpts live as long as their passage does.
             db.execute(
@@ -39,13 +43,26 @@ class CodingRepository:
                    WHERE kind = 'manual'"""
             )
             db.executemany(
-                """INSERT INTO excerpts (excerpt_id, passage_id, document_id, start, end, text, text_hash,
-                       active, first_run, last_run)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+                f"""INSERT INTO excerpts (excerpt_id, passage_id, document_id, start, end, text, text_hash,
+                       active, first_run, last_run, activated_run)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
                    ON CONFLICT (excerpt_id) DO UPDATE SET start = excluded.start, end = excluded.end,
-                       active = 1, last_run = excluded.last_run""",
+                       active = 1, last_run = excluded.last_run,
+                       activated_run = CASE WHEN excerpts.last_run < {int(previous)}
+                                            THEN excluded.last_run ELSE excerpts.activated_run END""",
                 [
-                    (e.excerpt_id, e.passage_id, e.document_id, e.start, e.end, e.text, e.text_hash, run_id, run_id)
+                    (
+                        e.excerpt_id,
+                        e.passage_id,
+                        e.document_id,
+                        e.start,
+                        e.end,
+                        e.text,
+                        e.text_hash,
+                        run_id,
+                        run_id,
+                        run_id,
+                    )
                     for e in excerpts
                 ],
             )
@@ -88,15 +105,20 @@ class CodingRepository:
         ).fetchone()
         return row["excerpt_id"] if row is not None else None
 
+    def is_current(self, excerpt_id: str) -> bool:
+        row = self.connection.execute("SELECT active FROM excerpts WHERE excerpt_id = ?", (excerpt_id,)).fetchone()
+        return bool(row and row["active"])
+
     def new_excerpts_with_text_elsewhere(
         self, text_hash: str, document_id: str, since_run: int, limit: int = 2
     ) -> list[str]:
-        """Up to `limit` current excerpts with this text in other documents, first seen after `since_run`."""
+        """Up to `limit` current excerpts with this text in other documents, current (again) only
+        since after `since_run`: new, or back after a break (a document renamed back)."""
         return [
             row["excerpt_id"]
             for row in self.connection.execute(
                 """SELECT excerpt_id FROM excerpts WHERE active = 1 AND text_hash = ? AND document_id != ?
-                   AND first_run > ? LIMIT ?""",
+                   AND COALESCE(activated_run, first_run) > ? LIMIT ?""",
                 (text_hash, document_id, since_run, limit),
             ).fetchall()
         ]

@@ -405,6 +405,17 @@ class DecisionRepository:
             self.move(stale, target, run_id, codebook_id)
         return target
 
+    def moved_here_from(self, excerpt_id: str, code_id: str) -> list[str]:
+        """The excerpts a re-run moved this decision away from to `excerpt_id`, latest first."""
+        return [
+            row["excerpt_id"]
+            for row in self.connection.execute(
+                """SELECT excerpt_id FROM decisions WHERE code_id = ? AND action = 'moved' AND coder = ? AND memo = ?
+                   ORDER BY decision_id DESC""",
+                (code_id, FIELDNOTES, f"moved to {excerpt_id}"),
+            )
+        ]
+
     # --- reading ------------------------------------------------------------------------
 
     def history(self, excerpt_id: str) -> list[sqlite3.Row]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from fieldnotes.errors import StoreError
 from fieldnotes.store.embeddings import EMBEDDINGS_TABLE
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -162,7 +162,21 @@ CREATE TABLE freshness (
     PRIMARY KEY (stage, subject)
 );
 """
-MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4, 5: _SCHEMA_V5, 6: _SCHEMA_V6}
+# Version 7: the run from which an excerpt has been current without a break (a document renamed
+# and renamed back brings its old excerpts back: decisions may follow them there).
+_SCHEMA_V7 = """
+ALTER TABLE excerpts ADD COLUMN activated_run INTEGER;
+UPDATE excerpts SET activated_run = first_run;
+"""
+MIGRATIONS = {
+    1: _SCHEMA_V1,
+    2: _SCHEMA_V2,
+    3: _SCHEMA_V3,
+    4: _SCHEMA_V4,
+    5: _SCHEMA_V5,
+    6: _SCHEMA_V6,
+    7: _SCHEMA_V7,
+}
 
 
 def open_connection(path: Path) -> sqlite3.Connection:

@@ -213,3 +213,37 @@ def test_decisions_stay_on_their_sentence_when_the_coding_unit_becomes_the_passa
         (rota.text.strip(), "manual", "accepted", "the rota", "aiko")
     ]
     assert [h["action"] for h in store.decisions.history(carried[0]["excerpt_id"])] == ["reattached"]
+
+
+def test_a_document_renamed_and_renamed_back_keeps_every_decision(tmp_path, settings):
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DATA / "mini", corpus)
+    out = tmp_path / "out"
+    store = Store.open(out / "fieldnotes.db")
+    _, excerpts = code_run(store, settings, corpus, out)
+    first = next(e for e in excerpts if "Seven members met" in e.text)
+    store.decisions.record(first.excerpt_id, "mutual-help", "accepted", "aiko", memo="before the rename")
+
+    original, renamed = corpus / "nagoya/2024-10-14_han-meeting.md", corpus / "nagoya/han-meeting-minami.md"
+    original.rename(renamed)
+    run_id, excerpts = code_run(store, settings, corpus, out)
+    assert reattach_decisions(store, run_id, "coproduction") == (1, [])
+    later = next(e for e in excerpts if e.document == "nagoya/han-meeting-minami.md" and e.text != first.text)
+    store.decisions.record(later.excerpt_id, "mutual-help", "rejected", "aiko", memo="after the rename")
+
+    renamed.rename(original)
+    run_id, _ = code_run(store, settings, corpus, out)
+    moved, orphans = reattach_decisions(store, run_id, "coproduction")
+    assert orphans == [] and moved == 2
+    decided = store.connection.execute(
+        """SELECT e.text, d.path, s.status, s.memo FROM suggestions s JOIN excerpts e USING (excerpt_id)
+           JOIN documents d ON d.document_id = e.document_id
+           WHERE s.status IN ('accepted', 'rejected') AND e.active = 1 ORDER BY s.memo"""
+    ).fetchall()
+    assert [(r["text"], r["path"], r["status"], r["memo"]) for r in decided] == [
+        (later.text, "nagoya/2024-10-14_han-meeting.md", "rejected", "after the rename"),
+        (first.text, "nagoya/2024-10-14_han-meeting.md", "accepted", "before the rename"),
+    ]
+    store.close()

@@ -105,6 +105,8 @@ class ReviewSession:
                     live=True,
                 )
             elif action == "span":
+                if body.get("code") not in known:
+                    raise FieldnotesError(f"unknown code '{body.get('code')}'")
                 excerpt_id = store.decisions.adjust_span(
                     str(body["excerpt_id"]),
                     str(body["code"]),

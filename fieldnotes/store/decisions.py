@@ -175,10 +175,13 @@ def _add_code(
     """(excerpt id, the code's status on it before) after accepting `code_id` on the span."""
     excerpt_id = _manual_excerpt(db, passage_id, span)
     previous = db.execute(
-        "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
+        "SELECT status, memo FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
     ).fetchone()
     if previous is None or previous["status"] != "accepted":
         _accept_code(db, excerpt_id, code_id, codebook_id, coder, memo, action)
+    elif memo and memo != previous["memo"]:  # accepted already: the memo is still the researcher's word
+        db.execute("UPDATE suggestions SET memo = ? WHERE excerpt_id = ? AND code_id = ?", (memo, excerpt_id, code_id))
+        _audit(db, excerpt_id, code_id, "memo", "accepted", "accepted", coder, memo)
     return excerpt_id, previous["status"] if previous else None
 
 
@@ -325,10 +328,10 @@ class DecisionRepository:
         """The code is right but its span is not: code the new span, withdraw the old one (audited),
         in one transaction. Returns the new span's excerpt id."""
         with transaction(self.connection) as db:
+            _status(db, excerpt_id, code_id)  # the old one must exist: checked before anything is written
             if live:
                 _require_live(db, excerpt_id, code_id)
             new_id = _add_code(db, passage_id, (start, end), code_id, codebook_id, coder, None, "added")[0]
-            _status(db, excerpt_id, code_id)  # the old one must exist, also when the span did not move
             if new_id != excerpt_id:
                 _withdraw(db, excerpt_id, code_id, coder, "span-moved", f"span moved to {new_id}")
         return new_id

@@ -220,3 +220,28 @@ def test_a_decision_from_a_page_loaded_before_a_rerun_withdrew_the_suggestion_is
             "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = 'staff-autonomy'", (rota.excerpt_id,)
         ).fetchone()
     assert row["status"] == "withdrawn"
+
+
+def test_a_span_move_that_fails_writes_nothing_and_a_memo_on_an_accepted_span_is_kept(server, coded_store):
+    session, url = server
+    rota = coded_store.rota
+    passage = {"passage_id": rota.passage_id, "start": rota.start, "end": rota.start + 20}
+    with Store.open(session.database) as store:
+        before = store.connection.execute("SELECT COUNT(*) FROM suggestions").fetchone()[0]
+    for code, excerpt in (("no-such-code", "no-such-excerpt"), ("staff-autonomy", "no-such-excerpt")):
+        status, _ = call(
+            url, "/api/act", session.token, {"action": "span", "excerpt_id": excerpt, "code": code, **passage}
+        )
+        assert status in (400, 503)
+    with Store.open(session.database) as store:
+        assert store.connection.execute("SELECT COUNT(*) FROM suggestions").fetchone()[0] == before
+    add = {"action": "add", "code": "volunteering", **passage}
+    assert call(url, "/api/act", session.token, add)[0] == 200
+    status, added = call(url, "/api/act", session.token, {**add, "memo": "the second look"})
+    assert status == 200
+    with Store.open(session.database) as store:
+        history = [(h["action"], h["memo"]) for h in store.decisions.history(added["excerpt_id"])]
+        memo = store.connection.execute(
+            "SELECT memo FROM suggestions WHERE excerpt_id = ? AND code_id = 'volunteering'", (added["excerpt_id"],)
+        ).fetchone()[0]
+    assert memo == "the second look" and history[-1] == ("memo", "the second look")

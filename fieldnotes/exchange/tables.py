@@ -169,9 +169,22 @@ def _fill_about_sheet(about, data: ExportData, count: int) -> None:
     about.column_dimensions["B"].width = 100
 
 
+# Characters that, rendered, could open raw HTML (<), a link or a remote image (![...](...)),
+# emphasis, code, a heading, a table or a strike-through; backslash-escaped, they show as written.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>!#|~])")
+
+
+def _escape(text: str) -> str:
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def _inline(text: object) -> str:
+    """A name (codebook, code, group, site, document) on one line, shown as written when rendered."""
+    return _escape(" ".join(str(text).split()))
+
+
 def _quote(text: str) -> str:
-    # '<' could open raw HTML when the Markdown is rendered; everything else stays as written.
-    return "\n".join("> " + line.replace("<", "\\<") for line in text.splitlines() or [""])
+    return "\n".join("> " + _escape(line) for line in text.splitlines() or [""])
 
 
 def group_path(data: ExportData, group_id: str | None) -> list[str]:
@@ -193,9 +206,9 @@ def write_markdown(data: ExportData, path: Path) -> int:
         by_code[row.code][row.site].append(row)
     site_order = [*data.site_labels, "general"]
     lines = [
-        f"# Coded excerpts: {book.name}",
+        f"# Coded excerpts: {_inline(book.name)}",
         "",
-        f"Codebook `{book.id}` {book.version}; status: {data.status}; "
+        f"Codebook `{book.id}` {_inline(book.version)}; status: {data.status}; "
         f"{sum(len(rows) for sites in by_code.values() for rows in sites.values())} excerpts "
         f"in {len(by_code)} codes. Offsets are characters of the cleaned text of each document.",
     ]
@@ -204,20 +217,21 @@ def write_markdown(data: ExportData, path: Path) -> int:
     for code in book.codes:
         sites = by_code.get(code.id)
         if not sites:
-            empty.append(code.name)
+            empty.append(_inline(code.name))
             continue
-        lines += ["", f"## {code.name}", ""]
+        lines += ["", f"## {_inline(code.name)}", ""]
         path_names = group_path(data, code.parent)
-        lines.append(f"*{' / '.join(path_names)}* · `{code.id}`" if path_names else f"`{code.id}`")
+        groups = " / ".join(_inline(name) for name in path_names)
+        lines.append(f"*{groups}* · `{code.id}`" if path_names else f"`{code.id}`")
         for site in sorted(sites, key=lambda s: (site_order.index(s) if s in site_order else len(site_order), s)):
             rows = sites[site]
-            lines += ["", f"### {data.site_label(site)} ({len(rows)})"]
+            lines += ["", f"### {_inline(data.site_label(site))} ({len(rows)})"]
             for row in rows:
                 who = row.status if row.status != "accepted" else f"accepted by {row.coder or 'unknown'}"
                 if row.status == "suggested" and row.score is not None:
                     who = f"suggested, score {row.score:.2f}"
-                cite = f"— *{row.document}*, characters {row.start}–{row.end} · {who}"
-                lines += ["", _quote(row.text), ">", _quote(cite)]
+                cite = f"— *{_inline(row.document)}*, characters {row.start}–{row.end} · {_inline(who)}"
+                lines += ["", _quote(row.text), ">", "> " + cite]
                 if row.memo:
                     lines.append(">\n" + _quote(f"Memo: {' '.join(row.memo.split())}"))
                 count += 1

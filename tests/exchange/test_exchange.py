@@ -4,6 +4,7 @@ spreadsheets, REFI-QDA codebooks and projects), including hostile files."""
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -103,9 +104,54 @@ def test_csv_and_markdown_carry_every_field(coded_out):
     markdown = (coded_out / "q.md").read_text(encoding="utf-8")
     accepted = db_rows(coded_out, "SELECT e.text, s.code_id FROM suggestions s JOIN excerpts e USING (excerpt_id) "
                        "WHERE s.status = 'accepted'")  # fmt: skip
-    assert accepted and all(f"> {row['text'].replace('<', chr(92) + '<')}" in markdown for row in accepted)
+    special = set("\\`*_[]<>!#|~")  # what the export backslash-escapes
+
+    def shown(text: str) -> str:
+        return "".join("\\" + c if c in special else c for c in text)
+
+    assert accepted and all(f"> {shown(row['text'])}" in markdown for row in accepted)
     assert "## " in markdown and "### " in markdown and "accepted by coder" in markdown
-    assert "\\<b>markup" in markdown  # raw HTML cannot get through
+    assert "\\<b\\>markup" in markdown  # raw HTML cannot get through
+
+
+def test_markdown_export_shows_hostile_names_and_text_as_written(coded_out, tmp_path):
+    from fieldnotes.codebook import load_codebook
+    from fieldnotes.exchange.data import CodedExcerpt, ExportData
+    from fieldnotes.exchange.tables import write_markdown
+
+    book = load_codebook().codebook
+    hostile = book.model_copy(
+        update={
+            "name": "<script>alert(1)</script>",
+            "codes": [book.codes[0].model_copy(update={"name": "Mutual\n# injected heading <img src=x onerror=y>"})],
+        }
+    )
+    row = CodedExcerpt(
+        excerpt_id="e1",
+        passage_id="p1",
+        document="a|b.md",
+        document_id="d1",
+        site="nagoya",
+        start=0,
+        end=10,
+        text="See ![t](http://evil.example/pixel.png) and [link](http://evil.example)",
+        code=book.codes[0].id,
+        code_name="x",
+        score=0.9,
+        suggested_by="rules",
+        rationale="r",
+        status="accepted",
+        coder="<b>eve</b>",
+        decided_at="",
+        memo="![m](http://evil.example/m.png)",
+    )
+    path = tmp_path / "hostile.md"
+    write_markdown(ExportData(codebook=hostile, status="all", rows=[row], documents=[]), path)
+    markdown = path.read_text(encoding="utf-8")
+    # Nothing unescaped that renders as HTML, a link or a remote image.
+    assert re.search(r"(?<!\\)<", markdown) is None
+    assert re.search(r"(?<!\\)!(?<!\\)\[", markdown) is None and re.search(r"(?<!\\)\]\(", markdown) is None
+    assert not any(line.startswith("# injected") for line in markdown.splitlines())
 
 
 def test_xlsx_review_sheet_round_trip_preserves_every_decision(coded_out):

@@ -164,14 +164,39 @@ def _offset(body: dict, key: str) -> int:
     return value
 
 
+# Connections served at once; one more is closed at once rather than given a thread (a page
+# needs two or three; a local program opening thousands must not exhaust the machine).
+MAX_CONNECTIONS = 64
+
+
 class ReviewServer(ThreadingHTTPServer):
     """The review page's server on 127.0.0.1: its session, and its own origin (what a request's
-    Host and Origin must name)."""
+    Host and Origin must name). At most MAX_CONNECTIONS requests hold a thread at a time."""
+
+    daemon_threads = True
+    request_queue_size = 128  # connections waiting to be accepted (the default 5 drops bursts)
 
     def __init__(self, session: ReviewSession, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), ReviewHandler)
         self.session = session
         self.origin = f"http://127.0.0.1:{self.server_address[1]}"
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)  # full: closed, no thread started
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class ReviewHandler(BaseHTTPRequestHandler):

@@ -245,3 +245,25 @@ def test_a_span_move_that_fails_writes_nothing_and_a_memo_on_an_accepted_span_is
             "SELECT memo FROM suggestions WHERE excerpt_id = ? AND code_id = 'volunteering'", (added["excerpt_id"],)
         ).fetchone()[0]
     assert memo == "the second look" and history[-1] == ("memo", "the second look")
+
+
+def test_idle_connections_cannot_take_more_than_a_bounded_number_of_threads(server):
+    import socket
+    import threading
+
+    from fieldnotes.review.server import MAX_CONNECTIONS
+
+    session, url = server
+    host, port = url.split("/")[2].split(":")
+    before = threading.active_count()
+    idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(MAX_CONNECTIONS + 40)]
+    try:
+        import time
+
+        time.sleep(0.5)
+        assert threading.active_count() - before <= MAX_CONNECTIONS
+    finally:
+        for connection in idle:
+            connection.close()
+    time.sleep(0.5)
+    assert call(url, "/api/items", session.token)[0] == 200  # slots come back when the connections go

@@ -21,14 +21,19 @@ def review(
 ) -> None:
     """Review suggestions in your browser: accept, reject, change the code, add codes, write memos.
 
-    Starts a local web page (127.0.0.1 only, with a secret token in its address)
-    over the results in OUT. Every decision is saved at once, with your name and
+    Starts a local web page (127.0.0.1 only) over the results in OUT, opened
+    with a one-time login link: the browser that opens it keeps the session in
+    a cookie (reopen the page's address there); another browser needs a new
+    link (restart the command). Every decision is saved at once, with your name and
     the time; `fieldnotes history` shows them. Stop with Ctrl-C.
     """
     from fieldnotes.review.run import serve_review
 
     def ready(url: str) -> None:
-        click.echo(f"Review page: {url}\nStop with Ctrl-C; every decision is already saved.")
+        click.echo(
+            f"Review page: {url}\n(the link opens the page once; then {url.split('?')[0]} in the same browser)\n"
+            "Stop with Ctrl-C; every decision is already saved."
+        )
 
     try:
         with user_errors():

@@ -1,9 +1,11 @@
 """The review page: a small local web app over the results database.
 
-Bound to 127.0.0.1 only, on a random free port unless one is given. Every request
-must carry the session's secret token (in the page URL, then in a header), its Host
-must be this server, and a write must come from this page's origin, so neither
-another local user nor a web page in the same browser can read or drive it.
+Bound to 127.0.0.1 only, on a random free port unless one is given. The page opens with a
+one-time login link, which the server exchanges for the session's secret token in an HttpOnly,
+SameSite=Strict cookie: the token itself is never on a command line or in an address. Every
+request must carry the token (that cookie, or a header for programs), its Host must be this
+server, and a write must come from this page's origin, so neither another local user nor a web
+page in the same browser can read or drive it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import secrets
 import sqlite3
 import threading
 import webbrowser
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -36,6 +38,21 @@ class ReviewSession:
     coder: str
     token: str
     threshold: float
+    # Opens the page once: exchanged for a cookie holding `token`, so the token itself is never
+    # on a command line (the browser's) or in an address.
+    login_code: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    _login_used: bool = False
+    _login_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def redeem(self, code: str) -> bool:
+        """True once, for the login code; after that the code opens nothing."""
+        with self._login_lock:
+            if self._login_used or not secrets.compare_digest(
+                code.encode("utf-8", "surrogateescape"), self.login_code.encode()
+            ):
+                return False
+            self._login_used = True
+            return True
 
     # --- reading ------------------------------------------------------------
 
@@ -180,6 +197,8 @@ class ReviewServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), ReviewHandler)
         self.session = session
         self.origin = f"http://127.0.0.1:{self.server_address[1]}"
+        # Cookies are per host, not per port: each server's cookie has its own name.
+        self.cookie_name = f"fieldnotes_review_{self.server_address[1]}"
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
     def process_request(self, request, client_address) -> None:
@@ -234,9 +253,39 @@ class ReviewHandler(BaseHTTPRequestHandler):
         origin = self._server.origin
         if self.headers.get("Host") != origin.removeprefix("http://"):
             return False  # another host name pointing here (DNS rebinding)
-        token = self.headers.get("X-Fieldnotes-Token") or parse_qs(url.query).get("token", [""])[0]
-        # As bytes: compare_digest raises TypeError on non-ASCII text, and a URL may carry any.
+        token = self.headers.get("X-Fieldnotes-Token") or self._cookie_token()
+        # As bytes: compare_digest raises TypeError on non-ASCII text, and a header may carry any.
         return secrets.compare_digest(token.encode("utf-8", "surrogateescape"), self._server.session.token.encode())
+
+    def _cookie_token(self) -> str:
+        from http.cookies import CookieError, SimpleCookie
+
+        try:
+            cookies = SimpleCookie(self.headers.get("Cookie") or "")
+        except CookieError:
+            return ""
+        morsel = cookies.get(self._server.cookie_name)
+        return morsel.value if morsel is not None else ""
+
+    def _login(self, code: str) -> None:
+        """Exchange the one-time login code for the session cookie, then show the page."""
+        if not self._server.session.redeem(code):
+            message = (
+                "this login link was used already (it opens the page once); in the browser that used it, "
+                f"open {self._server.origin}/ again; elsewhere, restart `fieldnotes review` for a new link"
+            )
+            return self._json(HTTPStatus.FORBIDDEN, {"error": message})
+        self.send_response(HTTPStatus.SEE_OTHER)
+        self.send_header(
+            "Set-Cookie",
+            f"{self._server.cookie_name}={self._server.session.token}; HttpOnly; SameSite=Strict; Path=/",
+        )
+        self.send_header("Location", "/")
+        self.send_header("Content-Length", "0")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.end_headers()
+        return None
 
     def do_GET(self) -> None:
         url = urlparse(self.path)
@@ -247,6 +296,10 @@ class ReviewHandler(BaseHTTPRequestHandler):
         if url.path in STATIC_FILES:  # code, no data: served without the token
             body = resources.files("fieldnotes.review").joinpath("static", url.path[1:]).read_bytes()
             return self._send(HTTPStatus.OK, body, STATIC_FILES[url.path])
+        if url.path == "/" and "login" in parse_qs(url.query):
+            if self.headers.get("Host") != self._server.origin.removeprefix("http://"):
+                return self._json(HTTPStatus.FORBIDDEN, {"error": "missing or wrong session token"})
+            return self._login(parse_qs(url.query)["login"][0])
         if not self._allowed(url):
             return self._json(HTTPStatus.FORBIDDEN, {"error": "missing or wrong session token"})
         if url.path == "/":
@@ -255,7 +308,7 @@ class ReviewHandler(BaseHTTPRequestHandler):
         if url.path == "/api/codebook":
             return self._json(HTTPStatus.OK, self._server.session.codebook())
         if url.path == "/api/items":
-            query = {k: v[0] for k, v in parse_qs(url.query).items() if k != "token"}
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
             return self._answer(lambda: self._server.session.items(query))
         return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
@@ -295,10 +348,11 @@ class ReviewHandler(BaseHTTPRequestHandler):
 
 
 def start_server(session: ReviewSession, port: int = 0) -> tuple[ThreadingHTTPServer, str]:
-    """Start serving in a background thread; returns the server and the page URL (with token)."""
+    """Start serving in a background thread; returns the server and the page's one-time login
+    URL (it sets the session cookie and shows the page)."""
     server = ReviewServer(session, port)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"{server.origin}/?token={session.token}"
+    return server, f"{server.origin}/?login={session.login_code}"
 
 
 def review(

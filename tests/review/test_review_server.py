@@ -48,7 +48,8 @@ def test_requests_without_the_token_or_from_elsewhere_are_refused(server):
 
 def test_page_lists_suggestions_and_saves_every_action(server, coded_store):
     session, url = server
-    with urllib.request.urlopen(url, timeout=10) as page:
+    request = urllib.request.Request(url.split("/?")[0] + "/", headers={"X-Fieldnotes-Token": session.token})
+    with urllib.request.urlopen(request, timeout=10) as page:
         assert b"fieldnotes review" in page.read()
         assert "Content-Security-Policy" in page.headers
     status, data = call(url, "/api/items?order=uncertain", session.token)
@@ -267,3 +268,28 @@ def test_idle_connections_cannot_take_more_than_a_bounded_number_of_threads(serv
             connection.close()
     time.sleep(0.5)
     assert call(url, "/api/items", session.token)[0] == 200  # slots come back when the connections go
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def test_the_login_link_opens_the_page_once_and_the_token_never_travels_in_an_address(server):
+    session, url = server
+    assert "login=" in url and session.token not in url
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        opener.open(url, timeout=10)
+        raise AssertionError("the login link should redirect")
+    except urllib.error.HTTPError as answer:
+        assert answer.code == 303 and answer.headers["Location"] == "/"
+        cookie = answer.headers["Set-Cookie"]
+    assert session.token in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    base = url.split("/?")[0]
+    page = urllib.request.Request(base + "/", headers={"Cookie": cookie.split(";")[0]})
+    with urllib.request.urlopen(page, timeout=10) as response:
+        assert response.status == 200 and b"fieldnotes review" in response.read()
+    status, answer = call(url, "/?" + url.split("?")[1], None)  # the same link again
+    assert status == 403 and "used already" in answer["error"]
+    assert call(url, f"/api/items?token={session.token}", None)[0] == 403  # no token in addresses

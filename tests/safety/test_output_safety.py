@@ -126,7 +126,7 @@ def test_review_api_sends_data_as_json_never_as_a_page(review_server):
         assert "unsafe-inline" not in headers["Content-Security-Policy"]
         data = json.loads(body)
         assert SCRIPT in json.dumps(data, ensure_ascii=False)  # raw text; the page inserts it as text
-    headers, page = get(url)
+    headers, page = get(base + "/", session.token)
     assert b"__pwned" not in page  # the page itself is static: no data is ever templated into it
 
 

@@ -1,7 +1,6 @@
 // fieldnotes review page. All data is inserted with textContent, never as HTML.
 "use strict";
-const params = new URLSearchParams(location.search);
-const TOKEN = params.get("token") || "";
+// The session is a cookie set when the one-time login link was opened: fetches send it.
 let codebook = null;
 let items = [];
 let current = 0;
@@ -18,7 +17,7 @@ function el(tag, attrs = {}, ...children) {
 }
 
 async function api(path, body) {
-  const options = { headers: { "X-Fieldnotes-Token": TOKEN } };
+  const options = { headers: {}, credentials: "same-origin" };
   if (body !== undefined) {
     options.method = "POST";
     options.headers["Content-Type"] = "application/json";

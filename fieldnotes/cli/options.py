@@ -77,11 +77,20 @@ class RegisteredName(click.ParamType):
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn a FieldnotesError into click's one-line message and a non-zero exit."""
+    """Turn a FieldnotesError, or a database that fails under a command (corrupt, full, locked,
+    read-only), into click's one-line message and a non-zero exit."""
+    import sqlite3
+
     try:
         yield
     except FieldnotesError as exc:
         raise click.ClickException(str(exc)) from None
+    except sqlite3.DatabaseError as exc:
+        raise click.ClickException(
+            f"the results database cannot be used ({exc}); every step finished before this one is saved, "
+            "this one is not; if the file is damaged, restore it from a backup (`fieldnotes backup`) or move "
+            "the results folder away and run again"
+        ) from None
 
 
 def load_settings(path: Path | None) -> Settings:

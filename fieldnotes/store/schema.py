@@ -214,7 +214,17 @@ def open_connection(path: Path) -> sqlite3.Connection:
         )
     for target in range(version + 1, SCHEMA_VERSION + 1):
         # One script, one transaction per step: a crash leaves the old schema or the new one.
-        connection.executescript(f"BEGIN; {MIGRATIONS[target]} PRAGMA user_version = {target}; COMMIT;")
+        try:
+            connection.executescript(f"BEGIN; {MIGRATIONS[target]} PRAGMA user_version = {target}; COMMIT;")
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if connection.in_transaction:
+                connection.rollback()
+            connection.close()
+            raise StoreError(
+                f"{path}: cannot bring the results database up to date (schema {target - 1} -> {target}: {exc}); "
+                "nothing was changed; restore it from a backup (`fieldnotes backup`), or move the results "
+                "folder away and run again to start afresh"
+            ) from None
     return connection
 
 

@@ -315,3 +315,52 @@ def test_a_file_name_that_is_not_utf8_is_skipped_with_a_note(tmp_path, settings)
     assert [(s.path, s.reason) for s in report.skipped] == [
         ("caf\ufffd.txt", "its name is not valid UTF-8 text; rename the file to read it")
     ]
+
+
+@pytest.mark.parametrize("damage", ["schema", "pages"])
+def test_a_damaged_results_database_gets_one_line_and_no_traceback(tmp_path, damage):
+    from click.testing import CliRunner
+
+    from fieldnotes.cli import cli
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DATA / "mini", corpus)
+    out = tmp_path / "out"
+    assert CliRunner().invoke(cli, ["ingest", str(corpus), "--out", str(out)]).exit_code == 0
+    database = out / "fieldnotes.db"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    data = bytearray(database.read_bytes())
+    start = 4096 if damage == "schema" else len(data) // 2  # the schema page, or table pages
+    for i in range(start, len(data) - 16, 997):
+        data[i] = 0x5A
+    database.write_bytes(bytes(data))
+    for args in (["ingest", str(corpus)], ["export", "--format", "csv", "-o", str(tmp_path / "x.csv")]):
+        result = CliRunner().invoke(cli, [*args, "--out", str(out)])
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert "fieldnotes.db" in result.output or "results database" in result.output
+        assert len(result.output.strip().splitlines()) <= 2, result.output
+
+
+def test_a_database_failing_in_the_middle_of_a_command_gets_one_line(tmp_path, monkeypatch):
+    """A disk that fills up (or a file damaged where only a later query reads) under a command."""
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from fieldnotes.cli import cli
+    from fieldnotes.store.corpus import CorpusRepository
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DATA / "mini", corpus)
+
+    def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(CorpusRepository, "active_passages", full)
+    result = CliRunner().invoke(cli, ["ingest", str(corpus), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert result.output.startswith("Error: the results database cannot be used (database or disk is full)")
+    assert len(result.output.strip().splitlines()) == 1

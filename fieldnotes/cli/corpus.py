@@ -143,8 +143,8 @@ def themes(out_dir: Path, settings_path: Path | None) -> None:
     type=click.Choice(["auto", "accepted", "suggested", "all"]),
     default="auto",
     show_default=True,
-    help="Which suggestions to count: accepted decisions; suggested (all but rejected); all; "
-    "auto = accepted where any exist, else suggested.",
+    help="Which suggestions to count: accepted decisions only; suggested (accepted and unreviewed, "
+    "rejected left out); all; auto = suggested, saying how many are accepted.",
 )
 def compare(by: str, out_dir: Path, codebook: str | None, settings_path: Path | None, status: str) -> None:
     """Compare codes and themes across sites: tables, charts and report.html.

@@ -62,9 +62,14 @@ def choose_status(store: Store, codebook_id: str, requested: str) -> tuple[str, 
     """The statuses to count, and a sentence saying which and why."""
     if requested != "auto":
         return requested, f"{requested} suggestions (--status {requested})"
+    # Accepted plus still-unreviewed suggestions: switching to accepted ones as soon as one exists
+    # would empty the comparison after a few reviews, resting every cell on a handful of decisions.
     accepted = store.coding.accepted_count(codebook_id)
     if accepted:
-        return "accepted", f"the {accepted} accepted suggestions (reviewed decisions exist)"
+        return "suggested", (
+            f"the {accepted} accepted and the still-unreviewed suggestions; rejected ones excluded "
+            "(--status accepted counts accepted ones only)"
+        )
     return "suggested", "machine suggestions (nothing has been reviewed yet); rejected ones excluded"
 
 

@@ -169,6 +169,21 @@ def test_compare_writes_tables_figures_and_report(mini_corpus, tmp_path, shared_
     again = runner.invoke(cli, ["compare", "--out", str(out), "--status", "accepted"])
     assert again.exit_code == 0, again.output
     assert "counting accepted suggestions" in again.output
+    # One accepted decision does not switch the comparison to accepted ones only.
+    from fieldnotes.store import Store
+
+    with Store.open(out / "fieldnotes.db") as store:
+        excerpt_id, code = store.connection.execute(
+            "SELECT excerpt_id, code_id FROM suggestions WHERE status = 'suggested' LIMIT 1"
+        ).fetchone()
+        store.decisions.record(excerpt_id, code, "accepted", "aiko")
+        standing = store.connection.execute("SELECT COUNT(*) FROM suggestions WHERE status = 'suggested'").fetchone()[0]
+    auto = runner.invoke(cli, ["compare", "--out", str(out)])
+    assert auto.exit_code == 0, auto.output
+    assert "the 1 accepted and the still-unreviewed suggestions; rejected ones excluded" in auto.output
+    with (out / "code_by_site.csv").open(encoding="utf-8") as handle:
+        counted = sum(int(float(row["excerpts"])) for row in csv.DictReader(handle))
+    assert counted > 1 and standing > 0
 
 
 def test_compare_without_results_fails_clearly(tmp_path):

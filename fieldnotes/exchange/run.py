@@ -114,11 +114,14 @@ def import_project_file(
 
 def import_reviewed_sheet(out_dir: Path, loaded: LoadedCodebook, sheet: Path, coder: str) -> DecisionImport:
     """Apply a reviewed xlsx export; conflicts are also written to OUT/import-conflicts.csv."""
+    from fieldnotes.coding.stage import write_excerpts_csv
     from fieldnotes.store import Store
 
     database = _database(out_dir)
-    with Workspace.at(out_dir).locked("import-decisions"), Store.open(database) as store:
+    workspace = Workspace.at(out_dir)
+    with workspace.locked("import-decisions"), Store.open(database) as store:
         result = import_decisions(sheet, store, loaded.codebook, coder)
+        write_excerpts_csv(store, loaded, workspace.excerpts_csv)  # the decisions show there at once
     if result.conflicts:
         write_csv(
             Workspace.at(out_dir).conflicts_csv,

@@ -122,3 +122,18 @@ def serve_review(
             time.sleep(3600)
     except KeyboardInterrupt:
         server.shutdown()
+        _refresh_excerpts_csv(out_dir, loaded)
+
+
+def _refresh_excerpts_csv(out_dir: Path, loaded: LoadedCodebook) -> None:
+    """Bring OUT/excerpts.csv up to date with the decisions just made (the database already is)."""
+    import sqlite3
+
+    from fieldnotes.coding.stage import write_excerpts_csv
+
+    workspace = Workspace.at(out_dir)
+    try:
+        with Store.open(workspace.database) as store:
+            write_excerpts_csv(store, loaded, workspace.excerpts_csv)
+    except (OSError, FieldnotesError, sqlite3.Error):
+        pass  # the decisions are in the database; the next `code` or `export` writes the file

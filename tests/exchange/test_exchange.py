@@ -198,6 +198,10 @@ def test_xlsx_review_sheet_round_trip_preserves_every_decision(coded_out):
             assert after[(row["excerpt_id"], row["code_id"])]["status_by"] == row["status_by"]
     audit = db_rows(coded_out, "SELECT COUNT(*) FROM decisions WHERE action = 'sheet'")[0][0]
     assert audit == len(wanted)
+    # excerpts.csv shows the imported decisions at once, not only after the next `code` run.
+    with (coded_out / "excerpts.csv").open(encoding="utf-8", newline="") as handle:
+        shown = {(r["excerpt_id"], r["code"]): r["status"] for r in csv.DictReader(handle)}
+    assert all(shown[key] == status for key, status in wanted.items())
 
     # The same sheet again: idempotent.
     result = run("import-decisions", str(sheet_path), "--out", str(coded_out), "--coder", "ana")

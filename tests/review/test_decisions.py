@@ -247,3 +247,18 @@ def test_a_document_renamed_and_renamed_back_keeps_every_decision(tmp_path, sett
         (first.text, "nagoya/2024-10-14_han-meeting.md", "accepted", "before the rename"),
     ]
     store.close()
+
+
+def test_stopping_the_review_page_brings_excerpts_csv_up_to_date(coded_store):
+    import csv
+
+    from fieldnotes.codebook import load_codebook
+    from fieldnotes.review.run import _refresh_excerpts_csv
+
+    rota = coded_store.rota
+    coded_store.decisions.record(rota.excerpt_id, "staff-autonomy", "accepted", "aiko")
+    out = Path(coded_store.path).parent
+    _refresh_excerpts_csv(out, load_codebook())  # what `fieldnotes review` does on Ctrl-C
+    with (out / "excerpts.csv").open(encoding="utf-8", newline="") as handle:
+        rows = {(r["excerpt_id"], r["code"]): r["status"] for r in csv.DictReader(handle)}
+    assert rows[(rota.excerpt_id, "staff-autonomy")] == "accepted"

@@ -93,8 +93,17 @@ def _withdraw(db: sqlite3.Connection, excerpt_id: str, code_id: str, coder: str,
 
 
 def _accept_code(
-    db: sqlite3.Connection, excerpt_id: str, code_id: str, codebook_id: str, coder: str, memo: str | None, action: str
+    db: sqlite3.Connection,
+    excerpt_id: str,
+    code_id: str,
+    codebook_id: str,
+    coder: str,
+    memo: str | None,
+    action: str,
+    note: str | None = None,
 ) -> None:
+    """Accept `code_id` on the excerpt; `memo` is the researcher's (kept on the suggestion), `note`
+    fieldnotes' own bookkeeping (in the audit row only, never in the memo)."""
     row = db.execute(
         "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
     ).fetchone()
@@ -112,7 +121,7 @@ def _accept_code(
             " WHERE excerpt_id = ? AND code_id = ?",
             (coder, now(), memo, excerpt_id, code_id),
         )
-    _audit(db, excerpt_id, code_id, action, row["status"] if row else None, "accepted", coder, memo)
+    _audit(db, excerpt_id, code_id, action, row["status"] if row else None, "accepted", coder, note or memo)
 
 
 def _passage_text(db: sqlite3.Connection, passage_id: str, start: int, end: int) -> str:
@@ -261,7 +270,7 @@ class DecisionRepository:
                 (coder, now(), excerpt_id, code_id),
             )
             _audit(db, excerpt_id, code_id, "recoded", previous, "rejected", coder, f"-> {new_code_id}")
-            _accept_code(db, excerpt_id, new_code_id, codebook_id, coder, f"<- {code_id}", "recoded")
+            _accept_code(db, excerpt_id, new_code_id, codebook_id, coder, None, "recoded", note=f"<- {code_id}")
 
     def set_memo(self, excerpt_id: str, code_id: str, memo: str, coder: str, *, live: bool = False) -> None:
         with transaction(self.connection) as db:

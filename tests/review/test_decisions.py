@@ -38,6 +38,12 @@ def test_recode_memo_and_undo_are_audited(coded_store):
     rota = store.rota
     store.decisions.record(rota.excerpt_id, "volunteering", "rejected", "aiko")
     store.decisions.recode(rota.excerpt_id, "staff-autonomy", "participatory-governance", "coproduction", "aiko")
+    memo, note = store.connection.execute(
+        """SELECT s.memo, (SELECT d.memo FROM decisions d WHERE d.excerpt_id = s.excerpt_id AND d.code_id = s.code_id
+           ORDER BY d.decision_id DESC LIMIT 1) FROM suggestions s WHERE s.excerpt_id = ? AND s.code_id = ?""",
+        (rota.excerpt_id, "participatory-governance"),
+    ).fetchone()
+    assert memo is None and note == "<- staff-autonomy"  # bookkeeping in the audit trail, not in the memo
     store.decisions.set_memo(rota.excerpt_id, "participatory-governance", "the rota is a staff decision", "aiko")
     assert statuses(store)[(rota.excerpt_id, "staff-autonomy")] == "rejected"
     assert statuses(store)[(rota.excerpt_id, "participatory-governance")] == "accepted"

@@ -133,6 +133,14 @@ def _passage_text(db: sqlite3.Connection, passage_id: str, start: int, end: int)
     return row["text"] if row else ""
 
 
+def _in_word(text: str, index: int) -> bool:
+    """A letter or digit of a space-separated script at `index` (kana and kanji are not)."""
+    from fieldnotes.text import KANA_KANJI
+
+    char = text[index]
+    return (char.isalnum() or char in "'’-") and not KANA_KANJI.match(char)
+
+
 def _manual_excerpt(db: sqlite3.Connection, passage_id: str, span: tuple[int, int]) -> str:
     """The id of the hand-made excerpt on `span` of a current passage (created, or made active)."""
     start, end = span
@@ -143,10 +151,17 @@ def _manual_excerpt(db: sqlite3.Connection, passage_id: str, span: tuple[int, in
     ).fetchone()
     if passage is None:
         raise StoreError(f"no current passage '{passage_id}'")
-    text = passage["document_text"][start:end]
-    stripped = text.strip()
-    if not (passage["start"] <= start < end <= passage["end"]) or not stripped:
+    document = passage["document_text"]
+    if not (passage["start"] <= start < end <= passage["end"]) or not document[start:end].strip():
         raise StoreError(f"span {start}-{end} is not text inside passage '{passage_id}'")
+    # A selection that ends or starts inside a word takes the whole word ("The nurse o" -> "The
+    # nurse organises"); Japanese, written without spaces, is kept as selected.
+    while start > passage["start"] and _in_word(document, start - 1) and _in_word(document, start):
+        start -= 1
+    while end < passage["end"] and _in_word(document, end - 1) and _in_word(document, end):
+        end += 1
+    text = document[start:end]
+    stripped = text.strip()
     start += len(text) - len(text.lstrip())
     end = start + len(stripped)
     excerpt_id = (

@@ -268,3 +268,17 @@ def test_stopping_the_review_page_brings_excerpts_csv_up_to_date(coded_store):
     with (out / "excerpts.csv").open(encoding="utf-8", newline="") as handle:
         rows = {(r["excerpt_id"], r["code"]): r["status"] for r in csv.DictReader(handle)}
     assert rows[(rota.excerpt_id, "staff-autonomy")] == "accepted"
+
+
+def test_a_selection_ending_inside_a_word_takes_the_whole_word(coded_store):
+    store = coded_store
+    rota = store.rota
+    passage = store.connection.execute("SELECT * FROM passages WHERE passage_id = ?", (rota.passage_id,)).fetchone()
+    offset = passage["text"].index(rota.text.strip())
+    words = rota.text.strip().split()
+    cut = offset + len(" ".join(words[:2])) + 2  # two words and two letters of the third
+    excerpt_id = store.decisions.add_code(
+        rota.passage_id, passage["start"] + offset + 1, passage["start"] + cut, "staff-autonomy", "coproduction", "ben"
+    )
+    text = store.connection.execute("SELECT text FROM excerpts WHERE excerpt_id = ?", (excerpt_id,)).fetchone()[0]
+    assert text == " ".join(words[:3]).rstrip(".,;:")

@@ -61,12 +61,15 @@ def code_corpus(
     *,
     progress: Callable[[int, int, str], None] | None = None,
     embedder: Embedder | None = None,
+    stages: Callable[[str], None] | None = None,
 ) -> CodeReport:
     """Ingest `corpus`, suggest codes for every excerpt (reviewed suggestions are kept as they are),
-    find themes and compare the sites, in the results folder `out_dir`.
+    find themes and compare the sites, in the results folder `out_dir`. `stages` hears one line
+    as each stage starts (progress for a terminal).
 
     The codebook is validated before any work starts.
     """
+    say = stages or (lambda line: None)
     from fieldnotes.coding.run import make_embedder
     from fieldnotes.embedding import open_embedding_cache
 
@@ -76,6 +79,7 @@ def code_corpus(
         with clock.stage("code_setup"):
             loaded = _checked_codebook(workspace, codebook or settings.coding.codebook)
             embedder = embedder or make_embedder(settings)
+        say(f"reading {corpus}")
         ingest = ingest_corpus(corpus, workspace.root, settings, progress=progress)
         for stage, seconds in ingest.timings.items():
             add_seconds(clock.timings, stage, seconds)
@@ -84,18 +88,22 @@ def code_corpus(
         with workspace.open_store() as store, open_embedding_cache(settings.embedding, store) as (cache, note):
             with clock.stage("code_setup"):
                 run_id = _begin_code_run(store, corpus, settings, loaded, embedder.model_id)
+            passages = sum(ingest.passages_by_site.values())
+            say(f"coding the excerpts of {passages} passages with '{loaded.codebook.id}'")
             coding = code_excerpts(CodingJob(workspace, store, cache, settings, loaded, embedder, clock, run_id))
             report = CodeReport(**{f.name: getattr(coding, f.name) for f in fields(CodingResult)}, ingest=ingest)
             report.notes[:0] = [note] if note else []
             if settings.themes.enabled:
                 from fieldnotes.themes.run import run_themes
 
+                say("finding themes")
                 with clock.stage("themes", own_model_time=True):
                     report.themes = run_themes(workspace.root, settings, store, embedder, run_id, cache)
             report.seconds = time.perf_counter() - started
             report.embedded = clock.texts_encoded  # codebook, reference, excerpt and theme texts alike
             corpus_hash = store.runs.latest_ingest_corpus_hash()
             store.runs.finish(run_id, corpus_hash, _summary(report))
+            say("comparing the sites")
             with clock.stage("compare"):
                 report.comparison = _comparison(workspace, store, settings, loaded, report)
             # Seconds per stage, ingestion and the report included; model time is under model_load and embed.

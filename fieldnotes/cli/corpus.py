@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -108,8 +109,20 @@ def code(corpus: Path, out_dir: Path, codebook: str | None, settings_path: Path 
     from fieldnotes.pipeline import code_corpus
     from fieldnotes.report import format_code_report
 
-    with user_errors():
-        report = code_corpus(corpus, out_dir, load_settings(settings_path), codebook)
+    started = time.perf_counter()
+
+    def stage(line: str) -> None:
+        if not quiet:
+            click.echo(f"[{time.perf_counter() - started:6.1f} s] {line} ...", err=True)
+
+    try:
+        with user_errors():
+            report = code_corpus(corpus, out_dir, load_settings(settings_path), codebook, stages=stage)
+    except KeyboardInterrupt:
+        raise click.ClickException(
+            "interrupted: every stage finished before this one is kept in the results folder, and every "
+            "decision is; run the same command again to finish (unchanged work is reused)"
+        ) from None
     click.echo(format_code_report(report, quiet=quiet), err=quiet)
     if report.ingest is None or report.ingest.documents == 0:
         raise click.ClickException("no document could be read; nothing was coded")

@@ -184,3 +184,19 @@ def test_help_imports_no_heavy_library():
     code = "import sys; from fieldnotes.cli import cli; heavy = {'spacy', 'torch', 'pdfminer', 'docx', 'wordfreq', 'pydantic'}; print(sorted(heavy & set(sys.modules)))"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
+
+
+def test_code_says_each_stage_as_it_starts_and_quiet_says_nothing(tmp_path, shared_embedder):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "note.txt").write_text("Nurses plan their own rota together every Monday morning.\n", encoding="utf-8")
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[themes]\nenabled = false\n", encoding="utf-8")
+    args = ["code", str(corpus), "--out", str(tmp_path / "out"), "--settings", str(settings)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    stages = [line.split("] ", 1)[1] for line in result.stderr.splitlines() if line.startswith("[")]
+    assert stages == [f"reading {corpus} ...", "coding the excerpts of 1 passages with 'coproduction' ...",
+                      "comparing the sites ..."]  # fmt: skip
+    quiet = CliRunner().invoke(cli, [*args, "-q"])
+    assert quiet.exit_code == 0 and not [line for line in quiet.stderr.splitlines() if line.startswith("[")]

@@ -163,11 +163,15 @@ class ProjectImport:
     documents: list[str] = field(default_factory=list)  # written into the corpus
     codings: int = 0  # selections x codes in the file
     imported: int = 0  # accepted codes recorded
+    suggested: int = 0  # fieldnotes' own unreviewed suggestions, recorded as suggestions again
     already: int = 0  # the same code on the same span was already there
     by_code: Counter[str] = field(default_factory=Counter)
     unmatched_codes: Counter[str] = field(default_factory=Counter)  # code name -> codings not imported
     unplaced: list[str] = field(default_factory=list)  # selections whose text was not found
     problems: list[str] = field(default_factory=list)  # sources not imported, and why
+
+
+ORIGIN_TAG = "fieldnotes:"  # how fieldnotes' REFI export starts a selection's description
 
 
 def _safe_file_name(name: str) -> str:
@@ -367,10 +371,24 @@ class _Codings:
                 continue
             coder = self.users.get(selection.user_guid or "", "imported")
             memo = self.memo + (f": {selection.description}" if selection.description else "")
+            # fieldnotes writes "fieldnotes: suggested; ..." on a suggestion no one reviewed: it must
+            # come back as a suggestion, not as a coder's accepted code.
+            suggested = selection.description.startswith(f"{ORIGIN_TAG} suggested")
             added = store.decisions.add_code_over_passages(
-                passages, span[0], span[1], code_id, self.codebook_id, coder, memo, action="imported"
+                passages,
+                span[0],
+                span[1],
+                code_id,
+                self.codebook_id,
+                coder,
+                memo,
+                action="imported",
+                suggested=suggested,
             )
-            result.imported += added
+            if suggested:
+                result.suggested += added
+            else:
+                result.imported += added
             result.already += 0 if added else 1
             if added:
                 result.by_code[code_id] += 1

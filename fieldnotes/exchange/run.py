@@ -189,6 +189,11 @@ def format_project_import(result) -> str:
         f"Imported {len(result.documents)} documents into {result.corpus_folder} and "
         f"{result.imported} accepted codes from {result.codings} codings in {result.source}"
     ]
+    if result.suggested:
+        lines.append(
+            f"{result.suggested} codings were fieldnotes' own unreviewed suggestions: recorded as suggestions "
+            "to review, not as accepted codes"
+        )
     if result.already:
         lines.append(f"{result.already} were already in the database")
     if result.by_code:

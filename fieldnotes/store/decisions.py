@@ -258,14 +258,30 @@ class DecisionRepository:
         coder: str,
         memo: str | None,
         action: str = "added",
+        *,
+        suggested: bool = False,
     ) -> int:
         """Accept a code on a document span that may cross passages: one excerpt per passage it
-        touches, all in one transaction. Returns how many were not already accepted."""
+        touches, all in one transaction. Returns how many were not already there. With
+        `suggested`, the code comes in as an unreviewed suggestion instead (fieldnotes' own
+        suggestion on its way back from another tool), and never changes a status already there."""
         added = 0
         with transaction(self.connection) as db:
             for passage in passages:
                 lo, hi = max(start, passage.start), min(end, passage.end)
                 if lo >= hi or not _passage_text(db, passage.passage_id, lo, hi).strip():
+                    continue
+                if suggested:
+                    excerpt_id = _manual_excerpt(db, passage.passage_id, (lo, hi))
+                    inserted = db.execute(
+                        """INSERT INTO suggestions (excerpt_id, code_id, codebook_id, score, suggested_by, rationale,
+                               components_json, status, memo, run_id)
+                           VALUES (?, ?, ?, NULL, 'imported', ?, '{}', 'suggested', NULL,
+                                   (SELECT MAX(run_id) FROM runs))
+                           ON CONFLICT (excerpt_id, code_id) DO NOTHING""",
+                        (excerpt_id, code_id, codebook_id, memo or "imported suggestion"),
+                    ).rowcount
+                    added += inserted
                     continue
                 _, before = _add_code(db, passage.passage_id, (lo, hi), code_id, codebook_id, coder, memo, action)
                 added += before != "accepted"

@@ -626,3 +626,23 @@ def test_rejected_suggestions_are_not_exported_as_an_empty_codings_file(coded_ou
     assert result.exit_code == 1
     assert f"--format {fmt} carries codings, and a rejected suggestion is not one" in result.output
     assert not list((coded_out / "exports").glob(f"*-rejected.{fmt}"))
+
+
+def test_unreviewed_suggestions_come_back_as_suggestions_not_accepted_codes(coded_out, tmp_path):
+    path = tmp_path / "all.qdpx"
+    assert run("export", "--format", "qdpx", "--status", "all", "-o", str(path), "--out", str(coded_out)).exit_code == 0
+    exported = db_rows(
+        coded_out,
+        "SELECT s.status, COUNT(*) AS n FROM suggestions s JOIN excerpts e USING (excerpt_id) "
+        "WHERE s.status IN ('accepted', 'suggested') AND e.active = 1 GROUP BY s.status",
+    )
+    counts = {row["status"]: row["n"] for row in exported}
+    corpus, out = tmp_path / "new-corpus", tmp_path / "new-out"
+    corpus.mkdir()
+    result = run("import-project", str(path), "--corpus", str(corpus), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "unreviewed suggestions: recorded as suggestions to review" in result.output
+    imported = db_rows(out, "SELECT status, COUNT(*) AS n FROM suggestions GROUP BY status")
+    back = {row["status"]: row["n"] for row in imported}
+    assert back.get("accepted", 0) == counts["accepted"]
+    assert back.get("suggested", 0) == counts["suggested"] > 0

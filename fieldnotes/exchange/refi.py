@@ -138,6 +138,24 @@ def codebook_xml(book: Codebook) -> bytes:
     return _serialise(root)
 
 
+def source_names(paths: list[str]) -> list[str]:
+    """A source's name as other tools show it and build file names from: the document's name
+    without its folders' slashes or its extension ("articles/three-sites.pdf" -> "articles -
+    three-sites"), numbered when two would be the same. (QualCoder makes file paths from the
+    name and guesses the type from its extension; the full path goes in the description.)"""
+    names: list[str] = []
+    seen: set[str] = set()
+    for path in paths:
+        parts = Path(path).with_suffix("").parts
+        base = " - ".join(parts) or "source"
+        name, number = base, 2
+        while name.lower() in seen:
+            name, number = f"{base} ({number})", number + 1
+        seen.add(name.lower())
+        names.append(name)
+    return names
+
+
 def write_qdc(book: Codebook, path: Path) -> int:
     """The codebook alone, as a REFI-QDA codebook file; returns the number of codes."""
     _write_atomic(path, codebook_xml(book))
@@ -247,13 +265,15 @@ def _add_sources(
     if not documents:
         return texts
     sources = SubElement(root, "Sources")
-    for doc in documents:
+    names = source_names([doc.path for doc in documents])
+    for doc, name in zip(documents, names, strict=True):
         source_guid = guid("source", doc.document_id)
         texts[source_guid] = doc.text
         source = SubElement(
-            sources, "TextSource", guid=source_guid, name=xml_text(doc.path),
+            sources, "TextSource", guid=source_guid, name=xml_text(name),
             plainTextPath=f"internal://{source_guid}.txt",
         )  # fmt: skip
+        SubElement(source, "Description").text = xml_text(f"fieldnotes document: {doc.path}")
         convert = Utf16Offsets(doc.text) if offsets == "utf16" else None
         for row in by_document.get(doc.document_id, []):
             _add_selection(source, data, row, selection_guid[(row.excerpt_id, row.code)], convert)

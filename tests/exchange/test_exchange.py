@@ -307,7 +307,10 @@ def test_qdpx_is_valid_and_reads_back_with_pyqdpx(coded_out):
         "('suggested', 'accepted')",
     )
     names_by_id = {c.id: c.name for c in book.codes}
-    expected = {(r["path"], r["start"], r["end"], names_by_id[r["code_id"]], r["text"]) for r in live}
+    # Sources are named without folders' slashes or extensions ("osaka/clinic-notes.txt" -> "osaka -
+    # clinic-notes"): other tools build file names from them.
+    source_name = {path: name for path, name in zip(*_paths_and_names(coded_out), strict=True)}
+    expected = {(source_name[r["path"]], r["start"], r["end"], names_by_id[r["code_id"]], r["text"]) for r in live}
     found = set()
     for source in project.sources.values():
         for selection in source.coded_selections.values():
@@ -317,6 +320,24 @@ def test_qdpx_is_valid_and_reads_back_with_pyqdpx(coded_out):
     # The emoji note is read with NVivo's counting by pyqdpx: compare it in the utf16 export below.
     assert {f for f in found if "emoji" not in f[0]} == {e for e in expected if "emoji" not in e[0]}
     assert len(found) == len(expected)
+
+
+def _paths_and_names(out: Path) -> tuple[list[str], list[str]]:
+    from fieldnotes.exchange.refi import source_names
+
+    paths = [r["path"] for r in db_rows(out, "SELECT path FROM documents WHERE status != 'missing' ORDER BY path")]
+    return paths, source_names(paths)
+
+
+def test_source_names_have_no_folders_or_extensions():
+    from fieldnotes.exchange.refi import source_names
+
+    assert source_names(["articles/three-sites.pdf", "osaka/notes.txt", "osaka/notes.md", "a.b/c.d.txt"]) == [
+        "articles - three-sites",
+        "osaka - notes",
+        "osaka - notes (2)",
+        "a.b - c.d",
+    ]
 
 
 def test_qdpx_utf16_offsets_match_nvivo_counting(coded_out):

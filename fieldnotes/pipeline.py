@@ -108,6 +108,7 @@ def code_corpus(
                 report.comparison = _comparison(workspace, store, settings, loaded, report)
             # Seconds per stage, ingestion and the report included; model time is under model_load and embed.
             store.runs.finish(run_id, corpus_hash, {**_summary(report), **_measures(clock)})
+            store.checkpoint()  # the database file alone holds everything once the run ends
     return report
 
 

@@ -126,7 +126,8 @@ def serve_review(
 
 
 def _refresh_excerpts_csv(out_dir: Path, loaded: LoadedCodebook) -> None:
-    """Bring OUT/excerpts.csv up to date with the decisions just made (the database already is)."""
+    """Bring OUT/excerpts.csv up to date with the decisions just made (the database already is),
+    and checkpoint the database, so that copying `fieldnotes.db` alone keeps every decision."""
     import sqlite3
 
     from fieldnotes.coding.stage import write_excerpts_csv
@@ -135,5 +136,6 @@ def _refresh_excerpts_csv(out_dir: Path, loaded: LoadedCodebook) -> None:
     try:
         with Store.open(workspace.database) as store:
             write_excerpts_csv(store, loaded, workspace.excerpts_csv)
+            store.checkpoint()  # every decision in fieldnotes.db itself, not only in its WAL file
     except (OSError, FieldnotesError, sqlite3.Error):
         pass  # the decisions are in the database; the next `code` or `export` writes the file

@@ -100,6 +100,16 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def checkpoint(self) -> bool:
+        """Write what the WAL file holds into the database file itself, so that the one file
+        `fieldnotes.db` carries every decision (copied alone, nothing is lost). True when it
+        was complete (False: another connection was reading; the next checkpoint finishes it)."""
+        try:
+            busy = self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.Error:
+            return False
+        return busy == 0
+
     def backup(self, target: Path) -> None:
         """A consistent copy of the whole database (what the WAL file holds included) at `target`,
         written beside it first and moved into place, so a failed backup leaves no half file."""

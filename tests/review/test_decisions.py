@@ -268,6 +268,17 @@ def test_stopping_the_review_page_brings_excerpts_csv_up_to_date(coded_store):
     with (out / "excerpts.csv").open(encoding="utf-8", newline="") as handle:
         rows = {(r["excerpt_id"], r["code"]): r["status"] for r in csv.DictReader(handle)}
     assert rows[(rota.excerpt_id, "staff-autonomy")] == "accepted"
+    # The database file alone now holds the decision: a copy of it without the WAL file has it.
+    import shutil
+    import sqlite3
+
+    copy = out / "copy.db"
+    shutil.copy(out / "fieldnotes.db", copy)
+    with sqlite3.connect(copy) as db:
+        status = db.execute(
+            "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = 'staff-autonomy'", (rota.excerpt_id,)
+        ).fetchone()[0]
+    assert status == "accepted"
 
 
 def test_a_selection_ending_inside_a_word_takes_the_whole_word(coded_store):

@@ -228,6 +228,30 @@ def utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def test_a_typed_memo_survives_moving_on_and_is_saved(browser, review):
+    from playwright.sync_api import expect
+
+    session, url, rota = review
+    context, page, errors = open_page(browser)
+    page.goto(url)
+    page.locator("select[name=order]").select_option("document")
+    page.wait_for_load_state("networkidle")
+    memo = page.locator("#detail").get_by_label("Memo")
+    memo.fill("typed, never saved by hand")
+    page.locator("#detail .definition").click()  # focus leaves the box: the memo is saved
+    expect(page.locator("#saved")).to_have_text("Memo saved.")
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    expect(page.locator("#detail").get_by_label("Memo")).to_have_value("typed, never saved by hand")
+    assert errors == []
+    context.close()
+    with Store.open(session.database) as store:
+        saved = store.connection.execute(
+            "SELECT memo FROM suggestions WHERE excerpt_id = ? AND code_id = 'staff-autonomy'", (rota.excerpt_id,)
+        ).fetchone()[0]
+    assert saved == "typed, never saved by hand"
+
+
 def test_enter_in_the_score_box_filters_and_stays_on_the_page(browser, review):
     from playwright.sync_api import expect
 

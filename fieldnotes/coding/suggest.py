@@ -41,6 +41,14 @@ class Evidence:
     matched_terms: list[dict[str, list[str]]] = field(default_factory=list)
     best_example: np.ndarray | None = None  # index into each code's examples, excerpts x codes
 
+    def rows(self, indices: Sequence[int]) -> Evidence:
+        """The evidence of these excerpts (rows), in this order."""
+        return Evidence(
+            {name: values[list(indices)] for name, values in self.features.items()},
+            [self.matched_terms[i] for i in indices] if self.matched_terms else [],
+            self.best_example[list(indices)] if self.best_example is not None else None,
+        )
+
 
 class Suggester(Protocol):
     name: str

@@ -33,6 +33,58 @@ from coding_eval import FileCachedEmbedder, figures, system_coder  # noqa: E402
 from coding_lab import build_rows, features_for, fit_probe  # noqa: E402
 
 
+class SimulatedReview:
+    """A researcher reviewing units of one split, a batch at a time (module docstring): the
+    decisions so far, and the learned probe retrained on them after every batch. Also used by
+    finetune_lab.py to choose the units a reviewer sees first."""
+
+    def __init__(self, coder, rows, table, ref_training, unit_negatives: bool = False) -> None:
+        self.coder, self.rows, self.ref_training = coder, rows, ref_training
+        self.texts, self.vectors, self.context = table  # every excerpt of the labelled documents
+        self.threshold = coder.threshold
+        self.unit_negatives = unit_negatives
+        self.reviewed: list[int] = []  # units
+        self.decided: list[int] = []  # excerpts (rows of the table), one per decision row
+        self.labels: list[np.ndarray] = []  # their label rows, as decision_training makes them
+        self.probe = fit_probe(coder, [ref_training])
+
+    def scores(self, units: list[int]) -> np.ndarray:
+        """Per unit: the max over its excerpts of each code's score."""
+        keys = self.rows.keys
+        needed = sorted({e for u in units for e in keys[u]})
+        pos = {e: i for i, e in enumerate(needed)}
+        texts = [self.texts[e] for e in needed]
+        f = features_for(self.coder, texts, self.vectors[needed], self.context[needed], self.probe, False)
+        s = self.coder.scorer.score(f)
+        k = len(self.coder.codebook.codebook.codes)
+        return np.array([np.max([s[pos[e]] for e in keys[u]], axis=0) for u in units]).reshape(len(units), k)
+
+    def review_until(self, step: int, units: list[int], order: str = "uncertain", rng=None) -> None:
+        """Review units of `units` in rounds until `step` are reviewed."""
+        from fieldnotes.coding.learned import TrainingSet
+
+        k = len(self.coder.codebook.codebook.codes)
+        while len(self.reviewed) < step:
+            rest = [u for u in units if u not in self.reviewed]
+            batch = min(step - len(self.reviewed), max(5, step // 4))
+            if order == "random":
+                chosen = list(rng.permutation(rest)[:batch])
+            else:
+                nearness = np.abs(self.scores(rest) - self.threshold).min(axis=1)
+                chosen = [rest[i] for i in np.argsort(nearness, kind="stable")[:batch]]
+            for u, s in zip(chosen, self.scores(chosen), strict=True):
+                gold = self.rows.labels[u].astype(bool)
+                label = np.full(k, 0 if self.unit_negatives else -1, dtype=np.int8)
+                label[(s >= self.threshold) & ~gold] = 0  # rejected suggestions
+                label[gold] = 1  # accepted suggestions and codes added by hand
+                for e in self.rows.keys[u]:
+                    self.decided.append(e)
+                    self.labels.append(label)
+            self.reviewed.extend(chosen)
+            decisions = TrainingSet(self.vectors[self.decided], np.array(self.labels))
+            self.probe = fit_probe(self.coder, [self.ref_training, decisions])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--split", default="dev", choices=("dev", "test"))
@@ -57,47 +109,15 @@ def main() -> None:
     ref_training = TrainingSet(embedder.encode(ref.texts), ref.labels.astype(np.int8))
     units = [u for u, s in enumerate(rows.split) if s == args.split]
     steps = sorted({*(int(s) for s in args.steps.split(",")), round(0.25 * len(units))})
-    threshold = coder.threshold
-    k = len(code_ids)
-
-    def unit_scores(probe, idx):
-        """Per unit: the max over its excerpts of each code's score."""
-        needed = sorted({e for u in idx for e in rows.keys[u]})
-        pos = {e: i for i, e in enumerate(needed)}
-        f = features_for(coder, [table_texts[e] for e in needed], table_vec[needed], table_ctx[needed], probe, False)
-        s = coder.scorer.score(f)
-        return np.array([np.max([s[pos[e]] for e in rows.keys[u]], axis=0) for u in idx]).reshape(len(idx), k)
 
     def curve(seed: int) -> list[tuple[int, dict]]:
         rng = np.random.default_rng(seed)
-        reviewed: list[int] = []
-        decisions_x: list[np.ndarray] = []
-        decisions_y: list[np.ndarray] = []
-        probe = fit_probe(coder, [ref_training])
+        review = SimulatedReview(coder, rows, (table_texts, table_vec, table_ctx), ref_training, args.unit_negatives)
         out = []
         for step in steps:
-            while len(reviewed) < step:
-                rest = [u for u in units if u not in reviewed]
-                batch = min(step - len(reviewed), max(5, step // 4))
-                if args.order == "random":
-                    chosen = list(rng.permutation(rest)[:batch])
-                else:
-                    scores = unit_scores(probe, rest)
-                    nearness = np.abs(scores - threshold).min(axis=1)
-                    chosen = [rest[i] for i in np.argsort(nearness, kind="stable")[:batch]]
-                scores = unit_scores(probe, chosen)
-                for u, s in zip(chosen, scores, strict=True):
-                    gold = rows.labels[u].astype(bool)
-                    label = np.full(k, 0 if args.unit_negatives else -1, dtype=np.int8)
-                    label[(s >= threshold) & ~gold] = 0  # rejected suggestions
-                    label[gold] = 1  # accepted suggestions and codes added by hand
-                    for e in rows.keys[u]:
-                        decisions_x.append(table_vec[e])
-                        decisions_y.append(label)
-                reviewed.extend(chosen)
-                probe = fit_probe(coder, [ref_training, TrainingSet(np.array(decisions_x), np.array(decisions_y))])
-            rest = [u for u in units if u not in reviewed]
-            predicted = unit_scores(probe, rest) >= threshold
+            review.review_until(step, units, args.order, rng)
+            rest = [u for u in units if u not in review.reviewed]
+            predicted = review.scores(rest) >= review.threshold
             out.append((step, figures(predicted, rows.labels[rest].astype(bool), code_ids)))
         return out
 

@@ -36,7 +36,8 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 import numpy as np  # noqa: E402
 from coding_eval import FileCachedEmbedder, figures, system_coder  # noqa: E402
-from coding_lab import build_rows, features_for, fit_probe  # noqa: E402
+from coding_lab import build_rows  # noqa: E402
+from decisions_curve import SimulatedReview  # noqa: E402
 
 
 def make_pairs(label_sets: list[frozenset[str]], per_text: int, seed: int) -> list[tuple[int, int, float]]:
@@ -134,34 +135,11 @@ def main() -> None:
     threshold = coder.threshold
     rules = RuleSuggester(codebook)
 
-    def frozen_scores(probe, idx):
-        needed = sorted({e for u in idx for e in rows.keys[u]})
-        pos = {e: i for i, e in enumerate(needed)}
-        f = features_for(coder, [table_texts[e] for e in needed], table_vec[needed], table_ctx[needed], probe, False)
-        s = coder.scorer.score(f)
-        return np.array([np.max([s[pos[e]] for e in rows.keys[u]], axis=0) for u in idx]).reshape(len(idx), k)
-
     # --- which units a reviewer sees first (frozen system, rounds, as decisions_curve.py) ---------------
-    quarter = round(0.25 * len(units))
-    reviewed: list[int] = []
-    decided_x, decided_y = [], []
-    probe = fit_probe(coder, [ref_training])
-    for step in (10, 25, 50, quarter):
-        while len(reviewed) < step:
-            rest = [u for u in units if u not in reviewed]
-            batch = min(step - len(reviewed), max(5, step // 4))
-            nearness = np.abs(frozen_scores(probe, rest) - threshold).min(axis=1)
-            chosen = [rest[i] for i in np.argsort(nearness, kind="stable")[:batch]]
-            for u, s in zip(chosen, frozen_scores(probe, chosen), strict=True):
-                gold = rows.labels[u].astype(bool)
-                label = np.full(k, -1, dtype=np.int8)
-                label[(s >= threshold) & ~gold] = 0
-                label[gold] = 1
-                for e in rows.keys[u]:
-                    decided_x.append(e)
-                    decided_y.append(label)
-            reviewed.extend(chosen)
-            probe = fit_probe(coder, [ref_training, TrainingSet(table_vec[decided_x], np.array(decided_y))])
+    review = SimulatedReview(coder, rows, (table_texts, table_vec, table_ctx), ref_training)
+    for step in (10, 25, 50, round(0.25 * len(units))):
+        review.review_until(step, units)
+    reviewed, decided_x, decided_y = review.reviewed, review.decided, review.labels
     held = [u for u in units if u not in reviewed]
 
     def evaluate(encode, decisions: bool, idx: list[int]) -> dict[str, dict]:

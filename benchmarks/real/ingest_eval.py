@@ -37,6 +37,18 @@ SITES_DIR = HERE / "sites"
 DOC_SUFFIXES = (".md", ".pdf", ".html", ".txt", ".docx")
 HYPHENS = frozenset("-\u2010\u2011\u2012\u2212")
 LETTER_RUN = re.compile(r"(?<![\w'])(?:[A-Za-z] {1,3}){3,}[A-Za-z](?![\w'])")
+# Fixed before any tuning: SPLITS_INGEST.md. Tune on dev, score test once per shipped change.
+SPLITS = {
+    "sites": {"kane2016": "dev", "nulib_ch10": "dev", "nulib_ch4": "test", "participedia_636": "test"},
+    "damage": {"kane2016": "dev", "phcfm2024": "dev", "mahmoodi2023": "test", "nulib_city": "test"},
+    "web": {
+        "participedia_1190": "dev",
+        "participedia_768": "dev",
+        "participedia_636": "dev",
+        "participedia_85": "test",
+        "participedia_464": "test",
+    },
+}
 KINDS = {
     "f": "page furniture",
     "g": "glyph for a dash",
@@ -45,6 +57,13 @@ KINDS = {
     "l": "letter-spaced",
     "r": "run together",
 }
+
+
+def split_of(table: str, file: str) -> str:
+    for prefix, split in SPLITS[table].items():
+        if file.startswith(prefix + "_"):
+            return split
+    raise KeyError(f"{file} has no {table} split in SPLITS_INGEST.md")
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -126,6 +145,7 @@ def eval_sites(docs: Path, detail: bool) -> list[str]:
         f"{'place-passages right':>21} {'whole sections wrong':>21}",
     ]
     total = right = place_total = place_right = 0
+    by_split: dict[str, Counter[str]] = defaultdict(Counter)
     for file, rows in by_file.items():
         text, passages = ingested(docs, file)
         stream = stream_of(text)
@@ -172,6 +192,9 @@ def eval_sites(docs: Path, detail: bool) -> list[str]:
             got_sites = {got for _, got in pairs}
             if len(got_sites) == 1 and next(iter(got_sites)) != starts[index][1]:
                 whole_wrong += 1
+        split = by_split[split_of("sites", file)]
+        split.update({"n": n, "ok": ok, "n_place": n_place, "ok_place": ok_place, "wrong": whole_wrong})
+        split["sections"] += len(sections)
         total += n
         right += ok
         place_total += n_place
@@ -185,6 +208,11 @@ def eval_sites(docs: Path, detail: bool) -> list[str]:
         f"{'overall':58} {'':6} {total:8} {pct(right, total):>7} "
         f"{f'{place_right}/{place_total} ' + pct(place_right, place_total):>21}"
     )
+    for name in ("dev", "test"):
+        c = by_split[name]
+        place = f"{c['ok_place']}/{c['n_place']} " + pct(c["ok_place"], c["n_place"])
+        whole = f"{c['wrong']}/{c['sections']}"
+        lines.append(f"{name:58} {'':6} {c['n']:8} {pct(c['ok'], c['n']):>7} {place:>21} {whole:>21}")
     return lines
 
 
@@ -399,6 +427,15 @@ def eval_damage(docs: Path, detail: bool) -> list[str]:
         f"{'overall':58} {total['damaged']:8} {pct(total['repaired'], total['damaged']):>9} {total['correct']:8} "
         f"{total['broken']:6} = {pct(total['broken'], total['correct']):>6} {total['unlocated']:9}"
     )
+    for name in ("dev", "test"):
+        c = Counter[str]()
+        for file, counts in per_file.items():
+            if split_of("damage", file) == name:
+                c.update(counts)
+        lines.append(
+            f"{name:58} {c['damaged']:8} {pct(c['repaired'], c['damaged']):>9} {c['correct']:8} "
+            f"{c['broken']:6} = {pct(c['broken'], c['correct']):>6} {c['unlocated']:9}"
+        )
     lines.append(
         "  by kind: "
         + "; ".join(f"{KINDS[k]} {kinds[k]['repaired']}/{kinds[k]['damaged']}" for k in KINDS if kinds[k]["damaged"])
@@ -434,6 +471,7 @@ def eval_web(docs: Path, detail: bool) -> list[str]:
         f"{'document':58} {'blocks':>6} {'boilerplate dropped':>20} {'body kept (letters)':>20} {'not located':>11}",
     ]
     all_drop = all_dropped = all_keep = all_kept = 0
+    by_split: dict[str, Counter[str]] = defaultdict(Counter)
     for file, rows in by_file.items():
         raw, _ = raw_text(docs, file)
         text, _ = ingested(docs, file)
@@ -466,6 +504,9 @@ def eval_web(docs: Path, detail: bool) -> list[str]:
             else:
                 drop += 1
                 dropped += not present
+        by_split[split_of("web", file)].update(
+            {"drop": drop, "dropped": dropped, "keep": keep_letters, "kept": kept_letters}
+        )
         all_drop += drop
         all_dropped += dropped
         all_keep += keep_letters
@@ -478,6 +519,10 @@ def eval_web(docs: Path, detail: bool) -> list[str]:
         f"{'overall':58} {'':6} {f'{all_dropped}/{all_drop} ' + pct(all_dropped, all_drop):>20}"
         f" {pct(all_kept, all_keep):>20}"
     )
+    for name in ("dev", "test"):
+        c = by_split[name]
+        dropped_part = f"{c['dropped']}/{c['drop']} " + pct(c["dropped"], c["drop"])
+        lines.append(f"{name:58} {'':6} {dropped_part:>20} {pct(c['kept'], c['keep']):>20}")
     return lines
 
 

@@ -61,6 +61,8 @@ class RepairSettings(_Strict):
     join_split_words: bool = True
     join_letter_spacing: bool = True
     drop_page_artifacts: bool = True
+    # Web pages: leave out navigation, menus, share links and footers around the body.
+    drop_boilerplate: bool = True
     # wordfreq Zipf scale: 3.0 is a word seen about once per million words. A join must
     # give a word this common (or one the document spells whole elsewhere); each removed
     # space costs min_zipf_gain in log-probability.

@@ -30,6 +30,9 @@ class RawBlock:
     # Set by readers that see the page (PDF): in the top or bottom margin, where
     # running headers, footers and page numbers live.
     at_page_edge: bool = False
+    # Set by readers that see a page's layout (HTML): navigation, menus, share links, footers
+    # and other template text around the body. Repair drops these blocks.
+    boilerplate: bool = False
 
 
 @dataclass

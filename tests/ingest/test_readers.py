@@ -210,3 +210,84 @@ def test_zip_bomb_docx_is_refused(tmp_path):
             archive.writestr(f"word/media/pad{i}.bin", b"\0" * (80 * 1024 * 1024))
     with pytest.raises(DocumentError, match="zip bomb"):
         read_document(path, "bomb.docx")
+
+
+# --- web pages: body and boilerplate ------------------------------------------------------------
+
+WEB_PAGE = Path(__file__).parents[1] / "data" / "web" / "case-page.html"
+WEB_BODY = (
+    "Evening surgery at the Minami clinic",
+    "Members of the cooperative in Nagoya asked for evening surgery hours",
+    "How the decision was made",
+    "Nurses proposed a rota that kept every shift under nine hours",
+    "The first evening surgery opened in April.",
+    "A volunteer at reception who knows the neighbourhood",
+    "who can ask questions about medicines and care at home.",
+)
+WEB_BOILERPLATE = (
+    "Jump to the content",
+    "Terms of use",
+    "Facebook",
+    "Tags:",
+    "Share this case",
+    "Cookie settings",
+    "© 2024 Casebook",
+    "A salon for older people in Osaka",
+)
+
+
+def _cleaned(path: Path, **repair: bool) -> tuple[str, dict[str, int]]:
+    from fieldnotes.ingest.repair import repair_document
+    from fieldnotes.settings import Settings
+
+    settings = Settings()
+    document = repair_document(
+        read_document(path, path.name), settings.repair.model_copy(update=repair), settings.segment
+    )
+    return document.text, document.repairs
+
+
+def test_web_page_keeps_its_body_and_leaves_out_menus_share_links_and_footer():
+    text, repairs = _cleaned(WEB_PAGE)
+    for part in WEB_BODY:
+        assert part in text
+    for part in WEB_BOILERPLATE:
+        assert part not in text
+    # The related-cases box names Osaka and Niihama: gone with the boilerplate, it cannot
+    # make the page look as if it were about those sites.
+    assert "Osaka" not in text and "Niihama" not in text
+    assert repairs["web-page boilerplate blocks dropped"] >= len(WEB_BOILERPLATE)
+
+
+def test_web_page_boilerplate_kept_when_the_setting_is_off():
+    text, repairs = _cleaned(WEB_PAGE, drop_boilerplate=False)
+    assert all(part in text for part in WEB_BOILERPLATE)
+    assert "web-page boilerplate blocks dropped" not in repairs
+
+
+def test_plain_page_without_a_template_loses_nothing(tmp_path):
+    path = tmp_path / "note.html"
+    path.write_text(
+        "<html><body><h2>Han meeting</h2><p>Tea at ten.</p><p>Blood pressure for six people.</p>"
+        "<ul><li>Ask about the bus</li></ul></body></html>",
+        encoding="utf-8",
+    )
+    text, repairs = _cleaned(path)
+    for part in ("Han meeting", "Tea at ten.", "Blood pressure for six people.", "Ask about the bus"):
+        assert part in text
+    assert "web-page boilerplate blocks dropped" not in repairs
+
+
+def test_prose_is_never_marked_even_when_the_main_text_finder_misses_it():
+    from fieldnotes.ingest.model import RawBlock
+    from fieldnotes.ingest.readers.boilerplate import mark_boilerplate
+
+    prose = " ".join(["The members met in the hall and talked about the visits."] * 4)
+    blocks = [RawBlock(["Home"]), RawBlock([prose]), RawBlock(["Share"])]
+    # The finder returned only the menu: it failed on this page, so nothing is marked.
+    assert mark_boilerplate(blocks, "Home Share", [1.0, 0.0, 1.0]) == 0
+    assert not any(block.boilerplate for block in blocks)
+    # The finder holds the prose but not the share link: only the link goes.
+    blocks = [RawBlock(["Home"]), RawBlock([prose]), RawBlock(["Share"])]
+    assert mark_boilerplate(blocks, "Home " + prose, [1.0, 0.0, 1.0]) == 1
+    assert [block.boilerplate for block in blocks] == [False, False, True]

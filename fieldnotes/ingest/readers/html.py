@@ -10,6 +10,7 @@ from typing import ClassVar
 from fieldnotes.errors import DocumentError
 from fieldnotes.ingest.encoding import decode_text
 from fieldnotes.ingest.model import BlockKind, RawBlock
+from fieldnotes.ingest.readers.boilerplate import main_text, mark_boilerplate
 from fieldnotes.ingest.readers.text import ReadResult, normalise_newlines
 
 
@@ -58,8 +59,12 @@ class _HTMLBlocks(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.blocks: list[RawBlock] = []
+        # Share of each block's letters that sit inside links: menus and share bars are links.
+        self.link_shares: list[float] = []
         self.meta: dict[str, object] = {}
         self._buffer: list[str] = []
+        self._link_depth = 0
+        self._link_letters = 0
         self._skip_depth = 0
         self._heading: int | None = None
         self._in_title = False
@@ -67,11 +72,14 @@ class _HTMLBlocks(HTMLParser):
 
     def _flush(self) -> None:
         text = "".join(self._buffer)
+        link_letters, self._link_letters = self._link_letters, 0
         self._buffer = []
         lines = [" ".join(line.split()) for line in text.split("\n")]
         lines = [line for line in lines if line]
         if not lines:
             return
+        letters = sum(ch.isalnum() for ch in text)
+        self.link_shares.append(min(1.0, link_letters / letters) if letters else 0.0)
         if self._heading is not None:
             self.blocks.append(RawBlock([" ".join(lines)], BlockKind.HEADING, self._heading))
         else:
@@ -83,6 +91,8 @@ class _HTMLBlocks(HTMLParser):
             return
         if tag == "title":
             self._in_title = True
+        if tag == "a":
+            self._link_depth += 1
         if tag == "meta":
             values = dict(attrs)
             name, content = (values.get("name") or "").lower(), values.get("content")
@@ -101,6 +111,8 @@ class _HTMLBlocks(HTMLParser):
             return
         if tag == "title":
             self._in_title = False
+        if tag == "a":
+            self._link_depth = max(0, self._link_depth - 1)
         if tag in self._BLOCK_TAGS:
             self._flush()
             if tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
@@ -111,6 +123,8 @@ class _HTMLBlocks(HTMLParser):
             self._title.append(data)
         elif not self._skip_depth:
             self._buffer.append(data)
+            if self._link_depth:
+                self._link_letters += sum(ch.isalnum() for ch in data)
 
     def close(self) -> None:
         super().close()
@@ -138,4 +152,7 @@ def read_html(path: Path, data: bytes) -> ReadResult:
         parser.close()
     except Exception as exc:  # html.parser is lenient; this guards against the unexpected
         raise DocumentError(path, f"cannot be read as HTML ({type(exc).__name__}: {exc})") from None
+    body = main_text(text)
+    if body is not None:
+        mark_boilerplate(parser.blocks, body, parser.link_shares)
     return ReadResult(parser.blocks, parser.meta, encoding)

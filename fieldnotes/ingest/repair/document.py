@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from fieldnotes.ingest.model import BlockKind, CleanBlock, CleanDocument, RawBlock, SourceDocument
 from fieldnotes.ingest.repair.characters import normalize_text
 from fieldnotes.ingest.repair.frequency import document_vocabulary
-from fieldnotes.ingest.repair.kinds import NORMALISED, PAGE_ARTEFACTS, PARAGRAPHS
+from fieldnotes.ingest.repair.kinds import BOILERPLATE, NORMALISED, PAGE_ARTEFACTS, PARAGRAPHS
 from fieldnotes.ingest.repair.lines import join_across_break, unwrap_lines
 from fieldnotes.ingest.repair.pages import drop_page_artifacts
 from fieldnotes.ingest.repair.words import repair_words
@@ -162,6 +162,9 @@ def repair_document(source: SourceDocument, repair: RepairSettings, segment: Seg
     """Repair one document and lay its blocks out as one cleaned text with offsets."""
     counts: Counter[str] = Counter()
     raw_blocks = source.blocks
+    if repair.drop_boilerplate:
+        counts[BOILERPLATE] += sum(block.boilerplate for block in raw_blocks)
+        raw_blocks = [block for block in raw_blocks if not block.boilerplate]
     if repair.normalize_characters:
         normalised = []
         for block in raw_blocks:

@@ -397,6 +397,8 @@ def eval_damage(docs: Path, detail: bool) -> list[str]:
             segment = segment_of[word.offset]
             if segment not in placed:
                 counts["unlocated"] += 1
+                if detail:
+                    print(f"  unlocated: {file} stretch {row['letter_start']} word {index}")
                 continue
             first = placed[segment] + word.offset - segment
             clean_ok = word_right(text, clean_offsets, first, word)

@@ -7,19 +7,26 @@
         locates every label of LABELS.csv (columns file, letter_start, letter_count, digest, head,
         ...) in its document and reports the ones that cannot be found.
 
+    python benchmarks/real/label_tool.py reanchor LABELS.csv --before REV
+        after an ingestion change, moves each label that no longer locates to today's excerpt
+        holding the most of the letters its span had at git revision REV (codes unchanged).
+
 FILE names are relative to ../shared/real-docs (or absolute). See fieldnotes/anchors.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import csv
+import difflib
+import os
 import sys
 from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-REAL_DOCS = ROOT.parent / "shared" / "real-docs"
+REAL_DOCS = Path(os.environ.get("FIELDNOTES_REAL_DOCS", ROOT.parent / "shared" / "real-docs"))
 sys.path.insert(0, str(ROOT))
 
 from fieldnotes.anchors import Anchor, letter_stream, locate, make_anchor  # noqa: E402
@@ -85,6 +92,110 @@ def cmd_check(args: argparse.Namespace) -> None:
     sys.exit(1 if missing else 0)
 
 
+def cmd_spans(args: argparse.Namespace) -> None:
+    """Print, as JSON, the letters of every label's span in the text of this checkout (used by
+    reanchor on an older revision)."""
+    import json
+
+    with open(args.labels, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    out = {}
+    for row in rows:
+        text = cleaned(row["file"], settings_for(row, args.settings))[0]
+        stream = letter_stream(text)
+        anchor = Anchor(int(row["letter_start"]), int(row["letter_count"]), row["digest"], row["head"])
+        span = locate(text, anchor, stream)
+        if span is not None:
+            out[f"{row['file']}|{row['letter_start']}|{row['digest']}"] = letter_stream(text[span[0] : span[1]])[0]
+    print(json.dumps(out))
+
+
+def settings_for(row: dict[str, str], given: str | None) -> str | None:
+    """The settings file of a sites label's document (sites/<stem>.toml), else the one given."""
+    if given:
+        return given
+    path = Path(__file__).resolve().parent / "sites" / (Path(row["file"]).stem + ".toml")
+    return str(path) if "site" in row and path.exists() else None
+
+
+def cmd_reanchor(args: argparse.Namespace) -> None:
+    """Re-anchor the labels that no longer locate after an ingestion change: each takes the
+    excerpt of today's text whose letters are the longest run inside the letters its span had
+    at revision --before (the same sentence without the letters the change dropped)."""
+    import json
+    import subprocess
+    import tempfile
+
+    with open(args.labels, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        fields = list(reader.fieldnames or [])
+        rows = list(reader)
+    lost = []
+    for row in rows:
+        text = cleaned(row["file"], settings_for(row, args.settings))[0]
+        anchor = Anchor(int(row["letter_start"]), int(row["letter_count"]), row["digest"], row["head"])
+        if locate(text, anchor, letter_stream(text)) is None:
+            lost.append(row)
+    if not lost:
+        print("every label locates; nothing to re-anchor")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", tmp, args.before], check=True)
+        try:
+            labels = Path(tmp) / "lost.csv"
+            with open(labels, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=fields)
+                writer.writeheader()
+                writer.writerows(lost)
+            # This tool, run against the old revision's fieldnotes (it imports from its own tree).
+            tool = Path(tmp) / "benchmarks" / "real" / "label_tool.py"
+            tool.write_text(Path(__file__).read_text(encoding="utf-8"), encoding="utf-8")
+            done = subprocess.run(
+                [sys.executable, str(tool), "spans", str(labels)],
+                check=True,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "FIELDNOTES_REAL_DOCS": str(REAL_DOCS)},
+            )
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", tmp], check=True)
+    old = json.loads(done.stdout.strip().splitlines()[-1])
+    changed = 0
+    for row in lost:
+        before = old.get(f"{row['file']}|{row['letter_start']}|{row['digest']}")
+        if not before:
+            print(f"NOT LOCATED at {args.before} either: {row['file']} {row['letter_start']}")
+            continue
+        text, _, excerpts = cleaned(row["file"], settings_for(row, args.settings))
+        offsets = letter_stream(text)[1]
+        best = None
+        for excerpt in excerpts:
+            letters = letter_stream(text[excerpt.start : excerpt.end])[0]
+            at = bisect.bisect_left(offsets, excerpt.start)
+            if not letters or abs(at - int(row["letter_start"])) > 3000:
+                continue  # the same words elsewhere in the document are another excerpt
+            matcher = difflib.SequenceMatcher(None, before, letters, autojunk=False)
+            shared = sum(block.size for block in matcher.get_matching_blocks())
+            score = shared / max(len(before), len(letters))
+            # Equal overlap (a repeated attribution line): the nearer excerpt is the one.
+            key = (round(score, 2), -abs(at - int(row["letter_start"])))
+            if best is None or key > best[2]:
+                best = (score, excerpt, key)
+        if best is None or best[0] < 0.5:
+            print(f"NO EXCERPT shares half its letters with the old span: {row['file']} {row['letter_start']}")
+            continue
+        anchor = make_anchor(text, best[1].start, best[1].end).as_row()
+        print(f"{row['file']} {row['letter_start']} -> {anchor['letter_start']} (overlap {best[0]:.2f})")
+        row.update({key: str(value) for key, value in anchor.items()})
+        changed += 1
+    newline = "\r\n" if b"\r\n" in Path(args.labels).read_bytes() else "\n"  # keep the file's own
+    with open(args.labels, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, lineterminator=newline)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"{changed} of {len(lost)} lost labels re-anchored")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,6 +208,15 @@ def main() -> None:
     check.add_argument("--settings")
     check.add_argument("--show", action="store_true", help="print each located span")
     check.set_defaults(run=cmd_check)
+    spans = sub.add_parser("spans")
+    spans.add_argument("labels")
+    spans.add_argument("--settings")
+    spans.set_defaults(run=cmd_spans)
+    reanchor = sub.add_parser("reanchor")
+    reanchor.add_argument("labels")
+    reanchor.add_argument("--before", required=True, help="git revision whose cleaned text the labels point into")
+    reanchor.add_argument("--settings")
+    reanchor.set_defaults(run=cmd_reanchor)
     args = parser.parse_args()
     args.run(args)
 

@@ -157,3 +157,70 @@ def test_any_text_repairs_without_error_and_offsets_hold(settings, lines):
     document = repair_document(source([RawBlock(lines)], "txt"), settings.repair, settings.segment)
     for block in document.blocks:
         assert document.text[block.start : block.end] == block.text
+
+
+# --- page furniture in documents that lost their pages (Markdown or text from a PDF) ------------
+
+
+def _paragraph(n: int) -> RawBlock:
+    return RawBlock(
+        [
+            f"The han meeting number {n} began with blood pressure checks and went on with a long talk about",
+            "the visits that members make to neighbours who live alone in the estate.",
+        ],
+        BlockKind.PARAGRAPH,
+    )
+
+
+def test_running_heads_and_stray_glyph_lines_of_a_converted_pdf_are_dropped(settings):
+    blocks = []
+    for page in range(2, 8):
+        head = (
+            f"{page} T. Sato et al. / Journal of Community Care 12 (2020) 1-9"
+            if page % 2 == 0
+            else (f"T. Sato et al. / Journal of Community Care 12 (2020) 1-9 {page}")
+        )
+        blocks += [
+            RawBlock([head], BlockKind.PARAGRAPH),
+            RawBlock(["t"], BlockKind.PARAGRAPH),
+            RawBlock(["www.community-care-journal.org Open Access"], BlockKind.PARAGRAPH),
+            _paragraph(page),
+        ]
+    document = repair_document(source(blocks, "md"), settings.repair, settings.segment)
+    assert "Sato" not in document.text and "Open Access" not in document.text
+    assert "\n\nt\n\n" not in document.text
+    assert all(f"meeting number {n} began" in document.text for n in range(2, 8))
+    assert document.repairs["page numbers and running headers dropped"] == 18
+
+
+def test_lines_that_recur_in_field_notes_are_kept(settings):
+    """Repeated lines a researcher wrote (a pause marker, an attendance line with the same count,
+    a heading per day) are not page furniture: nothing counts pages in them."""
+    blocks = []
+    for day in range(1, 5):
+        blocks += [
+            RawBlock([f"Day {day}"], BlockKind.HEADING, 2),
+            RawBlock(["(Tape paused)"], BlockKind.PARAGRAPH),
+            RawBlock(["Present: 5 members and the nurse"], BlockKind.PARAGRAPH),
+            _paragraph(day),
+        ]
+    document = repair_document(source(blocks, "md"), settings.repair, settings.segment)
+    assert document.text.count("(Tape paused)") == 4
+    assert document.text.count("Present: 5 members and the nurse") == 4
+    assert "page numbers and running headers dropped" not in document.repairs
+
+
+def test_dashes_extracted_as_a_letter_are_restored_in_english_only(settings):
+    english = [
+        RawBlock([f"“We visit the old people every week” (Osaka Case Study e Volunteer {n})."], BlockKind.PARAGRAPH)
+        for n in range(3)
+    ] + [RawBlock(["a r t i c l e i n f o"], BlockKind.PARAGRAPH), _paragraph(1)]
+    document = repair_document(source(english, "md"), settings.repair, settings.segment)
+    assert document.text.count("Case Study \u2013 Volunteer") == 3 and " e " not in document.text
+    assert "article info" in document.text  # a letter-spaced word keeps its e
+    portuguese = [
+        RawBlock([f"A saúde e o bem-estar das pessoas idosas e das famílias {n}."], BlockKind.PARAGRAPH)
+        for n in range(4)
+    ]
+    document = repair_document(source(portuguese, "md"), settings.repair, settings.segment)
+    assert document.text.count(" e ") == 8

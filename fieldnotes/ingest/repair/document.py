@@ -10,9 +10,10 @@ from dataclasses import dataclass, replace
 from fieldnotes.ingest.model import BlockKind, CleanBlock, CleanDocument, RawBlock, SourceDocument
 from fieldnotes.ingest.repair.characters import normalize_text
 from fieldnotes.ingest.repair.frequency import document_vocabulary
-from fieldnotes.ingest.repair.kinds import BOILERPLATE, NORMALISED, PAGE_ARTEFACTS, PARAGRAPHS
+from fieldnotes.ingest.repair.glyphs import dash_glyph_document, restore_dash_glyphs
+from fieldnotes.ingest.repair.kinds import BOILERPLATE, DASH_GLYPHS, NORMALISED, PAGE_ARTEFACTS, PARAGRAPHS
 from fieldnotes.ingest.repair.lines import join_across_break, unwrap_lines
-from fieldnotes.ingest.repair.pages import drop_page_artifacts
+from fieldnotes.ingest.repair.pages import drop_page_artifacts, drop_recurring_furniture
 from fieldnotes.ingest.repair.words import repair_words
 from fieldnotes.settings import RepairSettings, SegmentSettings
 
@@ -175,6 +176,19 @@ def repair_document(source: SourceDocument, repair: RepairSettings, segment: Seg
     if repair.drop_page_artifacts and source.format in ("pdf", "txt"):
         raw_blocks, dropped = drop_page_artifacts(raw_blocks)
         counts[PAGE_ARTEFACTS] += dropped
+    if repair.drop_page_artifacts and source.format in ("md", "txt"):
+        raw_blocks, dropped = drop_recurring_furniture(raw_blocks)
+        counts[PAGE_ARTEFACTS] += dropped
+    if repair.normalize_characters and dash_glyph_document(raw_blocks):
+        restored = []
+        for block in raw_blocks:
+            lines = []
+            for line in block.lines:
+                fixed, n = restore_dash_glyphs(line)
+                counts[DASH_GLYPHS] += n
+                lines.append(fixed)
+            restored.append(replace(block, lines=lines))
+        raw_blocks = restored
 
     vocabulary = document_vocabulary(raw_blocks)
     work: list[_Block] = []

@@ -1,0 +1,49 @@
+"""Dashes a PDF font extracted as a letter: some publishers' fonts map the en dash to "e", so
+"Case Study – CHW" comes out as "Case Study e CHW". In English text a lone "e" between two
+words is never a word, so when a document has several, each becomes the dash it stood for."""
+
+from __future__ import annotations
+
+import re
+
+from fieldnotes.ingest.model import RawBlock
+
+# A lone "e" between two words on one line, one space on each side; the words are captured to
+# tell it from a letter-spaced word ("a r t i c l e i n f o"), whose neighbours are letters.
+_LONE_E = re.compile(r"(\S+) e (?=(\S+))")
+_WORD = re.compile(r"[^\W\d_]+")
+_ENGLISH_GLUE = frozenset({"the", "and", "of", "to", "in", "is", "that", "for"})
+# One stray "e" can be a variable or a typo; three are the font's habit.
+_MIN_GLYPHS = 3
+
+
+def dash_glyph_document(blocks: list[RawBlock]) -> bool:
+    """True when the document is English prose (where "e" is not a word, unlike Portuguese or
+    Italian) and holds at least three lone "e" between words."""
+    glyphs = glue = words = 0
+    for block in blocks:
+        for line in block.lines:
+            glyphs += restore_dash_glyphs(line)[1]
+            tokens = _WORD.findall(line.lower())
+            words += len(tokens)
+            glue += sum(token in _ENGLISH_GLUE for token in tokens)
+    return glyphs >= _MIN_GLYPHS and words > 0 and glue / words >= 0.08
+
+
+def restore_dash_glyphs(line: str) -> tuple[str, int]:
+    """The line with every lone "e" between words turned into an en dash, and how many."""
+    restored = 0
+
+    def dash(match: re.Match[str]) -> str:
+        nonlocal restored
+        before, after = match.group(1), match.group(2)
+        if _single_letter(before) or _single_letter(after):
+            return match.group(0)
+        restored += 1
+        return f"{before} \u2013 "
+
+    return _LONE_E.sub(dash, line), restored
+
+
+def _single_letter(token: str) -> bool:
+    return len(token) == 1 and token.isalpha()

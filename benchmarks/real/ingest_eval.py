@@ -192,7 +192,13 @@ def eval_sites(docs: Path, detail: bool) -> list[str]:
             if want != "general":
                 n_place += 1
                 ok_place += got == want
-            index = max(i for i, (start, _) in enumerate(starts) if start <= max(passage.start, starts[0][0]))
+            # The labelled stretch holding most of the passage (as for its expected site), not the
+            # one it starts in: a passage starting a few letters before a boundary belongs after it.
+            overlaps = [
+                min(end, passage.end) - max(start, passage.start)
+                for (start, _), end in zip(starts, bounds[1:], strict=True)
+            ]
+            index = max(range(len(starts)), key=lambda i, overlaps=overlaps: (overlaps[i], -i))
             sections[index].append((want, got))
             if detail and got != want:
                 print(f"  site {file} passage {passage.seq}: expected {want}, got {got} ({passage.site_evidence})")
@@ -201,6 +207,8 @@ def eval_sites(docs: Path, detail: bool) -> list[str]:
             got_sites = {got for _, got in pairs}
             if len(got_sites) == 1 and next(iter(got_sites)) != starts[index][1]:
                 whole_wrong += 1
+                if detail:
+                    print(f"  section wrong whole: {file} label {index} ({starts[index][1]}), got {got_sites}")
         split = by_split[split_of("sites", file)]
         split.update({"n": n, "ok": ok, "n_place": n_place, "ok_place": ok_place, "wrong": whole_wrong})
         split["sections"] += len(sections)

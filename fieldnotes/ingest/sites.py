@@ -36,6 +36,44 @@ _MULTI_SITE_VALUES = {"multiple", "mixed", "several", "multi-site", "all", "vari
 _RUN_IN_HEADING_MAX = 60
 
 
+# Words that make a place name part of an institution's name: a university in a biography or an
+# affiliation, a publisher's city in a reference. A cooperative, clinic or hospital named after a
+# site is evidence and is not listed here.
+_INSTITUTION_AFTER = re.compile(
+    r"^[\s,]*(?:(?:City|Metropolitan|Prefectural|National|Municipal|Medical|Dental|Christian)\s+)?"
+    r"(?:University|College|Institute|Graduate School|Polytechnic|Gakuin|Daigaku)\b"
+    # "Osaka: Sogensha, 2004." / "Tokyo: University of Tokyo Press."
+    r"|^\s*:\s*[A-Z][\w&'’.-]*(?:\s+[A-Z][\w&'’.-]*)*\s*(?:Press|Publishers?|Publishing|Books)?[,.;)]",
+)
+_INSTITUTION_BEFORE = re.compile(r"\b(?:University|College|Institute|School)\s+(?:of|at)\s+(?:the\s+)?$", re.I)
+# A place named to contrast with the one the text is about ("unlike in Nagoya", "than Osaka").
+_CONTRAST_BEFORE = re.compile(
+    r"\b(?:unlike|than|compared\s+(?:with|to)|in\s+contrast\s+(?:with|to)|whereas|other\s+than|as\s+in)"
+    r"(?:\s+(?:in|at|with))?(?:\s+the)?\s*$",
+    re.I,
+)
+_CITATION_YEAR = re.compile(r"(?:\(|,\s|\.\s)(?:19|20)\d{2}[a-z]?(?:\)|[.,;:])")
+_CITED_NAME = re.compile(r"\b[A-Z][\w'’-]+,\s(?:[A-Z]\.\s?){1,3}")
+_CITATION_LINK = re.compile(r"\b(?:doi|https?://|www\.|retrieved from|vol\.|pp\.)", re.I)
+
+
+def _not_about(text: str, start: int, end: int) -> bool:
+    """Whether the site name at text[start:end] is part of an institution's or a publisher's
+    name, or named in contrast, rather than a place the text is about."""
+    after, before = text[end : end + 60], text[max(0, start - 40) : start]
+    return bool(
+        _INSTITUTION_AFTER.match(after) or _INSTITUTION_BEFORE.search(before) or _CONTRAST_BEFORE.search(before)
+    )
+
+
+def reads_as_references(text: str) -> bool:
+    """A passage of citations (a reference list, a bibliography entry): author names with
+    initials, years in citation punctuation, DOIs and URLs make most of it."""
+    words = max(1, len(text.split()))
+    marks = len(_CITATION_YEAR.findall(text)) + len(_CITED_NAME.findall(text)) + len(_CITATION_LINK.findall(text))
+    return marks >= 3 and marks * 12 >= words
+
+
 def _is_cjk(text: str) -> bool:
     return bool(KANA_KANJI_BLOCK.search(text))
 
@@ -63,6 +101,18 @@ class SiteMatcher:
         counts: Counter[str] = Counter()
         for site_id, pattern in self._patterns.items():
             found = sum(1 for _ in pattern.finditer(text))
+            if found:
+                counts[site_id] = found
+        return counts
+
+    def evidence(self, text: str) -> Counter[str]:
+        """Mentions that say a text is about a site: `mentions` without the site names that are
+        part of an institution's name or a publisher's place ("Osaka University", "University
+        of Osaka", "Osaka: Sogensha"), which say where someone works or a book was printed, and
+        those named in contrast ("unlike in Nagoya")."""
+        counts: Counter[str] = Counter()
+        for site_id, pattern in self._patterns.items():
+            found = sum(1 for match in pattern.finditer(text) if not _not_about(text, match.start(), match.end()))
             if found:
                 counts[site_id] = found
         return counts
@@ -135,6 +185,9 @@ class _Section:
     level: int
     site: str  # a site id or GENERAL_SITE
     evidence: str
+    # A section found to be about a site from its text: passages before the text first names
+    # the site (a general lead-in) stay general.
+    starts_at: int = 0
 
 
 def sites_from_structure(
@@ -178,6 +231,16 @@ def sites_from_structure(
                 # talks of no other site is read as a subsection of the current site.
                 base = current.evidence.split(" > ")[0]
                 stack.append(_Section(level, current.site, f"{base} > {_quote(block.text, 40)}"))
+            elif not _GENERAL_HEADING.search(block.text) and (
+                about := _section_about(blocks, block_index, level, matcher)
+            ):
+                # A heading that names no site over a section that is about one (a case study
+                # whose heading gives its theme, not its place).
+                site, count, first = about
+                any_site_heading = True
+                label = matcher.labels[site]
+                evidence = f"section {_quote(block.text, 40)} is about {label} (named {count}x, no other site)"
+                stack.append(_Section(level, site, evidence, starts_at=first))
             else:
                 stack.append(_Section(level, GENERAL_SITE, f"heading {_quote(block.text)} names no site"))
         run_in = _run_in_heading(passage.text, matcher)
@@ -186,7 +249,11 @@ def sites_from_structure(
             while stack and stack[-1].level >= 99:
                 stack.pop()
             stack.append(_Section(99, run_in, f"section opening {_quote(passage.text, 40)}"))
-        if stack:
+        if stack and passage.end <= stack[-1].starts_at:
+            section = stack[-1]
+            lead_in = f"{section.evidence.split(' is about ')[0]} has not named {matcher.labels[section.site]} yet"
+            decisions.append(SiteDecision(GENERAL_SITE, lead_in))
+        elif stack:
             decisions.append(SiteDecision(stack[-1].site, stack[-1].evidence))
         else:
             decisions.append(SiteDecision(None, ""))
@@ -194,6 +261,44 @@ def sites_from_structure(
         return decisions
     # No heading names a site: the structure says nothing about sites.
     return [SiteDecision(None, "") for _ in decisions]
+
+
+# A section is about one site when its text names that site this often and no other site.
+_SECTION_MIN_MENTIONS = 2
+
+
+def _section_about(
+    blocks: list[CleanBlock], after: int, level: int, matcher: SiteMatcher
+) -> tuple[str, int, int] | None:
+    """(site, times named, offset of the first naming) when the section opened by the heading
+    before `after` is about one site: its text (up to the next heading of its level or higher)
+    names that site at least twice outside headings and no other site, and every subheading
+    in it names that site too (a subheading that names none, "Implications", is a part of the
+    section that is not about it). None otherwise, and for a title heading over the whole
+    document, which the document-wide evidence decides."""
+    named: Counter[str] = Counter()
+    in_body = 0
+    first: int | None = None
+    reached_end = True
+    for block in blocks[after:]:
+        is_heading = block.kind == BlockKind.HEADING
+        if is_heading and (block.level if block.level is not None else 2) <= level:
+            reached_end = False
+            break
+        found = matcher.evidence(block.text)
+        if is_heading and not found:
+            return None
+        if found and first is None:
+            first = block.start
+        if not is_heading:
+            in_body += sum(found.values())
+        named.update(found)
+    if after == 1 and reached_end:
+        return None
+    if len(named) != 1 or first is None or in_body < _SECTION_MIN_MENTIONS:
+        return None
+    site, count = next(iter(named.items()))
+    return site, count, first
 
 
 def _section_stays(blocks: list[CleanBlock], after: int, site: str, matcher: SiteMatcher) -> bool:
@@ -216,24 +321,45 @@ def _section_stays(blocks: list[CleanBlock], after: int, site: str, matcher: Sit
     return True
 
 
+# A document is about one site when its text names that site at least this often (in passages
+# that are not reference lists, outside institutions' names), or names it at all when it is short.
+_DOCUMENT_MIN_MENTIONS = 2
+_SHORT_DOCUMENT_PASSAGES = 3
+
+
 def sites_from_mentions(passages: Sequence[Passage], matcher: SiteMatcher) -> list[SiteDecision]:
-    """Last resort for documents without site headings: what the text names."""
+    """Last resort for documents without site headings: what the text is about, weighed. Site
+    names in reference lists and in institutions' names (an author's university) count for
+    nothing; one passing mention in a long document makes only its passage that site's."""
+    named_in: list[Counter[str]] = []
     total: Counter[str] = Counter()
     for passage in passages:
-        total.update(matcher.mentions(passage.text))
+        named = Counter() if reads_as_references(passage.text) else matcher.evidence(passage.text)
+        named_in.append(named)
+        total.update(named)
     if len(total) == 1:
         site, count = next(iter(total.items()))
-        evidence = f"the document names only {matcher.labels[site]} ({count}x)"
-        return [SiteDecision(site, evidence) for _ in passages]
+        if count >= _DOCUMENT_MIN_MENTIONS or len(passages) <= _SHORT_DOCUMENT_PASSAGES:
+            evidence = f"the document names only {matcher.labels[site]} ({count}x)"
+            return [SiteDecision(site, evidence) for _ in passages]
     if not total:
-        return [SiteDecision(GENERAL_SITE, "no site named in the document") for _ in passages]
+        ignored = any(matcher.mentions(passage.text) for passage in passages)
+        why = "no site named in the document" + (" (only in references or institutions' names)" if ignored else "")
+        return [SiteDecision(GENERAL_SITE, why) for _ in passages]
+    several = len(total) > 1
     decisions = []
-    for passage in passages:
-        named = matcher.mentions(passage.text)
+    for passage, named in zip(passages, named_in, strict=True):
         if len(named) == 1:
             site = next(iter(named))
-            evidence = f"the document names several sites; this passage only {matcher.labels[site]}"
+            label = matcher.labels[site]
+            evidence = (
+                f"the document names several sites; this passage only {label}"
+                if several
+                else f"this passage names {label}; the rest of the document does not"
+            )
             decisions.append(SiteDecision(site, evidence))
+        elif reads_as_references(passage.text) and matcher.mentions(passage.text):
+            decisions.append(SiteDecision(GENERAL_SITE, "a reference list: the sites it names are not evidence"))
         else:
             decisions.append(SiteDecision(GENERAL_SITE, "the document names several sites; this passage not one"))
     return decisions

@@ -133,3 +133,68 @@ def test_run_in_section_openings(place):
 def test_japanese_heading_names_the_site(place):
     text = "お知らせ\n\n新居浜のサロン\n\nサロンが一周年を迎えました。ボランティアを募集しています。\n"
     assert place("ja/news.txt", text) == [("niihama", "サロンが一周年を迎えました。ボランティアを募集しています。")]
+
+
+# --- site evidence weighed, not counted ----------------------------------------------------------
+
+LONG_GENERAL = "\n\n".join(
+    f"Paragraph {n} is about how cooperatives in Japan organise care for older members." for n in range(6)
+)
+
+
+def test_a_section_whose_heading_names_no_site_takes_the_site_its_text_is_about(place):
+    """A case section headed by its theme: from the sentence that names the place, the section
+    is that place's; the general lead-in before it stays general."""
+    text = (
+        "# Caring together\n\n## Background\n\nCooperatives grew after the war.\n\n"
+        "## Members who run their clinic\n\nMany clinics say members decide.\n\n"
+        "For example, the Niihama cooperative asks every han before it changes the hours.\n\n"
+        "The Niihama board then votes on the han's answers.\n\n"
+        "## Implications\n\nThis matters everywhere.\n"
+    )
+    assert place("articles/a.md", text) == [
+        ("general", "Cooperatives grew after"),
+        ("general", "Many clinics say"),
+        ("niihama", "For example, the"),
+        ("niihama", "The Niihama board"),
+        ("general", "This matters everywhere."),
+    ]
+    assert "is about Niihama" in place.passages[2].site_evidence
+    assert "has not named Niihama yet" in place.passages[1].site_evidence
+
+
+def test_an_affiliation_or_a_reference_list_is_no_evidence_for_a_site(place):
+    text = (
+        f"New book on care\n\n{LONG_GENERAL}\n\n"
+        "The author is a guest professor at Osaka University and writes on welfare.\n\n"
+        "Tanaka, H., Sato, K., 2014. Care in Nagoya: a study. J. Coop. Stud. 3, 1-9. http://doi.org/10/x. "
+        "Suzuki, M., 2016. Welfare in Niihama. Osaka: Sogensha.\n"
+    )
+    sites = place("web/book.txt", text)
+    assert {site for site, _ in sites} == {"general"}
+    assert "only in references or institutions' names" in place.passages[-1].site_evidence
+
+
+def test_one_passing_mention_in_a_long_document_makes_only_its_passage_that_site(place):
+    text = f"Notes on care\n\n{LONG_GENERAL}\n\nOnce we also visited a salon in Amagasaki.\n"
+    sites = place("notes/long.txt", text)
+    assert sites[-1][0] == "osaka" and {site for site, _ in sites[:-1]} == {"general"}
+    assert "the rest of the document does not" in place.passages[-1].site_evidence
+    # A short note is about the place it names, even once.
+    assert place("notes/short.txt", "We visited a salon in Amagasaki.\n") == [("osaka", "We visited a")]
+
+
+def test_a_heading_wrapped_over_three_lines_with_odd_separators_opens_its_site(place):
+    """A PDF extract: the heading's parts joined by ideographic spaces and a combining stroke
+    standing for a dash. It is still a heading, and its site holds until the next one."""
+    text = (
+        "Co-production in care\n\nCooperatives grew after the war in many towns.\n\n"
+        "Nagoya and its han\n\nIn Nagoya the han meet every month in the clinic.\n\n"
+        "Co-production and the community-\nbased integrated care system\u3000\u3000\u3000\n\u0336 an example from Osaka\n\n"
+        "The cooperative works with the ward office and the hospitals.\n\n"
+        "Concluding remarks\n\nAll three show members deciding.\n"
+    )
+    sites = dict((words, site) for site, words in place("articles/extract.txt", text))
+    assert sites["The cooperative works"] == "osaka"
+    assert sites["In Nagoya the"] == "nagoya"
+    assert sites["All three show"] == "general"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 _CHAR_FIXES = str.maketrans(
     {
         "\u00ad": None,  # soft hyphen inside a line
@@ -23,10 +25,16 @@ _CHAR_FIXES = str.maketrans(
 )
 
 
+# A combining overlay (long stroke, short stroke, slash) with no letter under it: a PDF's way of
+# drawing a dash between two parts of a heading ("... care system / ̶ an example from Osaka").
+_LONE_OVERLAY = re.compile(r"(^|\s)[\u0335\u0336\u0337\u0338\u20d2]+", re.M)
+
+
 def normalize_text(text: str) -> str:
     """NFKC, mojibake, ligatures, full-width forms, curly quotes, odd dashes and spaces."""
     import ftfy
 
     text = text.replace("\u00ad\n", "-\n")  # a soft hyphen that broke a line acts as a hyphen
     text = ftfy.fix_text(text, normalization="NFKC", unescape_html=False)
+    text = _LONE_OVERLAY.sub(lambda match: match.group(1) + "\u2013", text)
     return text.translate(_CHAR_FIXES)

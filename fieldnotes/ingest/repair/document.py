@@ -3,6 +3,7 @@ as one cleaned text with offsets."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -90,13 +91,31 @@ def _last_word(text: str) -> str:
     return words[-1].strip("\"'()[]").lower() if words else ""
 
 
+_MAX_WRAPPED_HEADING_LINES = 4
+_DASHES = ("-", "\u2013", "\u2014")
+
+
+def _wrapped(lines: list[str]) -> bool:
+    """Whether every break between `lines` cuts one phrase: a line ending in a hyphen or dash or
+    a function word, or the next starting with a dash or a small letter. A title a layout wrapped
+    over three or four lines reads so; an address or a list of short lines does not."""
+    for before, after in itertools.pairwise(line.strip() for line in lines):
+        if not before or not after:
+            return False
+        cut = before.endswith(_DASHES) or after.startswith(_DASHES) or after[0].islower()
+        if not cut and _last_word(before) not in _FUNCTION_WORDS:
+            return False
+    return True
+
+
 def heading_level(lines: list[str], is_first: bool, settings: SegmentSettings) -> int | None:
     """Level of a plain-text block that looks like a heading, or None.
 
     A heading is short, has no sentence punctuation at its end, starts with a
-    capital or a number, and may be wrapped over two lines.
+    capital or a number, and may be wrapped over two lines, or up to four when every break
+    cuts one phrase (a hyphen or dash at the break, or a small letter after it).
     """
-    if len(lines) > 2:
+    if len(lines) > 2 and not (len(lines) <= _MAX_WRAPPED_HEADING_LINES and _wrapped(lines)):
         return None
     text = " ".join(line.strip() for line in lines)
     numbered = _NUMBERED_HEADING.match(text)

@@ -224,3 +224,22 @@ def test_dashes_extracted_as_a_letter_are_restored_in_english_only(settings):
     ]
     document = repair_document(source(portuguese, "md"), settings.repair, settings.segment)
     assert document.text.count(" e ") == 8
+
+
+def test_mixed_letter_spacing_and_split_words_are_read_as_words(settings):
+    """A PDF extract where letter spacing and split words mix in one run, as real articles do."""
+    damaged = (
+        "The cooperative also r un s t he on l y ca f é and r es ta u ra n t a t i t s c l in i c. "
+        "Members use the fac i l i t ies of d i f ferent clinics in the loca l communi ty and its ser vices."
+    )
+    fixed, joins = join_split_words(damaged, settings.repair)
+    assert fixed == (
+        "The cooperative also runs the only café and restaurant at its clinic. "
+        "Members use the facilities of different clinics in the local community and its services."
+    )
+    assert joins == 13
+
+
+def test_pairs_of_whole_words_stay_apart(settings):
+    text = "Some times we can not go any one way, so we be come a part of ten groups in to the town."
+    assert join_split_words(text, settings.repair) == (text, 0)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from fieldnotes.ingest.model import BlockKind, CleanBlock, CleanDocument, RawBlock, SourceDocument
 from fieldnotes.ingest.repair.characters import normalize_text
-from fieldnotes.ingest.repair.frequency import document_vocabulary
+from fieldnotes.ingest.repair.frequency import document_vocabulary, reads_as_english
 from fieldnotes.ingest.repair.glyphs import dash_glyph_document, restore_dash_glyphs
 from fieldnotes.ingest.repair.kinds import BOILERPLATE, DASH_GLYPHS, NORMALISED, PAGE_ARTEFACTS, PARAGRAPHS
 from fieldnotes.ingest.repair.lines import join_across_break, unwrap_lines
@@ -198,7 +198,12 @@ def repair_document(source: SourceDocument, repair: RepairSettings, segment: Seg
     if repair.drop_page_artifacts and source.format in ("md", "txt"):
         raw_blocks, dropped = drop_recurring_furniture(raw_blocks)
         counts[PAGE_ARTEFACTS] += dropped
-    if repair.normalize_characters and dash_glyph_document(raw_blocks):
+    # Word repairs read words by English frequencies: in other languages they would "repair"
+    # correct words ("e o" in Portuguese), so they run on English documents only.
+    english = reads_as_english(raw_blocks)
+    if not english:
+        repair = repair.model_copy(update={"join_split_words": False})
+    if repair.normalize_characters and dash_glyph_document(raw_blocks, english):
         restored = []
         for block in raw_blocks:
             lines = []

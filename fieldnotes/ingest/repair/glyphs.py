@@ -11,23 +11,15 @@ from fieldnotes.ingest.model import RawBlock
 # A lone "e" between two words on one line, one space on each side; the words are captured to
 # tell it from a letter-spaced word ("a r t i c l e i n f o"), whose neighbours are letters.
 _LONE_E = re.compile(r"(\S+) e (?=(\S+))")
-_WORD = re.compile(r"[^\W\d_]+")
-_ENGLISH_GLUE = frozenset({"the", "and", "of", "to", "in", "is", "that", "for"})
 # One stray "e" can be a variable or a typo; three are the font's habit.
 _MIN_GLYPHS = 3
 
 
-def dash_glyph_document(blocks: list[RawBlock]) -> bool:
+def dash_glyph_document(blocks: list[RawBlock], english: bool) -> bool:
     """True when the document is English prose (where "e" is not a word, unlike Portuguese or
     Italian) and holds at least three lone "e" between words."""
-    glyphs = glue = words = 0
-    for block in blocks:
-        for line in block.lines:
-            glyphs += restore_dash_glyphs(line)[1]
-            tokens = _WORD.findall(line.lower())
-            words += len(tokens)
-            glue += sum(token in _ENGLISH_GLUE for token in tokens)
-    return glyphs >= _MIN_GLYPHS and words > 0 and glue / words >= 0.08
+    glyphs = sum(restore_dash_glyphs(line)[1] for block in blocks for line in block.lines)
+    return english and glyphs >= _MIN_GLYPHS
 
 
 def restore_dash_glyphs(line: str) -> tuple[str, int]:

@@ -59,10 +59,23 @@ def _is_fragment(word: str, settings: RepairSettings) -> bool:
     """A token that is probably a piece of a word rather than a word."""
     lower = word.lower()
     if len(word) == 1:
-        return lower not in ("a", "i")
+        return word not in ("a", "A", "I")  # a lowercase "i" is not the pronoun: "c l in i c"
     if len(word) == 2 and lower not in _TWO_LETTER_WORDS:
         return True
     return zipf(lower) < settings.min_word_zipf
+
+
+# Two whole words may still be the halves of one ("ser vices"): when both are rare and the word
+# they make is far more common than either.
+_RARE_HALF_ZIPF = 4.0
+_WHOLE_ADVANTAGE = 1.5
+
+
+def _halves_of_one(left: str, right: str) -> bool:
+    if not (left.islower() or (left[:1].isupper() and left[1:].islower())) or not right.islower():
+        return False
+    a, b = zipf(left.lower()), zipf(right)
+    return a < _RARE_HALF_ZIPF and b < _RARE_HALF_ZIPF and zipf((left + right).lower()) >= max(a, b) + _WHOLE_ADVANTAGE
 
 
 def _token_score(word: str, settings: RepairSettings) -> float:
@@ -72,7 +85,10 @@ def _token_score(word: str, settings: RepairSettings) -> float:
 
 # Words in any script, with a possessive or contraction attached ("cooperative's", "cafés").
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
-_LATIN_WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*")
+# Latin letters with their accents ("café", "Universität"), the script whose words get split.
+_LATIN_WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ]+(?:['’][A-Za-zÀ-ÖØ-öø-ÿ]+)*")
+# Pieces one word may be split into: "r es ta u ra n t" is seven.
+_MAX_PIECES = 10
 
 
 def _chains(text: str, tokens: list[re.Match[str]]) -> list[list[re.Match[str]]]:
@@ -90,35 +106,37 @@ def _best_merges(words: list[str], settings: RepairSettings, vocabulary: Counter
     """Choose which neighbouring tokens to merge: the most probable reading of the chain,
     where only spaces next to a fragment may go and each removed space costs `min_zipf_gain`."""
     fragment = [_is_fragment(word, settings) for word in words]
+    # joinable[i]: the space after words[i] may go (a fragment on either side, or two rare halves).
+    joinable = [fragment[i] or fragment[i + 1] or _halves_of_one(words[i], words[i + 1]) for i in range(len(words) - 1)]
     groups: list[tuple[int, int]] = []
     # No merge crosses a space between two whole words, so the chain falls apart there into
     # runs read independently; most chains of clean prose have no fragment and need no search.
     first = 0
     while first < len(words):
         last = first
-        while last + 1 < len(words) and (fragment[last] or fragment[last + 1]):
+        while last + 1 < len(words) and joinable[last]:
             last += 1
         if last > first:
-            run = _best_merges_in_run(words[first : last + 1], fragment[first : last + 1], settings, vocabulary)
+            run = _best_merges_in_run(words[first : last + 1], joinable[first:last], settings, vocabulary)
             groups += [(first + start, first + end) for start, end in run]
         first = last + 1
     return groups
 
 
 def _best_merges_in_run(
-    words: list[str], fragment: list[bool], settings: RepairSettings, vocabulary: Counter[str] | None
+    words: list[str], joinable: list[bool], settings: RepairSettings, vocabulary: Counter[str] | None
 ) -> list[tuple[int, int]]:
     n = len(words)
     best: list[tuple[float, int]] = [(0.0, 0)] + [(-math.inf, 0)] * n
     for end in range(1, n + 1):
-        for start in range(max(0, end - 3), end):
+        for start in range(max(0, end - _MAX_PIECES), end):
             if best[start][0] == -math.inf:
                 continue
             if end - start == 1:
                 score = _token_score(words[start], settings)
             else:
                 parts = words[start:end]
-                if not all(fragment[i] or fragment[i + 1] for i in range(start, end - 1)):
+                if not all(joinable[i] for i in range(start, end - 1)):
                     continue
                 first = parts[0]
                 if not all(part.islower() for part in parts[1:]) or not (
@@ -151,21 +169,45 @@ def join_split_words(text: str, settings: RepairSettings, vocabulary: Counter[st
     """
     replacements: list[tuple[int, int, str]] = []
     min_run = settings.min_letter_run
-    for chain in _chains(text, list(_WORD.finditer(text))):
-        words = [token.group() for token in chain]
-        if len(words) < 2 or not all(_LATIN_WORD.fullmatch(word) for word in words):
-            continue
-        singles = "".join("1" if len(word) == 1 else "0" for word in words)
-        if "1" * min_run in singles:
-            continue  # letter-spaced text that could not be read; leave it as it is
-        for first, last in _best_merges(words, settings, vocabulary):
-            start, end = chain[first].start(), chain[last - 1].end()
-            if (start and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
-                continue  # part of a longer token such as "1950s": not a free-standing fragment
-            replacements.append((start, end, "".join(words[first:last])))
+    for whole_chain in _chains(text, list(_WORD.finditer(text))):
+        for chain in _latin_runs(whole_chain):
+            words = [token.group() for token in chain]
+            if len(words) < 2:
+                continue
+            if all(len(word) == 1 for word in words) and len(words) >= min_run:
+                continue  # letter-spaced text that join_letter_spacing could not read; leave it
+            replacements += _merged(text, chain, words, settings, vocabulary)
     for start, end, merged in sorted(replacements, reverse=True):
         text = text[:start] + merged + text[end:]
     return text, len(replacements)
+
+
+def _latin_runs(chain: list[re.Match[str]]) -> list[list[re.Match[str]]]:
+    """The chain cut at words of other scripts, which are never merged."""
+    runs: list[list[re.Match[str]]] = [[]]
+    for token in chain:
+        if _LATIN_WORD.fullmatch(token.group()):
+            runs[-1].append(token)
+        elif runs[-1]:
+            runs.append([])
+    return [run for run in runs if run]
+
+
+def _merged(
+    text: str,
+    chain: list[re.Match[str]],
+    words: list[str],
+    settings: RepairSettings,
+    vocabulary: Counter[str] | None,
+) -> list[tuple[int, int, str]]:
+    """(start, end, merged word) for each group of tokens of `chain` read as one word."""
+    replacements = []
+    for first, last in _best_merges(words, settings, vocabulary):
+        start, end = chain[first].start(), chain[last - 1].end()
+        if (start and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
+            continue  # part of a longer token such as "1950s": not a free-standing fragment
+        replacements.append((start, end, "".join(words[first:last])))
+    return replacements
 
 
 _INLINE_HYPHEN = re.compile(r"(?<![\w-])([A-Za-z]+)- ([a-z]+)\b")

@@ -162,9 +162,10 @@ def import_project(
 ) -> None:
     """Bring a REFI-QDA project (FILE.qdpx) in: its texts as documents, its codings as accepted codes.
 
-    Codes are matched to the codebook by id or name; make a codebook from the
-    project first (`fieldnotes import-codebook FILE.qdpx -o book.yaml`, then
-    --codebook book.yaml) when it uses its own codes. Each coder in the file
+    Codes are matched to the codebook by GUID, then by their full path of names,
+    then by a name unique in both; make a codebook from the project first
+    (`fieldnotes import-codebook FILE.qdpx -o book.yaml`, then --codebook
+    book.yaml) when it uses its own codes. Each coder in the file
     is recorded as the coder of their codings.
     """
     from fieldnotes.exchange.run import format_project_import, import_project_file

@@ -18,6 +18,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from fieldnotes.codebook import Codebook, LoadedCodebook
@@ -70,7 +71,8 @@ def codebook_from_tree(tree: list[RefiCode], book_id: str, name: str, origin: st
 
     def unique(node_name: str, parent: str | None) -> str:
         base = slug(node_name)
-        candidate = base if base not in taken else (f"{parent}-{base}" if parent else base)
+        prefix = parent.removesuffix("-group") if parent else None  # a codable parent's group: its code's id
+        candidate = base if base not in taken else (f"{prefix}-{base}" if prefix else base)
         number = 2
         while candidate in taken:
             candidate = f"{base}-{number}"
@@ -80,18 +82,7 @@ def codebook_from_tree(tree: list[RefiCode], book_id: str, name: str, origin: st
             renamed[node_name] = candidate
         return candidate
 
-    def visit(node: RefiCode, parent: str | None) -> None:
-        node_id = unique(node.name, parent)
-        if node.children:
-            group = {"id": node_id, "name": node.name}
-            if parent:
-                group["parent"] = parent
-            if node.description:
-                group["description"] = node.description
-            groups.append(group)
-            for item in node.children:
-                visit(item, node_id)
-            return
+    def add_code(node: RefiCode, node_id: str, parent: str | None) -> None:
         definition = " ".join(node.description.split())
         if len(definition) < 10:
             placeholders.append(node_id)
@@ -104,6 +95,25 @@ def codebook_from_tree(tree: list[RefiCode], book_id: str, name: str, origin: st
         code["examples"] = []
         code["patterns"] = [phrase or node_id.replace("-", " ")]
         codes.append(code)
+
+    def visit(node: RefiCode, parent: str | None) -> None:
+        if not node.children:
+            add_code(node, unique(node.name, parent), parent)
+            return
+        # A codable parent (NVivo's nodes all are) carries codings of its own: it becomes a code
+        # with the plain id, inside a group of the same name that holds it and its children.
+        code_id = unique(node.name, parent) if node.codable else None
+        group_id = unique(f"{node.name} group" if code_id else node.name, parent)
+        group = {"id": group_id, "name": node.name}
+        if parent:
+            group["parent"] = parent
+        if node.description:
+            group["description"] = node.description
+        groups.append(group)
+        if code_id:
+            add_code(node, code_id, group_id)
+        for item in node.children:
+            visit(item, group_id)
 
     for root in tree:
         visit(root, None)
@@ -162,7 +172,8 @@ class ProjectImport:
     corpus_folder: Path
     documents: list[str] = field(default_factory=list)  # written into the corpus
     codings: int = 0  # selections x codes in the file
-    imported: int = 0  # accepted codes recorded
+    imported: int = 0  # codings recorded as accepted codes
+    passage_codes: int = 0  # rows recorded: a coding across several passages codes each of them
     suggested: int = 0  # fieldnotes' own unreviewed suggestions, recorded as suggestions again
     already: int = 0  # the same code on the same span was already there
     by_code: Counter[str] = field(default_factory=Counter)
@@ -190,22 +201,84 @@ def site_folder(case_names: list[str], settings) -> str | None:
     return None
 
 
-def match_codes(tree: list[RefiCode], book: Codebook) -> dict[str, str]:
-    """REFI code GUID -> fieldnotes code id, by id, slug or name (case-insensitive)."""
-    by_key: dict[str, str] = {}
-    for code in book.codes:
-        for key in (code.id, slug(code.name), code.name.lower()):
-            by_key.setdefault(key, code.id)
-    matched = {}
+@dataclass
+class CodeMatch:
+    """How a file's codes map onto the codebook's: GUID -> code id, and the codes left out."""
+
+    code_of: dict[str, str]
+    path_of: dict[str, str]  # GUID -> "Parent > Child", for messages
+    ambiguous: set[str]  # GUIDs whose name fits several codes (or repeats in the file)
+
+
+def _tree_paths(tree: list[RefiCode]) -> list[tuple[RefiCode, tuple[str, ...]]]:
+    found: list[tuple[RefiCode, tuple[str, ...]]] = []
+
+    def visit(node: RefiCode, above: tuple[str, ...]) -> None:
+        path = (*above, node.name)
+        found.append((node, path))
+        for item in node.children:
+            visit(item, path)
+
     for root in tree:
-        for node in root.walk():
-            for key in (node.name.lower(), slug(node.name)):
-                if key in by_key:
-                    matched[node.guid] = by_key[key]
-                    break
-    return matched
+        visit(root, ())
+    return found
 
 
+def _book_paths(book: Codebook) -> dict[tuple[str, ...], str]:
+    """Each code's path of names (its groups', then its own), as slugs; a code named like the
+    group that holds it (a codable parent) also answers to the group's own path."""
+    groups = {group.id: group for group in book.groups}
+
+    def group_path(group_id: str | None) -> tuple[str, ...]:
+        path: list[str] = []
+        while group_id is not None and group_id in groups:
+            path.insert(0, slug(groups[group_id].name))
+            group_id = groups[group_id].parent
+        return tuple(path)
+
+    paths: dict[tuple[str, ...], str] = {}
+    for code in book.codes:
+        above = group_path(code.parent)
+        paths.setdefault((*above, slug(code.name)), code.id)
+        if above and above[-1] == slug(code.name):
+            paths.setdefault(above, code.id)
+    return paths
+
+
+def match_codes(tree: list[RefiCode], book: Codebook) -> CodeMatch:
+    """The file's codes matched to the codebook's: by GUID first (fieldnotes' own exports keep a
+    code's GUID), then by the full path of names ("Barriers > Other"), then by name, id or slug
+    alone, and that only when the name is unique in the codebook and in the file, so two
+    "Other" codes under different parents never land on one code."""
+    from fieldnotes.exchange.refi import code_guid
+
+    by_guid = {code_guid(book, code.id).lower(): code.id for code in book.codes}
+    by_path = _book_paths(book)
+    by_key: dict[str, set[str]] = {}
+    for code in book.codes:
+        for key in {code.id, slug(code.name), code.name.lower()}:
+            by_key.setdefault(key, set()).add(code.id)
+    nodes = _tree_paths(tree)
+    names_in_file = Counter(slug(node.name) for node, _ in nodes)
+    result = CodeMatch({}, {}, set())
+    for node, path in nodes:
+        result.path_of[node.guid] = " > ".join(path)
+        if node.guid in by_guid:
+            result.code_of[node.guid] = by_guid[node.guid]
+            continue
+        along = by_path.get(tuple(slug(name) for name in path))
+        if along is not None:
+            result.code_of[node.guid] = along
+            continue
+        candidates = by_key.get(node.name.lower()) or by_key.get(slug(node.name)) or set()
+        if len(candidates) == 1 and names_in_file[slug(node.name)] == 1:
+            result.code_of[node.guid] = next(iter(candidates))
+        elif candidates:
+            result.ambiguous.add(node.guid)
+    return result
+
+
+@lru_cache(maxsize=4)  # one document's text serves all its codings
 def _normalised(text: str) -> tuple[str, list[int]]:
     """Text with runs of whitespace as one space, and each character's offset in the original."""
     chars: list[str] = []
@@ -225,7 +298,19 @@ def _normalised(text: str) -> tuple[str, list[int]]:
 
 
 def locate(document_text: str, wanted: str, hint: float) -> tuple[int, int] | None:
-    """Where `wanted` lies in the cleaned document (whitespace-insensitive), nearest to `hint` (0-1)."""
+    """Where `wanted` lies in the cleaned document (whitespace-insensitive), nearest to `hint` (0-1).
+    The text as the tool had it is looked for first; then as ingestion's character repair makes
+    it (NFKC, joiners and soft hyphens dropped, odd spaces), which is what the document holds."""
+    found = _find(document_text, wanted, hint)
+    if found is None:
+        from fieldnotes.ingest.repair.characters import normalize_text
+
+        repaired = normalize_text(wanted)
+        found = _find(document_text, repaired, hint) if repaired != wanted else None
+    return found
+
+
+def _find(document_text: str, wanted: str, hint: float) -> tuple[int, int] | None:
     needle, _ = _normalised(wanted)
     needle = needle.strip()
     if not needle:
@@ -258,11 +343,15 @@ def import_project(
     project = read_project(Path(path))
     folder = Path(corpus) / "imported" / _safe_file_name(Path(path).stem)
     result = ProjectImport(Path(path), folder)
+    matched = match_codes(project.codes, loaded.codebook)
     codings = _Codings(
         result,
         loaded.codebook.id,
-        match_codes(project.codes, loaded.codebook),
-        {node.guid: node.name for node in project.all_codes()},
+        matched.code_of,
+        {
+            guid: path + (" (name fits several codes)" if guid in matched.ambiguous else "")
+            for guid, path in matched.path_of.items()
+        },
         project.users,
         offsets == "utf16" or (offsets == "auto" and "nvivo" in project.origin.lower()),
         f"imported from {Path(path).name}",
@@ -385,10 +474,11 @@ class _Codings:
                 action="imported",
                 suggested=suggested,
             )
-            if suggested:
-                result.suggested += added
-            else:
-                result.imported += added
+            if added and suggested:
+                result.suggested += 1
+            elif added:
+                result.imported += 1
+            result.passage_codes += added
             result.already += 0 if added else 1
             if added:
                 result.by_code[code_id] += 1

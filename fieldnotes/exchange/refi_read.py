@@ -8,7 +8,9 @@ NVivo writes `sources/` where the standard says `Sources/`.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
@@ -212,9 +214,17 @@ def read_project(path: Path, with_sources: bool = True) -> RefiProject:
 
 def utf16_to_codepoints(text: str, offset: int) -> int:
     """A UTF-16 code-unit offset (NVivo's counting) as a code-point offset into `text`."""
-    units = 0
-    for index, char in enumerate(text):
-        if units >= offset:
-            return index
+    if offset <= 0:
+        return 0
+    # The first character whose UTF-16 start (the end of the one before) is at or past `offset`.
+    return min(len(text), bisect.bisect_left(_utf16_ends(text), offset) + 1)
+
+
+@lru_cache(maxsize=4)  # one source's text serves all its selections
+def _utf16_ends(text: str) -> list[int]:
+    """For each character, the UTF-16 offset just after it."""
+    ends, units = [], 0
+    for char in text:
         units += 2 if ord(char) > 0xFFFF else 1
-    return len(text)
+        ends.append(units)
+    return ends

@@ -186,8 +186,13 @@ def format_codebook_import(result) -> str:
 
 def format_project_import(result) -> str:
     lines = [
-        f"Imported {len(result.documents)} documents into {result.corpus_folder} and "
-        f"{result.imported} accepted codes from {result.codings} codings in {result.source}"
+        f"Imported {len(result.documents)} documents into {result.corpus_folder}, and {result.imported} of "
+        f"{result.codings} codings in {result.source} as accepted codes"
+        + (
+            f" ({result.passage_codes} codes on passages: a coding across paragraphs codes each)"
+            if result.passage_codes > result.imported + result.suggested
+            else ""
+        )
     ]
     if result.suggested:
         lines.append(
@@ -205,7 +210,7 @@ def format_project_import(result) -> str:
             "make a codebook from the file with `fieldnotes import-codebook` and pass it with --codebook"
         )
     if result.unplaced:
-        lines.append(f"{len(result.unplaced)} selections whose text was not found after cleaning, not imported:")
-        lines.extend(f"  {item}" for item in result.unplaced[:10])
+        lines.append(f"{len(result.unplaced)} codings whose text was not found after cleaning, not imported:")
+        lines.extend(f"  {item}" for item in result.unplaced)
     lines.extend(f"note: {problem}" for problem in result.problems)
     return "\n".join(lines)

@@ -4,6 +4,7 @@ spreadsheets, REFI-QDA codebooks and projects), including hostile files."""
 from __future__ import annotations
 
 import csv
+import os
 import re
 import shutil
 import zipfile
@@ -393,17 +394,21 @@ def test_import_codebook_reads_a_real_nvivo_export(tmp_path):
     result = run("import-codebook", str(NVIVO), "-o", str(output))
     assert result.exit_code == 0, result.output
     book = load_codebook(output).codebook
-    assert len(book.codes) == len(leaves) and len(book.groups) == len(nodes) - len(leaves)
-    # The full hierarchy: each code's chain of groups is the chain of its NVivo parents.
+    # Every parent is a group; a codable parent (NVivo's are) is also a code inside its group.
+    codable_parents = [e for e in nodes if e not in leaves and (e.get("isCodable") or "true").lower() != "false"]
+    assert codable_parents
+    assert len(book.codes) == len(leaves) + len(codable_parents) and len(book.groups) == len(nodes) - len(leaves)
+    # The full hierarchy: each code's chain of groups is the chain of its NVivo parents (for a
+    # codable parent, its own group first).
     parent_of = {child: parent for parent in nodes for child in parent if child.tag.endswith("}Code")}
     groups = {g.id: g for g in book.groups}
     by_name = {}
-    for leaf in leaves:
-        chain, node = [], parent_of.get(leaf)
+    for coded in [*leaves, *codable_parents]:
+        chain, node = [], (coded if coded in codable_parents else parent_of.get(coded))
         while node is not None:
             chain.append(node.get("name"))
             node = parent_of.get(node)
-        by_name.setdefault(leaf.get("name"), []).append(chain)
+        by_name.setdefault(coded.get("name"), []).append(chain)
     for code in book.codes:
         chain, group = [], code.parent
         while group is not None:
@@ -574,12 +579,14 @@ def test_imported_codebook_yaml_is_valid_and_marks_what_to_complete(tmp_path):
     )
     report = import_codebook(qdc, tmp_path / "tree.yaml")
     data = yaml.safe_load((tmp_path / "tree.yaml").read_text(encoding="utf-8"))
+    # The codable parent is a code of its own (it may carry codings) inside a group of its name.
     assert data["groups"] == [
-        {"id": "mutual-help", "name": "Mutual help", "description": "Members helping each other without payment."}
+        {"id": "mutual-help-group", "name": "Mutual help", "description": "Members helping each other without payment."}
     ]
-    assert [c["id"] for c in data["codes"]] == ["han-groups", "han-groups-2"]
-    assert data["codes"][0]["parent"] == "mutual-help" and "parent" not in data["codes"][1]
-    assert "MAXQDA 24" in data["codes"][0]["definition"] and report.placeholders == ["han-groups", "han-groups-2"]
+    assert [c["id"] for c in data["codes"]] == ["mutual-help", "han-groups", "han-groups-2"]
+    assert [c.get("parent") for c in data["codes"]] == ["mutual-help-group", "mutual-help-group", None]
+    assert data["codes"][0]["definition"] == "Members helping each other without payment."
+    assert "MAXQDA 24" in data["codes"][1]["definition"] and report.placeholders == ["han-groups", "han-groups-2"]
     assert "Complete each code" in (tmp_path / "tree.yaml").read_text(encoding="utf-8")
 
 
@@ -614,7 +621,7 @@ def test_import_project_from_nvivo_counts_utf16_and_reports_unknown_codes(tmp_pa
     corpus.mkdir()
     result = run("import-project", str(path), "--corpus", str(corpus), "--out", str(tmp_path / "o"))
     assert result.exit_code == 0, result.output
-    assert "1 accepted codes from 2 codings" in result.output
+    assert "and 1 of 2 codings" in result.output and "as accepted codes" in result.output
     assert "Weather (1)" in result.output and "scan.pdf (PDFSource): not a text source" in result.output
     rows = db_rows(
         tmp_path / "o", "SELECT e.text, s.code_id, s.status_by FROM suggestions s JOIN excerpts e USING (excerpt_id)"
@@ -667,3 +674,113 @@ def test_unreviewed_suggestions_come_back_as_suggestions_not_accepted_codes(code
     back = {row["status"]: row["n"] for row in imported}
     assert back.get("accepted", 0) == counts["accepted"]
     assert back.get("suggested", 0) == counts["suggested"] > 0
+
+
+# --- matching a file's codes to a codebook ---------------------------------------------------------
+
+
+def _tree():
+    from fieldnotes.exchange.refi_read import RefiCode
+
+    return [
+        RefiCode(
+            "a0",
+            "Barriers",
+            "Things that stand in the way of members' work.",
+            True,
+            [
+                RefiCode("a1", "Other", "", True),
+                RefiCode("a2", "Cost", "", True),
+            ],
+        ),
+        RefiCode("b0", "Facilitators", "", False, [RefiCode("b1", "Other", "", True)]),
+    ]
+
+
+def test_codes_with_one_name_under_two_parents_land_on_their_own_codes():
+    from fieldnotes.codebook import Codebook
+    from fieldnotes.exchange.imports import codebook_from_tree, match_codes
+
+    data, _ = codebook_from_tree(_tree(), "book", "Book", "NVivo")
+    book = Codebook.model_validate(data)
+    matched = match_codes(_tree(), book)
+    assert matched.code_of == {"a0": "barriers", "a1": "other", "a2": "cost", "b1": "facilitators-other"}
+    assert matched.path_of["b1"] == "Facilitators > Other"
+    # A codable parent is a code (codings on it are kept); a parent that is not codable is a group only.
+    assert "b0" not in matched.code_of and "facilitators" in {group.id for group in book.groups}
+
+
+def test_a_repeated_name_is_not_matched_by_name_alone():
+    """The codebook has one "Other", the file two under parents the codebook does not have: no
+    guess; both are reported, with their paths, as fitting several codes or none."""
+    from fieldnotes.codebook import Codebook
+    from fieldnotes.exchange.imports import match_codes
+    from fieldnotes.exchange.refi_read import RefiCode
+
+    book = Codebook.model_validate(
+        {
+            "id": "b",
+            "name": "b",
+            "version": "1",
+            "codes": [
+                {"id": "other", "name": "Other", "definition": "anything else at all", "patterns": ["other"]},
+                {"id": "cost", "name": "Cost", "definition": "money that members pay", "patterns": ["cost"]},
+            ],
+        }
+    )
+    tree = [
+        RefiCode("x0", "Worries", "", False, [RefiCode("x1", "Other", "", True)]),
+        RefiCode("y0", "Hopes", "", False, [RefiCode("y1", "Other", "", True), RefiCode("y2", "Cost", "", True)]),
+    ]
+    matched = match_codes(tree, book)
+    assert matched.code_of == {"y2": "cost"}
+    assert matched.ambiguous == {"x1", "y1"}
+
+
+def test_a_code_renamed_in_the_codebook_still_matches_its_own_export_by_guid():
+    from fieldnotes.codebook import Codebook
+    from fieldnotes.exchange.imports import match_codes
+    from fieldnotes.exchange.refi import code_guid
+    from fieldnotes.exchange.refi_read import RefiCode
+
+    book = Codebook.model_validate(
+        {
+            "id": "b",
+            "name": "b",
+            "version": "1",
+            "codes": [{"id": "mutual-help", "name": "Help between members", "definition": "members help members"}],
+        }
+    )
+    exported = [RefiCode(code_guid(book, "mutual-help"), "Mutual help", "", True)]
+    assert match_codes(exported, book).code_of == {code_guid(book, "mutual-help"): "mutual-help"}
+
+
+REAL_NVIVO12 = Path(__file__).parents[2].parent / "shared" / "refi-qda" / "nvivo12_windows_codings.qdpx"
+
+
+# Skips where ../shared is absent, except in CI, where the file must be there.
+@pytest.mark.skipif(
+    not REAL_NVIVO12.is_file() and os.environ.get("CI") != "true", reason="../shared/refi-qda is not here"
+)
+def test_real_nvivo12_project_imports_every_coding(tmp_path):
+    book = tmp_path / "nvivo.yaml"
+    assert run("import-codebook", str(REAL_NVIVO12), "-o", str(book)).exit_code == 0
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    result = run(
+        "import-project",
+        str(REAL_NVIVO12),
+        "--codebook",
+        str(book),
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert result.exit_code == 0, result.output
+    imported, total = map(int, re.search(r"and (\d+) of (\d+) codings", result.output).groups())
+    unplaced = re.search(r"(\d+) codings whose text was not found", result.output)
+    missing = int(unplaced.group(1)) if unplaced else 0
+    assert total == 303 and "codes not in the codebook" not in result.output
+    # Every coding comes in, those on parent codes and those whose text cleaning changed too.
+    assert imported == total and missing == 0

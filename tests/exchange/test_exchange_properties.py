@@ -21,7 +21,12 @@ FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 names = st.text(min_size=0, max_size=30)
 trees = st.recursive(
     st.builds(lambda n, d: RefiCode("g", n, d, True, []), names, names),
-    lambda kids: st.builds(lambda n, c: RefiCode("g", n, "", True, c), names, st.lists(kids, min_size=1, max_size=4)),
+    lambda kids: st.builds(
+        lambda n, codable, c: RefiCode("g", n, "", codable, c),
+        names,
+        st.booleans(),
+        st.lists(kids, min_size=1, max_size=4),
+    ),
     max_leaves=25,
 )
 
@@ -31,8 +36,9 @@ trees = st.recursive(
 def test_any_code_tree_becomes_a_valid_codebook(tree):
     data, report = codebook_from_tree(tree, "imported", "Imported", "a tool")
     book = Codebook.model_validate(data)
-    leaves = [node for root in tree for node in root.walk() if not node.children]
-    assert len(book.codes) == len(leaves) == report.codes
+    # Leaves, and parents that are codable too (they may carry codings), become codes.
+    codable = [node for root in tree for node in root.walk() if not node.children or node.codable]
+    assert len(book.codes) == len(codable) == report.codes
     assert len({c.id for c in book.codes} | {g.id for g in book.groups}) == len(book.codes) + len(book.groups)
 
 

@@ -49,6 +49,7 @@ def join_hyphenated(
 
 
 SUSPENDED_HYPHEN_NEXT = re.compile(r"(?:and|or|nor|to|as well as)\b")
+_TAIL = 400
 _LETTER_SPACED_END = re.compile(r"(?:(?<![\w'])[A-Za-z] {1,3}){2,}[A-Za-z]$")
 
 
@@ -65,7 +66,8 @@ def join_across_break(
         return text + line  # a compound broken at its own hyphen: "self-" + "help"
     if _CJK.match(text[-1:]) and _CJK.match(line[:1]):
         return text + line
-    if _LETTER_SPACED_END.search(text):
+    # Only the end matters; searching the whole block so far made long blocks quadratic.
+    if _LETTER_SPACED_END.search(text[-_TAIL:]):
         return text + "  " + line  # in letter-spaced text a line break is a word gap
     return text + " " + line
 

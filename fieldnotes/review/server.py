@@ -90,6 +90,25 @@ class ReviewSession:
             "facets": facets,
         }
 
+    def document(self, query: dict[str, str]) -> dict:
+        """One document to read whole: every passage, with the codes and suggestions on it, so
+        that a passage the tool suggested nothing for can be coded by hand too."""
+        path = query.get("document") or ""
+        with Store.open(self.database) as store:
+            paths = store.corpus.document_paths()
+            if not path and paths:
+                path = paths[0]
+            passages = [dict(row) for row in store.reads.document_passages(path)]
+            codings = [dict(row) for row in store.reads.document_codings(self.loaded.codebook.id, path)]
+        if not passages and path:
+            raise FieldnotesError(f"no document '{path}' in the results (documents: {len(paths)})")
+        by_passage: dict[str, list[dict]] = {}
+        for coding in codings:
+            by_passage.setdefault(coding["passage_id"], []).append(coding)
+        for passage in passages:
+            passage["codings"] = by_passage.get(passage["passage_id"], [])
+        return {"document": path, "documents": paths, "passages": passages}
+
     # --- writing ------------------------------------------------------------
 
     def act(self, body: object) -> dict:
@@ -310,6 +329,9 @@ class ReviewHandler(BaseHTTPRequestHandler):
         if url.path == "/api/items":
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             return self._answer(lambda: self._server.session.items(query))
+        if url.path == "/api/document":
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            return self._answer(lambda: self._server.session.document(query))
         return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
     def _answer(self, work) -> None:

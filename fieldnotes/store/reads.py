@@ -123,6 +123,25 @@ class ReadModels:
             )
         return self._select(_REVIEW_COLUMNS, " AND ".join(where), params, f"ORDER BY {order} LIMIT {REVIEW_LIMIT}")
 
+    def document_passages(self, path: str) -> list[sqlite3.Row]:
+        """Every current passage of the document at `path`, in order (empty when there is no such
+        document): what the review page shows for reading and coding by hand."""
+        return self.connection.execute(
+            """SELECT p.passage_id, p.start, p.end, p.text, p.site, p.section
+               FROM passages p JOIN documents d USING (document_id)
+               WHERE d.path = ? AND d.status != 'missing' AND p.active = 1 ORDER BY p.start""",
+            (path,),
+        ).fetchall()
+
+    def document_codings(self, codebook_id: str, path: str) -> list[sqlite3.Row]:
+        """The live suggestions and codes on the document at `path` (any status but withdrawn)."""
+        return self._select(
+            "s.excerpt_id, s.code_id, s.status, s.score, e.start, e.end, e.passage_id",
+            f"{_LIVE} AND d.path = ?",
+            [codebook_id, path],
+            "ORDER BY e.start, s.code_id",
+        )
+
     def review_progress(self, codebook_id: str) -> list[sqlite3.Row]:
         """Per code: live suggestions (total) and how many of them were reviewed."""
         return self.connection.execute(

@@ -331,3 +331,44 @@ def test_offsets_count_characters_not_utf16_units(browser, mini_corpus, tmp_path
     with Store.open(out / "fieldnotes.db") as store:
         manual = store.connection.execute("SELECT text FROM excerpts WHERE kind = 'manual'").fetchall()
     assert sorted(row["text"] for row in manual) == [MANUAL_TEXT, tail]
+
+
+def test_a_document_without_suggestions_is_read_whole_and_coded_by_hand(browser, review):
+    """Every passage of every document can be read and coded, not only those the tool suggested for:
+    the leaflet has no suggestion at all."""
+    from playwright.sync_api import expect
+
+    session, url, _ = review
+    wanted = "Supporters visit older residents who live alone"
+    context, page, errors = open_page(browser)
+    page.goto(url)
+    page.locator("#filters [name=view]").select_option("read")
+    page.locator("#filters [name=document]").select_option("documents/leaflet.md")
+    detail = page.locator("#detail")
+    expect(detail.locator("h2")).to_have_text("documents/leaflet.md")
+    passage = detail.locator(".passage", has_text=wanted)
+    expect(passage).to_have_count(1)
+    expect(passage.locator("mark")).to_have_count(0)  # nothing suggested here
+    text = passage.text_content()
+    start = text.index(wanted)
+    page.evaluate(
+        "([wanted]) => document.querySelectorAll('#detail .passage').forEach((p, i) => { if (p.textContent.includes(wanted)) p.id = 'picked'; })",
+        [wanted],
+    )
+    assert page.evaluate(SELECT_JS, ["#picked", start, start + len(wanted)]) == wanted
+    detail.get_by_role("combobox", name="Add a code to the selected text").select_option("mutual-help")
+    expect(page.locator("#saved")).to_contain_text("Added")
+    # Shown at once as a coded span of that passage, and stored as the coder's accepted code.
+    expect(detail.locator(".passage", has_text=wanted).locator("mark")).to_have_text(wanted)
+    with Store.open(session.database) as store:
+        row = store.connection.execute(
+            "SELECT e.text, s.status, s.status_by, e.kind FROM suggestions s JOIN excerpts e USING (excerpt_id) "
+            "WHERE s.code_id = 'mutual-help'"
+        ).fetchone()
+    assert tuple(row) == (wanted, "accepted", CODER, "manual")
+    # Back to the suggestions: the review list is as it was.
+    page.locator("#filters [name=view]").select_option("suggestions")
+    page.locator("#filters [name=document]").select_option("")
+    expect(page.locator("#list .item")).to_have_count(4)
+    assert not errors, errors
+    context.close()

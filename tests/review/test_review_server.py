@@ -293,3 +293,19 @@ def test_the_login_link_opens_the_page_once_and_the_token_never_travels_in_an_ad
     status, answer = call(url, "/?" + url.split("?")[1], None)  # the same link again
     assert status == 403 and "used already" in answer["error"]
     assert call(url, f"/api/items?token={session.token}", None)[0] == 403  # no token in addresses
+
+
+def test_a_whole_document_comes_with_every_passage_and_the_codes_on_it(server, coded_store):
+    session, url = server
+    rota = coded_store.rota
+    status, data = call(url, "/api/document?document=osaka/clinic-notes.txt", session.token)
+    assert status == 200 and data["document"] == "osaka/clinic-notes.txt"
+    assert "documents/leaflet.md" in data["documents"]
+    coded = [p for p in data["passages"] if p["codings"]]
+    assert [c["code_id"] for p in coded for c in p["codings"]] == ["staff-autonomy", "volunteering"]
+    assert coded[0]["passage_id"] == rota.passage_id and coded[0]["codings"][0]["start"] == rota.start
+    status, data = call(url, "/api/document?document=documents/leaflet.md", session.token)
+    assert status == 200 and data["passages"] and not any(p["codings"] for p in data["passages"])
+    status, data = call(url, "/api/document?document=nowhere.md", session.token)
+    assert status == 400 and "no document 'nowhere.md'" in data["error"]
+    assert call(url, "/api/document", None)[0] == 403

@@ -41,8 +41,13 @@ function filterQuery() {
   return query.toString();
 }
 
+function reading() {
+  return document.getElementById("view").value === "read";
+}
+
 // Returns whether the item shown before is still in the list (a filter may have dropped it).
 async function load(keepPosition = false) {
+  if (reading()) { await loadDocument(keepPosition); return false; }
   const data = await api("/api/items?" + filterQuery());
   const previous = items[current];
   items = data.items;
@@ -134,8 +139,11 @@ function renderDetail() {
 // The selected text inside the passage as character offsets in the document (or null, with a message).
 function selectedSpan() {
   const selection = window.getSelection();
-  const passage = document.getElementById("passage");
-  if (!selection.rangeCount || !selection.getRangeAt(0).intersectsNode(passage) || selection.isCollapsed) {
+  // The passage the selection starts in: the one shown for a suggestion, or any passage of a document.
+  const anchor = selection.rangeCount ? selection.getRangeAt(0).startContainer : null;
+  const startNode = anchor && (anchor.nodeType === Node.ELEMENT_NODE ? anchor : anchor.parentElement);
+  const passage = (startNode && startNode.closest(".passage")) || document.getElementById("passage");
+  if (!passage || !selection.rangeCount || !selection.getRangeAt(0).intersectsNode(passage) || selection.isCollapsed) {
     showError("Select text inside the passage first.");
     return null;
   }
@@ -150,10 +158,82 @@ function selectedSpan() {
   return { passage_id: passage.dataset.passage, start, end: start + length(range.toString()) };
 }
 
+// --- reading a whole document --------------------------------------------------------------------
+
+let shownDocument = null;
+
+async function loadDocument(keepPosition = false) {
+  const wanted = document.querySelector("#filters [name=document]").value;
+  const data = await api("/api/document?" + new URLSearchParams(wanted ? { document: wanted } : {}).toString());
+  fillFacets({ sites: [], documents: data.documents });
+  const scroll = keepPosition && shownDocument === data.document ? document.getElementById("detail").scrollTop : 0;
+  shownDocument = data.document;
+  renderDocumentList(data);
+  renderDocument(data);
+  document.getElementById("detail").scrollTop = scroll;
+}
+
+function renderDocumentList(data) {
+  const list = document.getElementById("list");
+  list.replaceChildren();
+  for (const path of data.documents) {
+    const row = el("div", { class: "item" + (path === data.document ? " current" : ""), onclick: () => {
+      document.querySelector("#filters [name=document]").value = path;
+      loadDocument();
+    } }, el("div", { class: "snippet" }, path));
+    list.append(row);
+  }
+  const active = list.querySelector(".current");
+  if (active) active.scrollIntoView({ block: "nearest" });
+}
+
+// A passage's text with the spans that carry a code or suggestion marked; each mark names its codes.
+function passageWithCodings(passage) {
+  const chars = Array.from(passage.text);
+  const cuts = new Set([0, chars.length]);
+  for (const c of passage.codings) {
+    cuts.add(Math.max(0, c.start - passage.start));
+    cuts.add(Math.min(chars.length, c.end - passage.start));
+  }
+  const bounds = [...cuts].sort((a, b) => a - b);
+  const box = el("div", { class: "passage", "data-passage": passage.passage_id, "data-offset": passage.start });
+  for (let i = 0; i < bounds.length - 1; i++) {
+    const [from, to] = [bounds[i], bounds[i + 1]];
+    const text = chars.slice(from, to).join("");
+    const over = passage.codings.filter((c) => c.start - passage.start <= from && c.end - passage.start >= to);
+    if (!over.length) { box.append(text); continue; }
+    const decided = over.some((c) => c.status === "accepted") ? "accepted" : over.every((c) => c.status === "rejected") ? "rejected" : "suggested";
+    box.append(el("mark", { class: "coded " + decided, title: over.map((c) => `${codeName(c.code_id)} (${c.status})`).join("\n") }, text));
+  }
+  return box;
+}
+
+function renderDocument(data) {
+  const detail = document.getElementById("detail");
+  detail.replaceChildren();
+  const addCode = el("select", { "aria-label": "Add a code to the selected text" }, el("option", { value: "" }, "add code to selection…"),
+    ...codebook.codes.map((c) => el("option", { value: c.id }, c.name)));
+  addCode.addEventListener("change", () => addSelection(addCode.value));
+  detail.append(
+    el("h2", {}, data.document),
+    el("div", { class: "meta" }, `${data.passages.length} passages · select text in any passage, then pick a code`),
+    el("div", { class: "actions sticky" }, addCode, el("button", { onclick: () => act({ action: "undo" }) }, "Undo (u)"),
+      el("span", { class: "saved", id: "saved", "aria-live": "polite" })),
+    el("div", { class: "error", id: "error", role: "alert" }));
+  let section = null;
+  for (const passage of data.passages) {
+    if (passage.section && passage.section !== section) detail.append(el("h3", { class: "section" }, passage.section));
+    section = passage.section;
+    const codes = passage.codings.map((c) => el("span", { class: "badge " + c.status }, `${codeName(c.code_id)}: ${c.status}`));
+    detail.append(el("div", { class: "meta" }, passage.site, ...codes), passageWithCodings(passage));
+  }
+}
+
 function addSelection(codeId) {
   const span = codeId && selectedSpan();
   if (span) act({ action: "add", code: codeId, ...span }).then((saved) => saved &&
-    showSaved(`Added "${codeName(codeId)}" to the selection (accepted; listed under status "accepted" or "all").`));
+    showSaved(reading() ? `Added "${codeName(codeId)}" to the selection (accepted).`
+      : `Added "${codeName(codeId)}" to the selection (accepted; listed under status "accepted" or "all").`));
 }
 
 function saveMemo(item, text) {
@@ -210,6 +290,7 @@ document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey) return; // Ctrl+A selects all, Ctrl+R reloads: not decisions
   const key = event.key;
   if (!["j", "k", "a", "r", "u"].includes(key)) return;
+  if (reading() && key !== "u") return; // a document is read, not stepped through suggestion by suggestion
   act(() => {
     const item = items[current];
     if (key === "j" && current < items.length - 1) { current += 1; renderList(); renderDetail(); }

@@ -123,10 +123,14 @@ exporters = Registry(
         "md": "fieldnotes.exchange.tables:export_markdown",
         "qdpx": "fieldnotes.exchange.refi:export_qdpx",
         "qdc": "fieldnotes.exchange.refi:export_qdc",
+        "taguette-codebook": "fieldnotes.exchange.taguette:export_codebook_csv",
     },
 )
 importers = Registry(
     "project importer",
     "fieldnotes.importers",
-    {"qdpx": "fieldnotes.exchange.imports:import_project"},
+    {
+        "qdpx": "fieldnotes.exchange.imports:import_project",
+        "csv": "fieldnotes.exchange.taguette:import_highlights",
+    },
 )

@@ -22,10 +22,11 @@ from fieldnotes.cli.options import (
 @click.option(
     "--format",
     "fmt",
-    type=RegisteredName("exporters", ("csv", "xlsx", "md", "qdpx", "qdc")),
+    type=RegisteredName("exporters", ("csv", "xlsx", "md", "qdpx", "qdc", "taguette-codebook")),
     required=True,
     help="csv: a table; xlsx: a review spreadsheet; md: excerpts by code and site, ready to quote; "
     "qdpx: a REFI-QDA project for NVivo, ATLAS.ti, MAXQDA, QualCoder; qdc: the codebook alone; "
+    "taguette-codebook: the codebook as a CSV Taguette imports (tag, description); "
     "or a format a plug-in registers.",
 )
 @click.option(
@@ -120,7 +121,7 @@ def import_decisions(
     help="YAML file to write. Default: print the YAML.",
 )  # fmt: skip
 def import_codebook(file: Path, output: Path | None) -> None:
-    """Turn a codebook from NVivo, ATLAS.ti, MAXQDA or QualCoder (FILE.qdc or FILE.qdpx) into YAML.
+    """Turn a codebook from NVivo, ATLAS.ti, MAXQDA, QualCoder (FILE.qdc, FILE.qdpx) or Taguette (FILE.csv) into YAML.
 
     The code tree is kept (parents become groups, as deep as they go) with
     names and descriptions. Complete the result with definitions and examples,
@@ -167,6 +168,10 @@ def import_project(
     (`fieldnotes import-codebook FILE.qdpx -o book.yaml`, then --codebook
     book.yaml) when it uses its own codes. Each coder in the file
     is recorded as the coder of their codings.
+
+    A Taguette highlights export (FILE.csv: id, document, tag, content) comes in
+    the same way, onto the documents already in the corpus (the files uploaded
+    to Taguette, matched by file name); its coder is recorded as "taguette".
     """
     from fieldnotes.exchange.run import format_project_import, import_project_file
 

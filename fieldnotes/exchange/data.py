@@ -119,3 +119,5 @@ class ExportFormat:
     codebook_only: bool = False
     # Codings formats leave rejected suggestions out (review tables carry them).
     codings_only: bool = False
+    # The file ending of the default output file, when it is not the format's name.
+    suffix: str | None = None

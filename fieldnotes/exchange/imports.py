@@ -136,9 +136,16 @@ def import_codebook(path: Path, output: Path | None = None) -> CodebookImport:
     import yaml
 
     path = Path(path)
-    if path.suffix.lower() not in (".qdc", ".qdpx"):
-        raise ExchangeError(f"{path}: expected a REFI-QDA codebook (.qdc) or project (.qdpx)")
-    origin, tree = read_codebook(path)
+    if path.suffix.lower() not in (".qdc", ".qdpx", ".csv"):
+        raise ExchangeError(
+            f"{path}: expected a REFI-QDA codebook (.qdc) or project (.qdpx), or a Taguette codebook (.csv)"
+        )
+    if path.suffix.lower() == ".csv":
+        from fieldnotes.exchange.taguette import read_codebook_csv
+
+        origin, tree = read_codebook_csv(path)
+    else:
+        origin, tree = read_codebook(path)
     try:
         data, report = codebook_from_tree(tree, slug(path.stem), path.stem.replace("_", " "), origin)
     except ExchangeError as exc:

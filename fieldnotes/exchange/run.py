@@ -66,7 +66,8 @@ def export(
             "choose --format csv or xlsx for rejected suggestions"
         )
     book = loaded.codebook
-    path = Path(output) if output else default_export_path(out_dir, fmt, status, book.id, exporter.codebook_only)
+    suffix = exporter.suffix or fmt
+    path = Path(output) if output else default_export_path(out_dir, suffix, status, book.id, exporter.codebook_only)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if exporter.codebook_only:

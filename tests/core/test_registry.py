@@ -69,7 +69,9 @@ def test_builtins_are_listed_without_importing_them() -> None:
 
 
 def test_unknown_name_lists_the_choices() -> None:
-    with pytest.raises(RegistryError, match="no export format named 'pdf'; choose one of csv, md, qdc, qdpx, xlsx"):
+    with pytest.raises(
+        RegistryError, match="no export format named 'pdf'; choose one of csv, md, qdc, qdpx, taguette-codebook, xlsx"
+    ):
         registry.exporters.get("pdf")
 
 
@@ -116,7 +118,9 @@ def test_plugin_exporter_writes_through_export(
 def test_cli_format_is_checked_against_the_registry(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["export", "--format", "pdf", "--out", str(tmp_path)])
     assert result.exit_code == 2
-    assert "'pdf' is not a known export format; choose one of csv, md, qdc, qdpx, xlsx" in result.output
+    assert (
+        "'pdf' is not a known export format; choose one of csv, md, qdc, qdpx, taguette-codebook, xlsx" in result.output
+    )
 
 
 def test_import_project_names_the_importers_for_a_wrong_file(tmp_path: Path) -> None:
@@ -124,5 +128,5 @@ def test_import_project_names_the_importers_for_a_wrong_file(tmp_path: Path) -> 
     book.write_text("<CodeBook/>")
     result = CliRunner().invoke(cli, ["import-project", str(book), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1
-    assert "no project importer reads .qdc files; known: .qdpx" in result.output
+    assert "no project importer reads .qdc files; known: .csv, .qdpx" in result.output
     assert "fieldnotes import-codebook" in result.output

@@ -57,6 +57,28 @@ class CodebookImport:
     renamed: dict[str, str]  # code name -> id where the plain slug was taken
 
 
+_ID = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+
+
+def fieldnotes_data(description: str) -> tuple[str, dict | None]:
+    """A description without fieldnotes' marked data block, and the block's values (None when
+    there is none, or it does not read as the object fieldnotes wrote)."""
+    import json
+
+    from fieldnotes.exchange.refi import DATA_BLOCK_END, DATA_BLOCK_START
+
+    start = description.find(DATA_BLOCK_START)
+    end = description.find(DATA_BLOCK_END, start)
+    if start < 0 or end < 0:
+        return description.strip(), None
+    try:
+        values = json.loads(description[start + len(DATA_BLOCK_START) : end])
+    except ValueError:
+        return description.strip(), None
+    text = (description[:start] + description[end + len(DATA_BLOCK_END) :]).strip()
+    return text, values if isinstance(values, dict) else None
+
+
 def _placeholder(name: str, origin: str) -> str:
     return f"{name}. Imported from {origin or 'a REFI-QDA file'} without a description: write what this code means."
 
@@ -69,7 +91,11 @@ def codebook_from_tree(tree: list[RefiCode], book_id: str, name: str, origin: st
     placeholders: list[str] = []
     renamed: dict[str, str] = {}
 
-    def unique(node_name: str, parent: str | None) -> str:
+    def unique(node_name: str, parent: str | None, wanted: str | None = None) -> str:
+        # An id fieldnotes wrote into the description is kept when it is free.
+        if wanted and wanted not in taken and _ID.match(wanted):
+            taken.add(wanted)
+            return wanted
         base = slug(node_name)
         prefix = parent.removesuffix("-group") if parent else None  # a codable parent's group: its code's id
         candidate = base if base not in taken else (f"{prefix}-{base}" if prefix else base)
@@ -83,12 +109,19 @@ def codebook_from_tree(tree: list[RefiCode], book_id: str, name: str, origin: st
         return candidate
 
     def add_code(node: RefiCode, node_id: str, parent: str | None) -> None:
+        _, kept = fieldnotes_data(node.description)
+        if kept and not kept.get("group"):
+            # Written by fieldnotes: the code comes back as it was (id, rules, examples, patterns).
+            code: dict[str, object] = {"id": node_id, "name": node.name, **({"parent": parent} if parent else {})}
+            code.update({key: value for key, value in kept.items() if key not in ("id", "name", "parent")})
+            codes.append(code)
+            return
         definition = " ".join(node.description.split())
         if len(definition) < 10:
             placeholders.append(node_id)
             definition = _placeholder(node.name, origin)
         phrase = " ".join(re.sub(r"[_\-/]+", " ", node.name).split()).lower()
-        code: dict[str, object] = {"id": node_id, "name": node.name}
+        code = {"id": node_id, "name": node.name}
         if parent:
             code["parent"] = parent
         code["definition"] = definition
@@ -97,18 +130,20 @@ def codebook_from_tree(tree: list[RefiCode], book_id: str, name: str, origin: st
         codes.append(code)
 
     def visit(node: RefiCode, parent: str | None) -> None:
-        if not node.children:
-            add_code(node, unique(node.name, parent), parent)
+        _, kept = fieldnotes_data(node.description)
+        if not node.children and not (kept and kept.get("group")):
+            add_code(node, unique(node.name, parent, kept.get("id") if kept else None), parent)
             return
         # A codable parent (NVivo's nodes all are) carries codings of its own: it becomes a code
         # with the plain id, inside a group of the same name that holds it and its children.
-        code_id = unique(node.name, parent) if node.codable else None
-        group_id = unique(f"{node.name} group" if code_id else node.name, parent)
+        code_id = unique(node.name, parent) if node.codable and not kept else None
+        group_id = unique(f"{node.name} group" if code_id else node.name, parent, kept.get("id") if kept else None)
         group = {"id": group_id, "name": node.name}
         if parent:
             group["parent"] = parent
-        if node.description:
-            group["description"] = node.description
+        description = fieldnotes_data(node.description)[0]
+        if description:
+            group["description"] = description
         groups.append(group)
         if code_id:
             add_code(node, code_id, group_id)

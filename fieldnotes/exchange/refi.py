@@ -91,6 +91,19 @@ def code_guid(book: Codebook, code_id: str) -> str:
     return guid("code", book.id, code_id)
 
 
+# What a REFI-QDA codebook has no place for (ids, rules, examples, patterns) travels in a marked
+# block at the end of each description: other tools show it as text and keep it, and
+# `fieldnotes import-codebook` reads it back, so a codebook survives a trip through them.
+DATA_BLOCK_START = "--- fieldnotes data (keep this block; fieldnotes reads it back) ---"
+DATA_BLOCK_END = "--- end of fieldnotes data ---"
+
+
+def data_block(values: dict) -> str:
+    import json
+
+    return f"{DATA_BLOCK_START}\n{json.dumps(values, ensure_ascii=False, sort_keys=True)}\n{DATA_BLOCK_END}"
+
+
 def code_description(book: Codebook, code_id: str) -> str:
     code = book.code(code_id)
     parts = [code.definition.strip()]
@@ -98,6 +111,8 @@ def code_description(book: Codebook, code_id: str) -> str:
         parts.append("Include: " + " ".join(item.strip() for item in code.include))
     if code.exclude:
         parts.append("Exclude: " + " ".join(item.strip() for item in code.exclude))
+    kept = code.model_dump(exclude={"name", "parent"}, exclude_defaults=True)
+    parts.append(data_block(kept))
     return xml_text("\n\n".join(parts))
 
 
@@ -117,8 +132,10 @@ def code_tree(book: Codebook) -> Element:
             element = SubElement(
                 parent, "Code", guid=guid("group", book.id, group.id), name=xml_text(group.name), isCodable="false"
             )
-            if group.description.strip():
-                SubElement(element, "Description").text = xml_text(group.description.strip())
+            block = data_block({"id": group.id, "group": True})
+            SubElement(element, "Description").text = xml_text(
+                f"{group.description.strip()}\n\n{block}" if group.description.strip() else block
+            )
             group_elements[group.id] = element
         pending = rest
     for code in book.codes:

@@ -784,3 +784,22 @@ def test_real_nvivo12_project_imports_every_coding(tmp_path):
     assert total == 303 and "codes not in the codebook" not in result.output
     # Every coding comes in, those on parent codes and those whose text cleaning changed too.
     assert imported == total and missing == 0
+
+
+def test_a_codebook_survives_a_qdc_round_trip_with_ids_rules_examples_and_patterns(tmp_path):
+    """Through a REFI-QDA codebook and back, as after a pass through another tool: every field
+    the codebook has (ids, include/exclude rules, examples, counter-examples, patterns) returns."""
+    qdc = tmp_path / "book.qdc"
+    assert run("export", "--format", "qdc", "-o", str(qdc)).exit_code == 0
+    output = tmp_path / "back.yaml"
+    result = run("import-codebook", str(qdc), "-o", str(output))
+    assert result.exit_code == 0, result.output
+    original, back = load_codebook().codebook, load_codebook(output).codebook
+    assert [c.model_dump() for c in back.codes] == [c.model_dump() for c in original.codes]
+    assert sorted((g.id, g.name, g.parent) for g in back.groups) == sorted(
+        (g.id, g.name, g.parent) for g in original.groups
+    )
+    # Other tools show the block as text at the end of the description; the definition comes first.
+    described = parse_xml(qdc.read_bytes(), "qdc")
+    first = next(e for e in described.iter() if e.tag.endswith("}Description") and "Include" in (e.text or ""))
+    assert first.text.index("fieldnotes data") > first.text.index("Include")

@@ -294,6 +294,11 @@ def _add_sources(
         convert = Utf16Offsets(doc.text) if offsets == "utf16" else None
         for row in by_document.get(doc.document_id, []):
             _add_selection(source, data, row, selection_guid[(row.excerpt_id, row.code)], convert)
+        if len(doc.sites) == 1:
+            # The site as a variable of the source too: tools that ignore cases (QualCoder) keep it.
+            value = SubElement(source, "VariableValue")
+            SubElement(value, "VariableRef", targetGUID=guid("variable", "site"))
+            SubElement(value, "TextValue").text = xml_text(data.site_label(doc.sites[0]))
     return texts
 
 

@@ -168,13 +168,27 @@ def read_project(path: Path, with_sources: bool = True) -> RefiProject:
         sources: list[RefiSource] = []
         skipped: list[str] = []
         sources_element = child(root, "Sources")
+        variable_names = {
+            (variable.get("guid") or "").strip("{}").lower(): (variable.get("name") or "").strip().lower()
+            for variable in root.iter()
+            if local_name(variable) == "Variable"
+        }
+        site_of_source: dict[str, str] = {}
         for item in list(sources_element) if (with_sources and sources_element is not None) else []:
             kind = local_name(item)
             name = item.get("name") or item.get("guid") or "unnamed source"
+            site = _site_value(item, variable_names)
             if kind != "TextSource":
-                skipped.append(f"{name} ({kind})")
-                continue
+                # A PDF (or other) source may carry its text as a <Representation>, a text source
+                # whose selections hold the codings: that part comes in.
+                representation = child(item, "Representation")
+                if representation is None:
+                    skipped.append(f"{name} ({kind})")
+                    continue
+                item = representation
             source = RefiSource((item.get("guid") or "").strip("{}").lower(), name, None, _selections(item))
+            if site:
+                site_of_source[source.guid] = site
             content = child(item, "PlainTextContent")
             reference = item.get("plainTextPath") or ""
             if content is not None:
@@ -194,12 +208,15 @@ def read_project(path: Path, with_sources: bool = True) -> RefiProject:
             else:
                 source.problem = "it has no plain text"
             sources.append(source)
-        cases_of_source: dict[str, list[str]] = {}
+        # A source's site: a "Site" variable on the source (tools that ignore cases keep these),
+        # else the cases that name it.
+        cases_of_source: dict[str, list[str]] = {guid: [site] for guid, site in site_of_source.items()}
         cases_element = child(root, "Cases")
         for case in children(cases_element, "Case") if cases_element is not None else []:
             for ref in children(case, "SourceRef"):
                 target = (ref.get("targetGUID") or "").strip("{}").lower()
-                cases_of_source.setdefault(target, []).append(case.get("name") or "")
+                if target not in site_of_source:
+                    cases_of_source.setdefault(target, []).append(case.get("name") or "")
         return RefiProject(
             cases_of_source=cases_of_source,
             path=path,
@@ -210,6 +227,17 @@ def read_project(path: Path, with_sources: bool = True) -> RefiProject:
             sources=sources,
             skipped_sources=skipped,
         )
+
+
+def _site_value(source: Element, variable_names: dict[str, str]) -> str | None:
+    """The text value of a source's variable named "Site", if it has one."""
+    for value in children(source, "VariableValue"):
+        ref = child(value, "VariableRef")
+        target = (ref.get("targetGUID") or "").strip("{}").lower() if ref is not None else ""
+        text = child(value, "TextValue")
+        if variable_names.get(target) == "site" and text is not None and (text.text or "").strip():
+            return (text.text or "").strip()
+    return None
 
 
 def utf16_to_codepoints(text: str, offset: int) -> int:

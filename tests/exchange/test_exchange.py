@@ -803,3 +803,63 @@ def test_a_codebook_survives_a_qdc_round_trip_with_ids_rules_examples_and_patter
     described = parse_xml(qdc.read_bytes(), "qdc")
     first = next(e for e in described.iter() if e.tag.endswith("}Description") and "Include" in (e.text or ""))
     assert first.text.index("fieldnotes data") > first.text.index("Include")
+
+
+def test_a_pdf_source_comes_in_by_its_text_representation_and_a_site_variable_places_it(tmp_path):
+    """QualCoder turns a source named "...pdf" into a PDF source whose text is a <Representation>;
+    its codings are there, and a Site variable on the source (not a case) gives its folder."""
+    text = "Members of the Osaka cooperative visit neighbours who live alone every week.\n"
+    start, end = text.index("visit"), text.index(" every")
+    project = f"""<?xml version="1.0" encoding="utf-8"?>
+<Project xmlns="urn:QDA-XML:project:1.0" name="brief" origin="QualCoder 3.6">
+<Users><User guid="aaaaaaaa-0000-0000-0000-000000000001" name="ren"/></Users>
+<CodeBook><Codes>
+  <Code guid="bbbbbbbb-0000-0000-0000-000000000001" name="Mutual help" isCodable="true"/>
+</Codes></CodeBook>
+<Variables><Variable guid="ffffffff-0000-0000-0000-000000000001" name="Site" typeOfVariable="Text"/></Variables>
+<Sources><PDFSource guid="cccccccc-0000-0000-0000-000000000001" name="brief.pdf" path="internal://brief.pdf">
+  <Representation guid="cccccccc-0000-0000-0000-000000000002" name="brief.txt"
+      plainTextPath="internal://cccccccc-0000-0000-0000-000000000002.txt">
+    <PlainTextSelection guid="dddddddd-0000-0000-0000-000000000001" startPosition="{start}" endPosition="{end}"
+        creatingUser="aaaaaaaa-0000-0000-0000-000000000001">
+      <Coding guid="eeeeeeee-0000-0000-0000-000000000001"><CodeRef targetGUID="bbbbbbbb-0000-0000-0000-000000000001"/></Coding>
+    </PlainTextSelection>
+  </Representation>
+  <VariableValue><VariableRef targetGUID="ffffffff-0000-0000-0000-000000000001"/><TextValue>Osaka</TextValue></VariableValue>
+</PDFSource></Sources>
+</Project>"""
+    project_schema().validate(project.split("\n", 1)[1])
+    path = _zip(
+        tmp_path / "brief.qdpx",
+        {"project.qde": project.encode(), "sources/cccccccc-0000-0000-0000-000000000002.txt": text.encode()},
+    )
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    result = run("import-project", str(path), "--corpus", str(corpus), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.output
+    assert "and 1 of 1 codings" in result.output and "not a text source" not in result.output
+    assert (corpus / "imported" / "brief" / "osaka" / "brief.txt").read_text(encoding="utf-8") == text
+    rows = db_rows(
+        tmp_path / "o",
+        "SELECT e.text, s.code_id, p.site FROM suggestions s JOIN excerpts e USING (excerpt_id) JOIN passages p ON p.passage_id = e.passage_id",
+    )
+    assert [tuple(r) for r in rows] == [("visit neighbours who live alone", "mutual-help", "osaka")]
+
+
+def test_exported_single_site_sources_carry_the_site_as_a_variable(coded_out, tmp_path):
+    path = tmp_path / "all.qdpx"
+    assert run("export", "--format", "qdpx", "--status", "all", "-o", str(path), "--out", str(coded_out)).exit_code == 0
+    with zipfile.ZipFile(path) as archive:
+        root = parse_xml(archive.read("project.qde"), "qde")
+    site_variable = next(e for e in root.iter() if e.tag.endswith("}Variable") and e.get("name") == "Site")
+    sources = [e for e in root.iter() if e.tag.endswith("}TextSource")]
+    valued = {}
+    for source in sources:
+        for value in source:
+            if value.tag.endswith("}VariableValue"):
+                ref = next(c for c in value if c.tag.endswith("}VariableRef"))
+                assert ref.get("targetGUID") == site_variable.get("guid")
+                valued[source.get("name")] = next(c for c in value if c.tag.endswith("}TextValue")).text
+    assert {"Nagoya", "Osaka", "Niihama"} <= set(valued.values())
+    project_schema().validate(archive_text := zipfile.ZipFile(path).read("project.qde").decode())
+    assert archive_text

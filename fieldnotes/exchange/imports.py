@@ -55,6 +55,7 @@ class CodebookImport:
     codes: int
     placeholders: list[str]  # codes without a description of their own
     renamed: dict[str, str]  # code name -> id where the plain slug was taken
+    code_sets: list[str] = field(default_factory=list)  # sets of codes in the file, not imported
 
 
 _ID = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
@@ -175,12 +176,17 @@ def import_codebook(path: Path, output: Path | None = None) -> CodebookImport:
         raise ExchangeError(
             f"{path}: expected a REFI-QDA codebook (.qdc) or project (.qdpx), or a Taguette codebook (.csv)"
         )
+    code_sets: list[str] = []
     if path.suffix.lower() == ".csv":
         from fieldnotes.exchange.taguette import read_codebook_csv
 
         origin, tree = read_codebook_csv(path)
     else:
         origin, tree = read_codebook(path)
+        if path.suffix.lower() == ".qdpx":
+            code_sets = [
+                f"{name} ({codes} codes)" for name, codes, _ in read_project(path, with_sources=False).sets if codes
+            ]
     try:
         data, report = codebook_from_tree(tree, slug(path.stem), path.stem.replace("_", " "), origin)
     except ExchangeError as exc:
@@ -196,6 +202,7 @@ def import_codebook(path: Path, output: Path | None = None) -> CodebookImport:
     )
     text = header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
     report.source, report.output, report.yaml_text = path, output, text
+    report.code_sets = code_sets
     if output is not None:
         from fieldnotes.files import atomic_text
 
@@ -399,6 +406,9 @@ def import_project(
         f"imported from {Path(path).name}",
     )
     result.problems.extend(f"{name}: not a text source; not imported" for name in project.skipped_sources)
+    if project.sets:
+        listed = ", ".join(f"{name} ({_members(codes, sources)})" for name, codes, sources in project.sets)
+        result.problems.append(f"{len(project.sets)} sets (groups of codes or documents) are not imported: {listed}")
     planned = _write_sources(project, folder, settings, result)
     if not planned:
         raise ExchangeError(f"{path}: no text source could be imported: " + "; ".join(result.problems or ["none"]))
@@ -415,6 +425,11 @@ def import_project(
             for selection in selections:
                 codings.add(store, relative, document.text, passages, text, selection)
     return result
+
+
+def _members(codes: int, sources: int) -> str:
+    parts = [f"{codes} codes" if codes else "", f"{sources} documents" if sources else ""]
+    return ", ".join(part for part in parts if part) or "empty"
 
 
 def _write_sources(project, folder: Path, settings, result: ProjectImport) -> list[tuple[Path, str, list]]:

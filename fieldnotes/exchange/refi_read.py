@@ -64,6 +64,9 @@ class RefiProject:
     sources: list[RefiSource]
     skipped_sources: list[str]  # non-text sources (PDF, pictures, audio, video), by name
     cases_of_source: dict[str, list[str]] = field(default_factory=dict)  # source guid -> case names
+    # <Sets> (ATLAS.ti's code and document groups): (name, member codes, member sources). A code
+    # may be in several, so they are no tree; fieldnotes reports them.
+    sets: list[tuple[str, int, int]] = field(default_factory=list)
 
     def all_codes(self) -> list[RefiCode]:
         return [code for root in self.codes for code in root.walk()]
@@ -217,7 +220,17 @@ def read_project(path: Path, with_sources: bool = True) -> RefiProject:
                 target = (ref.get("targetGUID") or "").strip("{}").lower()
                 if target not in site_of_source:
                     cases_of_source.setdefault(target, []).append(case.get("name") or "")
+        sets = [
+            (
+                element.get("name") or "unnamed set",
+                sum(local_name(member) == "MemberCode" for member in element),
+                sum(local_name(member) == "MemberSource" for member in element),
+            )
+            for element in root.iter()
+            if local_name(element) == "Set"
+        ]
         return RefiProject(
+            sets=sets,
             cases_of_source=cases_of_source,
             path=path,
             name=root.get("name") or path.stem,

@@ -181,6 +181,11 @@ def format_codebook_import(result) -> str:
     if result.renamed:
         pairs = ", ".join(f"{name} -> {code_id}" for name, code_id in list(result.renamed.items())[:8])
         lines.append(f"names used more than once got longer ids: {pairs}")
+    if result.code_sets:
+        lines.append(
+            f"{len(result.code_sets)} sets of codes in the file are not groups here (a code may be in several): "
+            + ", ".join(result.code_sets)
+        )
     lines.append("Next: add definitions and examples, then `fieldnotes codebook check` the file")
     return "\n".join(lines)
 

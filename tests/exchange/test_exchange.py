@@ -863,3 +863,30 @@ def test_exported_single_site_sources_carry_the_site_as_a_variable(coded_out, tm
     assert {"Nagoya", "Osaka", "Niihama"} <= set(valued.values())
     project_schema().validate(archive_text := zipfile.ZipFile(path).read("project.qde").decode())
     assert archive_text
+
+
+ATLAS = Path(__file__).parents[2].parent / "shared" / "refi-qda" / "atlasti84_mac_sets.qdpx"
+
+
+@pytest.mark.skipif(not ATLAS.is_file() and os.environ.get("CI") != "true", reason="../shared/refi-qda is not here")
+def test_atlas_ti_sets_are_reported_not_dropped_without_a_word(tmp_path):
+    result = run("import-codebook", str(ATLAS), "-o", str(tmp_path / "a.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "4 sets of codes in the file are not groups here" in result.output
+    assert "Feelings (6 codes)" in result.output
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    result = run(
+        "import-project",
+        str(ATLAS),
+        "--codebook",
+        str(tmp_path / "a.yaml"),
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(tmp_path / "o"),
+    )
+    # The archive holds none of its texts: nothing comes in, and the message says why, sets included.
+    assert result.exit_code == 1
+    assert "16 sets (groups of codes or documents) are not imported" in result.output
+    assert "Text files (6 documents)" in result.output and "is missing from the archive" in result.output

@@ -890,3 +890,23 @@ def test_atlas_ti_sets_are_reported_not_dropped_without_a_word(tmp_path):
     assert result.exit_code == 1
     assert "16 sets (groups of codes or documents) are not imported" in result.output
     assert "Text files (6 documents)" in result.output and "is missing from the archive" in result.output
+
+
+def test_a_qdpx_round_trip_through_fieldnotes_changes_no_status(coded_out, tmp_path):
+    """Everything a qdpx carries (accepted codes and unreviewed suggestions; rejected ones are no
+    codings) comes back with the same status, coder and text."""
+    path = tmp_path / "all.qdpx"
+    assert run("export", "--format", "qdpx", "--status", "all", "-o", str(path), "--out", str(coded_out)).exit_code == 0
+    query = (
+        "SELECT e.text, s.code_id, s.status, CASE WHEN s.status = 'accepted' THEN s.status_by END AS coder "
+        "FROM suggestions s JOIN excerpts e USING (excerpt_id) WHERE s.status IN ('accepted', 'suggested')"
+    )
+    before = sorted(tuple(row) for row in db_rows(coded_out, query))
+    corpus, out = tmp_path / "again", tmp_path / "again-out"
+    corpus.mkdir()
+    result = run("import-project", str(path), "--corpus", str(corpus), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    after = sorted(tuple(row) for row in db_rows(out, query))
+    assert {row[2] for row in before} == {"accepted", "suggested"}
+    assert after == before  # no status changes (
+

@@ -908,5 +908,5 @@ def test_a_qdpx_round_trip_through_fieldnotes_changes_no_status(coded_out, tmp_p
     assert result.exit_code == 0, result.output
     after = sorted(tuple(row) for row in db_rows(out, query))
     assert {row[2] for row in before} == {"accepted", "suggested"}
-    assert after == before  # no status changes (
+    assert after == before
 

@@ -226,7 +226,9 @@ def _charts(
     share = code_table.pivot(index="code", columns="site", values="share_of_passages").reindex(
         index=codes, columns=sites
     )
-    residual = code_table.pivot(index="code", columns="site", values="residual").reindex(index=codes, columns=sites)
+    # The outline marks the cells the table calls distinctive (their tests passed), nothing else.
+    marked = code_table.assign(residual=code_table["residual"].where(code_table["distinctive"]))
+    residual = marked.pivot(index="code", columns="site", values="residual").reindex(index=codes, columns=sites)
     share.index = [book.code(c).name for c in share.index]
     residual.index = share.index
     share.columns = [labels[s] for s in share.columns]
@@ -240,7 +242,8 @@ def _charts(
     if topic_table is not None and not topic_table.empty:
         topic_share = topic_table.pivot(index="label", columns="site", values="share_of_passages")
         topic_share = topic_share.reindex(columns=sites)
-        topic_residual = topic_table.pivot(index="label", columns="site", values="residual").reindex(columns=sites)
+        topic_marked = topic_table.assign(residual=topic_table["residual"].where(topic_table["distinctive"]))
+        topic_residual = topic_marked.pivot(index="label", columns="site", values="residual").reindex(columns=sites)
         topic_share.columns = topic_residual.columns = [labels[s] for s in sites]
         chart_paths["topic_heatmap"] = charts.heatmap(
             topic_share,

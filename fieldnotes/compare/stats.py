@@ -31,6 +31,8 @@ _CODE_COLUMNS = [
     "rate_per_1000_words",
     "expected",
     "residual",
+    "code_p",
+    "code_p_holm",
     "distinctive",
 ]
 _TOPIC_COLUMNS = [
@@ -42,8 +44,32 @@ _TOPIC_COLUMNS = [
     "share_of_passages",
     "expected",
     "residual",
+    "cell_p_holm",
     "distinctive",
 ]
+ALPHA = 0.05
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (NaN stays NaN, and is not counted)."""
+    import numpy as np
+
+    values = np.asarray(p_values, dtype=float)
+    adjusted = np.full(values.shape, np.nan)
+    finite = np.flatnonzero(~np.isnan(values))
+    order = finite[np.argsort(values[finite], kind="stable")]
+    m, running = len(order), 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * values[index]))
+        adjusted[index] = running
+    return adjusted.tolist()
+
+
+def _upper_tail(z: float) -> float:
+    """One-sided p-value of a standard normal residual (over-representation)."""
+    from scipy.special import ndtr
+
+    return math.nan if math.isnan(z) else float(1 - ndtr(z))
 
 
 def contingency(counts: pd.DataFrame) -> ContingencyResult:
@@ -180,10 +206,18 @@ def code_by_site(
     passages_coded = _square(grouped["passage_id"].nunique(), codes, sites)
 
     site_passages, site_words = _site_sizes(passages, sites)
-    result = contingency(excerpts)
+    # The picture shows each site's share of passages carrying a code, so the test counts those
+    # passages too: per code, coded against not coded passages across the sites (a 2 x k table),
+    # Holm-corrected over the codes. A cell is distinctive only when its code's corrected test
+    # holds, the test is reliable by Cochran's rule, and the cell's residual is >= 1.96.
+    per_code = {code: _code_test(passages_coded.loc[code], site_passages, sites) for code in codes}
+    corrected = dict(zip(codes, holm([per_code[code][0] for code in codes]), strict=True))
+    # The overall table for the report: passages coded per code and site.
+    result = contingency(passages_coded)
 
     rows = []
     for code in codes:
+        code_p, reliable, code_residuals, code_expected = per_code[code]
         for site in sites:
             n_excerpts = int(excerpts.at[code, site])
             n_coded = int(passages_coded.at[code, site])
@@ -199,13 +233,35 @@ def code_by_site(
                     "share_of_passages": n_coded / n_passages if n_passages else 0.0,
                     "site_words": n_words,
                     "rate_per_1000_words": n_excerpts / n_words * 1000 if n_words else 0.0,
-                    "expected": float(result.expected.at[code, site]),
-                    "residual": float(result.residuals.at[code, site]),
+                    "expected": code_expected[site],
+                    "residual": code_residuals[site],
+                    "code_p": code_p,
+                    "code_p_holm": corrected[code],
+                    "distinctive": bool(reliable and corrected[code] < ALPHA and code_residuals[site] >= _Z_05),
                 }
             )
-    table = pd.DataFrame(rows, columns=_CODE_COLUMNS[:-1])
-    table["distinctive"] = (table["residual"] >= _Z_05).astype(bool)
+    table = pd.DataFrame(rows, columns=_CODE_COLUMNS)
     return _typed(table, _CODE_COLUMNS, ints=["excerpts", "passages_coded", "site_passages", "site_words"]), result
+
+
+def _code_test(
+    coded: pd.Series, site_passages: dict[str, int], sites: list[str]
+) -> tuple[float, bool, dict[str, float], dict[str, float]]:
+    """One code's passages, coded or not, across the sites: (p, reliable, residual and expected
+    coded count per site). NaN everywhere when no test is possible (code never or always used)."""
+    import numpy as np
+    import pandas as pd
+
+    with_code = np.array([float(coded.get(site, 0)) for site in sites])
+    totals = np.array([float(site_passages.get(site, 0)) for site in sites])
+    table = pd.DataFrame([with_code, np.maximum(totals - with_code, 0)], index=["coded", "not coded"], columns=sites)
+    result = contingency(table)
+    nan = {site: math.nan for site in sites}
+    if math.isnan(result.p_value):
+        return math.nan, False, nan, nan
+    residuals = {site: float(result.residuals.at["coded", site]) for site in sites}
+    expected = {site: float(result.expected.at["coded", site]) for site in sites}
+    return result.p_value, result.warning is None, residuals, expected
 
 
 def topic_by_site(
@@ -247,8 +303,13 @@ def topic_by_site(
                     "residual": float(result.residuals.at[topic_id, site]),
                 }
             )
-    table = pd.DataFrame(rows, columns=_TOPIC_COLUMNS[:-1])
-    table["distinctive"] = (table["residual"] >= _Z_05).astype(bool)
+    table = pd.DataFrame(rows, columns=_TOPIC_COLUMNS[:-2])
+    # A passage has one theme, so theme x site is one table and one test: a cell is distinctive
+    # only when that test holds (p < .05, reliable by Cochran's rule) and the cell's one-sided p,
+    # Holm-corrected over every cell, is below .05.
+    table["cell_p_holm"] = holm([_upper_tail(z) for z in table["residual"]])
+    overall = (not math.isnan(result.p_value)) and result.p_value < ALPHA and result.warning is None
+    table["distinctive"] = (table["cell_p_holm"] < ALPHA) & overall
     return _typed(table, _TOPIC_COLUMNS, ints=["topic_id", "passages", "site_passages"]), result
 
 
@@ -328,6 +389,15 @@ def _typed(table: pd.DataFrame, columns: list[str], ints: list[str]) -> pd.DataF
             table[column] = table[column].astype("int64")
         elif column == "distinctive":
             table[column] = table[column].astype(bool)
-        elif column in {"share_of_passages", "rate_per_1000_words", "expected", "residual", "jaccard"}:
+        elif column in {
+            "share_of_passages",
+            "rate_per_1000_words",
+            "expected",
+            "residual",
+            "jaccard",
+            "code_p",
+            "code_p_holm",
+            "cell_p_holm",
+        }:
             table[column] = table[column].astype(float)
     return table

@@ -250,6 +250,8 @@ def test_code_by_site_counts_shares_and_rates(coded: pd.DataFrame, passages: pd.
         "rate_per_1000_words",
         "expected",
         "residual",
+        "code_p",
+        "code_p_holm",
         "distinctive",
     ]
     assert len(tidy) == len(CODES) * len(SITES)
@@ -303,21 +305,28 @@ def test_code_by_site_counts_shares_and_rates(coded: pd.DataFrame, passages: pd.
         assert tidy[column].dtype == np.int64
     assert tidy["distinctive"].dtype == bool
 
-    # The test runs on the excerpt counts, without the 'unused' code and the empty 'general' site.
-    assert result.counts.loc[["trust", "care", "money"], ["nagoya", "osaka", "niihama"]].to_numpy().tolist() == [
-        [2, 1, 0],
-        [2, 0, 2],
-        [0, 0, 1],
-    ]
-    chi2, expected, residuals = by_hand([[2, 1, 0], [2, 0, 2], [0, 0, 1]])
+    # The overall test runs on the coded-passage counts (what the heatmap shades), without the
+    # 'unused' code and the empty 'general' site.
+    tested_codes, tested_sites = ["trust", "care", "money"], ["nagoya", "osaka", "niihama"]
+    table = [[passages_coded.get((c, s), 0) for s in tested_sites] for c in tested_codes]
+    assert result.counts.loc[tested_codes, tested_sites].to_numpy().tolist() == table
+    chi2, _, _ = by_hand(table)
     assert result.chi2 == pytest.approx(chi2)
     assert result.dof == 4
-    assert row.at[("trust", "nagoya"), "expected"] == pytest.approx(expected[0][0])  # 3 * 4 / 8
-    assert row.at[("care", "niihama"), "residual"] == pytest.approx(residuals[1][2])
+    assert result.warning is not None and "unreliable" in result.warning  # few passages: every E < 5
+    # Each cell's expected count and residual come from its code's own test: coded against not
+    # coded passages across the sites.
+    for code in tested_codes:
+        coded_row = [passages_coded.get((code, site), 0) for site in tested_sites]
+        totals = [int(row.at[(code, site), "site_passages"]) for site in tested_sites]
+        _, expected, residuals = by_hand([coded_row, [t - c for t, c in zip(totals, coded_row, strict=True)]])
+        for k, site in enumerate(tested_sites):
+            assert row.at[(code, site), "expected"] == pytest.approx(expected[0][k]), (code, site)
+            assert row.at[(code, site), "residual"] == pytest.approx(residuals[0][k]), (code, site)
     assert row.loc["unused"]["expected"].isna().all()
     assert row.xs("general", level="site")["residual"].isna().all()
-    assert result.warning is not None and "unreliable" in result.warning  # 8 excerpts: every E < 5
-    assert (tidy["distinctive"] == (tidy["residual"] >= 1.96)).all()
+    # Distinctive only with a corrected, reliable test behind it: none in a table this small.
+    assert not tidy["distinctive"].any()
     assert not tidy.loc[tidy["residual"].isna(), "distinctive"].any()
 
 
@@ -337,11 +346,13 @@ def test_code_by_site_flags_over_represented_codes() -> None:
 
     tidy, result = code_by_site(coded, passages, ["trust", "care"], ["nagoya", "osaka"])
 
-    # 2x2 with rows 22, 22 and columns 22, 22, N = 44: E = 11; residual = 9 / sqrt(11 * 0.5 * 0.5) = 18 / sqrt(11).
+    # The overall table of coded passages: rows 22, 22 and columns 22, 22, N = 44: E = 11.
     assert result.expected.to_numpy() == pytest.approx(np.full((2, 2), 11.0))
     flagged = tidy.loc[tidy["distinctive"], ["code", "site"]].values.tolist()
     assert flagged == [["trust", "nagoya"], ["care", "osaka"]]
-    assert tidy.loc[tidy["distinctive"], "residual"].to_numpy() == pytest.approx([18 / math.sqrt(11)] * 2)
+    # Each code's own test, coded against not coded passages (20 per site): for trust, coded 20 and 2,
+    # N = 40, E = 11; residual = 9 / sqrt(11 * (1 - 22/40) * (1 - 20/40)).
+    assert tidy.loc[tidy["distinctive"], "residual"].to_numpy() == pytest.approx([9 / math.sqrt(11 * 0.45 * 0.5)] * 2)
     assert distinctive_codes(tidy) == {"nagoya": ["trust"], "osaka": ["care"]}
     assert result.warning is None
 
@@ -380,6 +391,7 @@ def test_topic_by_site(passages: pd.DataFrame) -> None:
         "share_of_passages",
         "expected",
         "residual",
+        "cell_p_holm",
         "distinctive",
     ]
     assert len(tidy) == 9
@@ -510,3 +522,38 @@ def test_chi_square_equals_scipy_on_any_table(rows: list[list[int]]) -> None:
     assert result.p_value == pytest.approx(reference.pvalue, rel=1e-9, abs=1e-300)
     assert result.dof == reference.dof
     assert result.expected.to_numpy() == pytest.approx(reference.expected_freq, rel=1e-12)
+
+
+def test_no_distinctive_claim_without_a_corrected_test_behind_it() -> None:
+    """A residual of 2 on one code among many is no claim once the codes' tests are
+    Holm-corrected, and a theme table whose overall test fails marks no cell at all."""
+    sites = ["nagoya", "osaka"]
+    passages = pd.DataFrame(
+        {"passage_id": [f"{s}-p{i}" for s in sites for i in range(40)], "site": ["nagoya"] * 40 + ["osaka"] * 40}
+    ).assign(words=100)
+    rows = []
+    codes = [f"c{k}" for k in range(12)]
+    for k, code in enumerate(codes):
+        # c0: 12 of 40 coded at nagoya, 4 of 40 at osaka (2x2 p about .03, residual about 2.2); the others even.
+        n_nagoya, n_osaka = (12, 4) if k == 0 else (5, 5)
+        rows += [(f"n-{code}-{i}", f"nagoya-p{i}", "nagoya", code) for i in range(n_nagoya)]
+        rows += [(f"o-{code}-{i}", f"osaka-p{i}", "osaka", code) for i in range(n_osaka)]
+    coded = pd.DataFrame(rows, columns=["excerpt_id", "passage_id", "site", "code"])
+    tidy, _ = code_by_site(coded, passages, codes, sites)
+    first = tidy.loc[(tidy["code"] == "c0") & (tidy["site"] == "nagoya")].iloc[0]
+    assert first["residual"] >= 1.96 and first["code_p"] < 0.05
+    assert first["code_p_holm"] >= 0.05 and not tidy["distinctive"].any()
+    # Alone, the same code is distinctive: its test needs no correction.
+    alone, _ = code_by_site(coded.loc[coded["code"] == "c0"], passages, ["c0"], sites)
+    assert alone.loc[alone["site"] == "nagoya", "distinctive"].item()
+
+    # Themes: a 3 x 2 table whose overall test gives p > .05.
+    assignments = pd.DataFrame(
+        {
+            "passage_id": [f"{s}-p{i}" for s in sites for i in range(12)],
+            "topic_id": [0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2] * 2,
+        }
+    )
+    assignments.loc[assignments["passage_id"] == "nagoya-p11", "topic_id"] = 0
+    themes, result = topic_by_site(assignments, passages, {0: "a", 1: "b", 2: "c"}, sites)
+    assert result.p_value > 0.05 and not themes["distinctive"].any()

@@ -249,7 +249,7 @@ def test_report_content(report: tuple[ReportData, Path]) -> None:
     # Three distinctive code cells and one distinctive topic cell, each outlined and starred.
     assert html.count('class="cell distinctive"') == 4
     assert html.count('<span class="star">*</span>') == 4
-    assert "adjusted standardised residual ≥ 1.96" in html
+    assert "survives correction for multiple comparisons" in html and "Holm-corrected" in html
     assert "Pearson chi-square test of independence" in html
     assert "χ² = 31.42, df = 6, p &lt; 0.001" in html
     assert "expected counts below 5" in html

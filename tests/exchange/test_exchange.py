@@ -909,4 +909,3 @@ def test_a_qdpx_round_trip_through_fieldnotes_changes_no_status(coded_out, tmp_p
     after = sorted(tuple(row) for row in db_rows(out, query))
     assert {row[2] for row in before} == {"accepted", "suggested"}
     assert after == before
-

@@ -184,7 +184,8 @@ def heatmap(
     if residuals is not None:
         # A figure-level label, so constrained layout keeps room for it below the axes.
         figure.supxlabel(
-            "* outlined: distinctive (more frequent at this site; tests corrected for multiple comparisons, see the report)",
+            "* outlined: distinctive (more frequent at this site; tests corrected for multiple comparisons, "
+            "see the report)",
             fontsize=_FONT - 1,
             color="#444444",
             x=0.01,

@@ -271,7 +271,8 @@ def _provenance(
                 "coding run": f"{last.run_id} at {last.started_at}",
                 "model": last.model or "",
                 "corpus hash": (last.corpus_hash or "")[:16],
-                "versions": ", ".join(f"{k} {v}" for k, v in json.loads(last.versions_json or "{}").items()),
+                # A no-break space keeps each name with its version when the line wraps.
+                "versions": ", ".join(f"{k}\u00a0{v}" for k, v in json.loads(last.versions_json or "{}").items()),
             }
         )
     if themes_run is not None:

@@ -68,12 +68,14 @@ def export(
     book = loaded.codebook
     suffix = exporter.suffix or fmt
     path = Path(output) if output else default_export_path(out_dir, suffix, status, book.id, exporter.codebook_only)
+    # A missing results database is refused before any folder is made for the file.
+    database = None if exporter.codebook_only else _database(out_dir)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if exporter.codebook_only:
+        if database is None:
             codes = exporter.write(ExportRequest(book, path))
             return ExportReport(path, fmt, status, 0, notes=[f"{codes} codes"], codebook_only=True)
-        with Store.open(_database(out_dir)) as store:
+        with Store.open(database) as store:
             data = collect(store, book, status, {site.id: site.label for site in settings.site})
         report = ExportReport(path, fmt, status, len(data.rows), len(data.documents))
         report.excerpts = exporter.write(ExportRequest(book, path, data, offsets, raw))

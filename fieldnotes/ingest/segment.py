@@ -115,22 +115,47 @@ def _strip_span(text: str, start: int, end: int) -> Span:
     return start, end
 
 
-_JA_END = re.compile(r"[^。！？!?\n]*(?:[。！？!?]+[」』）)\"']*|\n|$)")
+
+
+_JA_OPEN = "「『（(〈《【"
+_JA_CLOSE = "」』）)〉》】"
+_JA_STOPS = "。！？!?"
 
 
 class JapaneseSentenceSplitter:
-    """Rule-based: a sentence ends at 。！？ (with closing brackets) or a line break."""
+    """Rule-based: a sentence ends at 。！？ (with closing brackets) or a line break, but not
+    inside a quotation or parenthesis (「…。…」 is one sentence with the words around it)."""
 
     def split(self, texts: Sequence[str]) -> list[list[Span]]:
-        results = []
-        for text in texts:
-            spans = []
-            for match in _JA_END.finditer(text):
-                start, end = _strip_span(text, match.start(), match.end())
-                if end > start:
-                    spans.append((start, end))
-            results.append(spans)
-        return results
+        return [self._split_one(text) for text in texts]
+
+    @staticmethod
+    def _split_one(text: str) -> list[Span]:
+        spans: list[Span] = []
+        start, depth, index = 0, 0, 0
+        while index < len(text):
+            char = text[index]
+            if char in _JA_OPEN:
+                depth += 1
+            elif char in _JA_CLOSE:
+                depth = max(0, depth - 1)
+            ends = char == "\n" or (char in _JA_STOPS and depth == 0)
+            if ends:
+                end = index + 1
+                while end < len(text) and (text[end] in _JA_STOPS or text[end] in _JA_CLOSE + "\"'"):
+                    end += 1
+                if char == "\n":
+                    depth = 0  # a line break ends an unclosed quotation too
+                span = _strip_span(text, start, end)
+                if span[1] > span[0]:
+                    spans.append(span)
+                start = index = end
+                continue
+            index += 1
+        span = _strip_span(text, start, len(text))
+        if span[1] > span[0]:
+            spans.append(span)
+        return spans
 
 
 def passage_id(document_id: str, text: str, occurrence: int) -> str:

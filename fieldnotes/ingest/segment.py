@@ -115,8 +115,6 @@ def _strip_span(text: str, start: int, end: int) -> Span:
     return start, end
 
 
-
-
 _JA_OPEN = "「『（(〈《【"
 _JA_CLOSE = "」』）)〉》】"
 _JA_STOPS = "。！？!?"

@@ -191,7 +191,7 @@ def fit_themes(
     if list(topics) != list(model.topics_) or representation is not None:
         model.update_topics(documents, topics=topics, vectorizer_model=vectorizer, representation_model=representation)
     topics = [int(topic) for topic in topics]
-    words, labels = _theme_words(model, topics)
+    words, labels = _theme_words(model, topics, texts)
     representatives = _representatives(topics, embeddings)
     words_by_class: dict[int, dict[str, str]] = {}
     if classes is not None and len(set(topics)) > 0:
@@ -264,15 +264,50 @@ def _fit_topic_model(documents: list[str], embeddings: np.ndarray, embedding_mod
     return model, topics
 
 
-def _theme_words(model, topics: list[int]) -> tuple[dict[int, list[str]], dict[int, str]]:
-    """Each theme's ten top words, and its label: the first four, or "theme N" without words."""
+def _theme_words(model, topics: list[int], texts: Sequence[str] = ()) -> tuple[dict[int, list[str]], dict[int, str]]:
+    """Each theme's ten top words, and its label (label_terms), or "theme N" without words."""
     words: dict[int, list[str]] = {}
     labels: dict[int, str] = {}
     for topic in sorted(set(topics)):
         terms = [word for word, _ in (model.get_topic(topic) or []) if word][:10]
         words[topic] = terms
-        labels[topic] = ", ".join(terms[:4]) if terms else f"theme {topic}"
+        members = [text for text, t in zip(texts, topics, strict=False) if t == topic]
+        labels[topic] = ", ".join(label_terms(terms, members)) if terms else f"theme {topic}"
     return words, labels
+
+
+LABEL_TERMS = 4
+
+
+def label_terms(terms: Sequence[str], passages: Sequence[str], size: int = LABEL_TERMS) -> list[str]:
+    """A theme's label: its top terms, best first, without repeating a word ("han meeting, han
+    leader, meeting" reads "han meeting, leader" at most), and a phrase of two words only if the
+    theme's passages hold it as written (inflected: "han meetings"), since the vectorizer makes
+    pairs across dropped words ("described the workload" -> "describe workload")."""
+    body = " ".join(" ".join(text.split()) for text in passages)
+    chosen: list[str] = []
+    used: set[str] = set()
+    for term in terms:
+        parts = term.split()
+        if any(part in used for part in parts):
+            continue
+        if len(parts) > 1 and body and not _written(parts, body):
+            continue
+        chosen.append(term)
+        used.update(parts)
+        if len(chosen) == size:
+            break
+    return chosen or list(terms[:size])
+
+
+def _written(parts: Sequence[str], body: str) -> bool:
+    """Whether the words occur one after the other in `body`, each as written or inflected
+    (a lemma's stem: "care worker" in "care workers", "volunteer" in "volunteering")."""
+    import re
+
+    stems = [re.escape(part[:-1] if len(part) > 4 and part.endswith("e") else part) for part in parts]
+    pattern = r"\b" + r"\w*[\s\-]+".join(stems) + r"\w*"
+    return re.search(pattern, body, re.IGNORECASE) is not None
 
 
 def _words_by_class(model, documents: list[str], classes: Sequence[str]) -> dict[int, dict[str, str]]:
@@ -305,7 +340,7 @@ def _single_theme(texts: Sequence[str], tokenizer: LemmaTokenizer, settings: The
 
     counts = Counter(token for text in texts for token in tokenizer(text))
     terms = [word for word, _ in counts.most_common(10)]
-    label = ", ".join(terms[:4]) if terms else "all passages"
+    label = ", ".join(label_terms(terms, texts)) if terms else "all passages"
     return ThemeResult(
         [0] * len(texts),
         {0: label},

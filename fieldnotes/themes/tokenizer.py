@@ -53,7 +53,8 @@ class LemmaTokenizer:
     # theme joined together. 12,000 characters stay under the limit even at 4 bytes each.
     _SUDACHI_CHARS: ClassVar[int] = 12_000
     # Hyphenated compounds stay whole ("co-production", "non-member").
-    _ENGLISH_WORD = re.compile(r"[A-Za-z]+(?:['’-][A-Za-z]+)*")
+    # Latin letters with their accents: "café" is a word, not "caf".
+    _ENGLISH_WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ]+(?:['’-][A-Za-zÀ-ÖØ-öø-ÿ]+)*")
 
     def __init__(self, drop: set[str]) -> None:
         from fieldnotes.lazy import import_spacy

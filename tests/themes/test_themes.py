@@ -199,3 +199,22 @@ def test_tokenizer_takes_japanese_text_longer_than_sudachi_accepts():
     assert len(text.encode("utf-8")) > 200_000
     tokens = LemmaTokenizer(set())(text)
     assert tokens.count("血圧") == 2500 and tokens.count("地域") == 2500
+
+
+def test_a_theme_label_repeats_no_word_and_holds_only_phrases_its_passages_have():
+    from fieldnotes.themes.model import label_terms
+
+    passages = [
+        "The han meetings began with tea. Members reported on their han meeting and the han leader spoke.",
+        "Care workers described the workload of the night shift at the café.",
+    ]
+    terms = ["han meeting", "han leader", "meeting", "describe workload", "care worker", "night shift", "café"]
+    assert label_terms(terms, passages) == ["han meeting", "care worker", "night shift", "café"]
+    # Without passages to check against, only the repetition rule applies.
+    assert label_terms(["staff", "staff council", "council"], []) == ["staff", "council"]
+
+
+def test_accented_words_are_theme_words_whole():
+    from fieldnotes.themes.tokenizer import LemmaTokenizer
+
+    assert "café" in LemmaTokenizer(set())("The café opened next to the clinic.")

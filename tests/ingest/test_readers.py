@@ -291,3 +291,21 @@ def test_prose_is_never_marked_even_when_the_main_text_finder_misses_it():
     blocks = [RawBlock(["Home"]), RawBlock([prose]), RawBlock(["Share"])]
     assert mark_boilerplate(blocks, "Home " + prose, [1.0, 0.0, 1.0]) == 1
     assert [block.boilerplate for block in blocks] == [False, False, True]
+
+
+def test_numbered_section_lines_of_a_converted_paper_are_headings(tmp_path):
+    """A PDF converted to Markdown keeps "1. Introduction" as a plain line, which Markdown reads
+    as a one-item list: numbered like that through the document, they are its section headings."""
+    path = tmp_path / "paper.md"
+    path.write_text(
+        "# A study\n\n1. Introduction\n\nHan groups meet monthly.\n\n2. Methods\n\nWe observed meetings.\n\n"
+        "- a bullet stays a list\n\n3. Findings\n\nMembers decide.\n",
+        encoding="utf-8",
+    )
+    document = read_document(path, "paper.md")
+    headings = [" ".join(b.lines) for b in document.blocks if b.kind == BlockKind.HEADING]
+    assert headings == ["A study", "1. Introduction", "2. Methods", "3. Findings"]
+    # A numbered line alone in a note is not a heading: nothing numbers on from it.
+    note = tmp_path / "note.md"
+    note.write_text("Tea at ten.\n\n1. Ask about the bus\n", encoding="utf-8")
+    assert all(b.kind != BlockKind.HEADING for b in read_document(note, "note.md").blocks)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from pathlib import Path
 
 from fieldnotes.ingest.encoding import decode_text
@@ -25,7 +27,40 @@ def read_markdown(path: Path, data: bytes) -> ReadResult:
     builder = _MarkdownBlocks()
     for token in tokens:
         builder.add(token)
-    return ReadResult(builder.blocks, meta, encoding, notes)
+    return ReadResult(numbered_headings(builder.blocks), meta, encoding, notes)
+
+
+_NUMBERED = re.compile(r"^(\d{1,2})\. (\S.*)$")
+_HEADING_WORDS = 14
+
+
+def numbered_headings(blocks: list[RawBlock]) -> list[RawBlock]:
+    """Section headings a PDF conversion left as plain numbered lines ("1. Introduction", then
+    "2. Methodology"), which Markdown reads as one-item lists: when a document has two or more
+    one-line numbered blocks that read as headings and their numbers go up, they are headings."""
+    candidates: list[tuple[int, int, str]] = []
+    for index, block in enumerate(blocks):
+        if block.kind != BlockKind.LIST or len(block.lines) != 1:
+            continue
+        match = _NUMBERED.match(block.lines[0].strip())
+        if match and _reads_as_heading(match.group(2)):
+            candidates.append((index, int(match.group(1)), block.lines[0].strip()))
+    numbers = [number for _, number, _ in candidates]
+    if len(candidates) < 2 or any(b <= a for a, b in itertools.pairwise(numbers)):
+        return blocks
+    result = list(blocks)
+    for index, _, text in candidates:
+        result[index] = RawBlock([text], BlockKind.HEADING, 2)
+    return result
+
+
+def _reads_as_heading(text: str) -> bool:
+    words = text.split()
+    return (
+        0 < len(words) <= _HEADING_WORDS
+        and (text[0].isupper() or text[0].isdigit() or not text[0].isascii())
+        and not text.rstrip().endswith((".", ",", ";", ":", "!", "?"))
+    )
 
 
 class _MarkdownBlocks:

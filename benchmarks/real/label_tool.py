@@ -11,6 +11,9 @@
         after an ingestion change, moves each label that no longer locates to today's excerpt
         holding the most of the letters its span had at git revision REV (codes unchanged).
 
+    python benchmarks/real/label_tool.py refresh LABELS.csv
+        rewrites the position of labels found elsewhere than they say (text before them changed).
+
 FILE names are relative to ../shared/real-docs (or absolute). See fieldnotes/anchors.py.
 """
 
@@ -196,6 +199,33 @@ def cmd_reanchor(args: argparse.Namespace) -> None:
     print(f"{changed} of {len(lost)} lost labels re-anchored")
 
 
+def cmd_refresh(args: argparse.Namespace) -> None:
+    """Rewrite the position of every label that is found at another place than it says (text
+    before it changed: a dropped running head moves everything after it); digests and codes stay."""
+    with open(args.labels, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        fields = list(reader.fieldnames or [])
+        rows = list(reader)
+    moved = missing = 0
+    for row in rows:
+        text = cleaned(row["file"], settings_for(row, args.settings))[0]
+        anchor = Anchor(int(row["letter_start"]), int(row["letter_count"]), row["digest"], row["head"])
+        span = locate(text, anchor, letter_stream(text))
+        if span is None:
+            missing += 1
+            continue
+        fresh = make_anchor(text, *span).as_row()
+        if str(fresh["letter_start"]) != row["letter_start"] and fresh["digest"] == row["digest"]:
+            row["letter_start"] = str(fresh["letter_start"])
+            moved += 1
+    newline = "\r\n" if b"\r\n" in Path(args.labels).read_bytes() else "\n"
+    with open(args.labels, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, lineterminator=newline)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"{moved} labels moved to where they are found; {missing} not found (use reanchor)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -217,6 +247,10 @@ def main() -> None:
     reanchor.add_argument("--before", required=True, help="git revision whose cleaned text the labels point into")
     reanchor.add_argument("--settings")
     reanchor.set_defaults(run=cmd_reanchor)
+    refresh = sub.add_parser("refresh")
+    refresh.add_argument("labels")
+    refresh.add_argument("--settings")
+    refresh.set_defaults(run=cmd_refresh)
     args = parser.parse_args()
     args.run(args)
 

@@ -309,3 +309,21 @@ def test_numbered_section_lines_of_a_converted_paper_are_headings(tmp_path):
     note = tmp_path / "note.md"
     note.write_text("Tea at ten.\n\n1. Ask about the bus\n", encoding="utf-8")
     assert all(b.kind != BlockKind.HEADING for b in read_document(note, "note.md").blocks)
+
+
+def test_japanese_prose_and_the_page_title_are_never_boilerplate():
+    """Japanese has no spaces between words: a long paragraph is still prose. And the page's first
+    top-level heading is its title, which a main-text finder reports apart and leaves out."""
+    from fieldnotes.ingest.model import RawBlock
+    from fieldnotes.ingest.readers.boilerplate import mark_boilerplate
+
+    paragraph = "組合員は毎月の班会で血圧を測り、近所の一人暮らしの高齢者を見守る活動について話し合いました。" * 2
+    english = " ".join(["The members met in the hall and talked about the visits."] * 4)
+    blocks = [
+        RawBlock(["農民自治の理論と実際"], BlockKind.HEADING, 1),
+        RawBlock([english]),
+        RawBlock([paragraph]),
+        RawBlock(["底本：青空文庫"]),
+    ]
+    assert mark_boilerplate(blocks, english, [0.0] * 4) == 1
+    assert [block.boilerplate for block in blocks] == [False, False, False, True]

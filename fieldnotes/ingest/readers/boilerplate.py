@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import unicodedata
 
-from fieldnotes.ingest.model import RawBlock
+from fieldnotes.ingest.model import BlockKind, RawBlock
+from fieldnotes.text import KANA_KANJI
 
 # A block must be found within this many letters after the previous match, so a short block
 # ("Home") is not taken for body just because the same word occurs somewhere far ahead.
@@ -52,7 +53,9 @@ def is_prose(block: RawBlock, link_share: float) -> bool:
     """A paragraph of running text that is not a row of links: body on any page, whatever the
     main-text finder says (it may pick the wrong region of a page it does not understand)."""
     text = " ".join(block.lines).strip()
-    return len(text.split()) >= _PROSE_WORDS and text.endswith(_SENTENCE_ENDS) and link_share < 0.5
+    # Japanese and Chinese write words without spaces: about two characters make a word.
+    words = len(text.split()) + len(KANA_KANJI.findall(text)) / 2
+    return words >= _PROSE_WORDS and text.endswith(_SENTENCE_ENDS) and link_share < 0.5
 
 
 def mark_boilerplate(blocks: list[RawBlock], body: str, link_shares: list[float] | None = None) -> int:
@@ -65,6 +68,11 @@ def mark_boilerplate(blocks: list[RawBlock], body: str, link_shares: list[float]
         return 0
     shares = link_shares if link_shares is not None and len(link_shares) == len(blocks) else [0.0] * len(blocks)
     prose = [is_prose(block, share) for block, share in zip(blocks, shares, strict=True)]
+    # The page's first top-level heading is its title, body of any page the main-text finder
+    # may leave it out of (it reports titles apart).
+    title = next((i for i, block in enumerate(blocks) if block.kind == BlockKind.HEADING and block.level == 1), None)
+    if title is not None:
+        prose[title] = True
     prose_letters = [_letters(" ".join(block.lines)) for block, keep in zip(blocks, prose, strict=True) if keep]
     found = sum(len(own) for own in prose_letters if own in letters)
     if prose_letters and found < 0.5 * sum(map(len, prose_letters)):

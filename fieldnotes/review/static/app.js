@@ -45,10 +45,16 @@ function reading() {
   return document.getElementById("view").value === "read";
 }
 
+// Each load is numbered: an answer that comes back after a later load started (the view or a
+// filter changed meanwhile) is dropped, so a slow answer never paints over what was asked last.
+let loadSeq = 0;
+
 // Returns whether the item shown before is still in the list (a filter may have dropped it).
 async function load(keepPosition = false) {
-  if (reading()) { await loadDocument(keepPosition); return false; }
+  const seq = ++loadSeq;
+  if (reading()) { await loadDocument(keepPosition, seq); return false; }
   const data = await api("/api/items?" + filterQuery());
+  if (seq !== loadSeq) return false;
   const previous = items[current];
   items = data.items;
   let kept = false;
@@ -162,9 +168,10 @@ function selectedSpan() {
 
 let shownDocument = null;
 
-async function loadDocument(keepPosition = false) {
+async function loadDocument(keepPosition = false, seq = ++loadSeq) {
   const wanted = document.querySelector("#filters [name=document]").value;
   const data = await api("/api/document?" + new URLSearchParams(wanted ? { document: wanted } : {}).toString());
+  if (seq !== loadSeq) return;
   fillFacets({ sites: [], documents: data.documents });
   const scroll = keepPosition && shownDocument === data.document ? document.getElementById("detail").scrollTop : 0;
   shownDocument = data.document;

@@ -141,3 +141,15 @@ def child(element: Element, name: str) -> Element | None:
         if local_name(item) == name:
             return item
     return None
+
+
+def read_bounded_file(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of a file brought in from another tool, refused with a message naming it when it
+    is missing or larger than `limit` (`what` says what it was to be: "a codebook")."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ExchangeError(f"{path}: no such file") from None
+    if size > limit:
+        raise ExchangeError(f"{path}: refused: {size:,} bytes is too large for {what}")
+    return path.read_bytes()

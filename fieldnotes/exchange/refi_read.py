@@ -14,7 +14,15 @@ from functools import lru_cache
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
-from fieldnotes.exchange.archive import ExchangeError, SafeArchive, child, children, local_name, parse_xml
+from fieldnotes.exchange.archive import (
+    ExchangeError,
+    SafeArchive,
+    child,
+    children,
+    local_name,
+    parse_xml,
+    read_bounded_file,
+)
 
 MAX_XML_BYTES = 200 * 1024 * 1024
 
@@ -100,13 +108,7 @@ def read_codebook(path: Path) -> tuple[str, list[RefiCode]]:
     if path.suffix.lower() == ".qdpx":
         project = read_project(path, with_sources=False)
         return project.origin, project.codes
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ExchangeError(f"{path}: no such file") from None
-    if size > MAX_XML_BYTES:
-        raise ExchangeError(f"{path}: refused: {size:,} bytes is too large for a codebook")
-    root = parse_xml(path.read_bytes(), str(path))
+    root = parse_xml(read_bounded_file(path, MAX_XML_BYTES, "a codebook"), str(path))
     if local_name(root) != "CodeBook":
         raise ExchangeError(f"{path}: not a REFI-QDA codebook (root element <{local_name(root)}>, not <CodeBook>)")
     return root.get("origin") or "", _code_tree(root)

@@ -18,7 +18,7 @@ import io
 from pathlib import Path
 
 from fieldnotes.codebook import Codebook, LoadedCodebook
-from fieldnotes.exchange.archive import ExchangeError
+from fieldnotes.exchange.archive import ExchangeError, read_bounded_file
 from fieldnotes.exchange.data import ExportFormat
 from fieldnotes.exchange.refi_read import RefiCode
 
@@ -61,13 +61,7 @@ export_codebook_csv = ExportFormat(
 def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
     from fieldnotes.ingest.encoding import decode_text
 
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ExchangeError(f"{path}: no such file") from None
-    if size > MAX_CSV_BYTES:
-        raise ExchangeError(f"{path}: refused: {size:,} bytes is too large for a CSV to import")
-    text, _ = decode_text(path.read_bytes(), path)
+    text, _ = decode_text(read_bounded_file(path, MAX_CSV_BYTES, "a CSV to import"), path)
     try:
         rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     except csv.Error as exc:

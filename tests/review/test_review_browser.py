@@ -88,6 +88,9 @@ def test_review_path_in_a_real_browser(browser, review):
     expect(rows).to_have_count(3)
     current_is("staff-autonomy", "suggested")
     expect(detail.locator("#passage mark")).to_have_text(rota.text)
+    # The rationale's component names are explained on the page.
+    detail.locator("details.legend summary").click()
+    expect(detail.locator("details.legend")).to_contain_text("example_max: similarity")
 
     # --- filter by code, then by status ----------------------------------------------
     code_filter.select_option("volunteering")

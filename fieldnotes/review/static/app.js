@@ -130,6 +130,12 @@ function renderDetail() {
     el("div", { class: "definition" }, code.definition),
     passage,
     el("div", { class: "rationale" }, item.rationale),
+    el("details", { class: "legend" }, el("summary", {}, "What the numbers mean"),
+      el("p", {}, "score: how strongly the tool suggests this code (the suggestion is shown from the threshold up). " +
+        "rule: 1 when one of the code's keywords or patterns matched, else 0. " +
+        "example_max: similarity (0 to 1) to the code's closest example sentence; definition: to its definition. " +
+        "learned: the probability (0 to 1) a classifier trained on the codebook's labelled excerpts and on your decisions gives. " +
+        "counter: similarity to the code's counter-examples, which lowers the score.")),
     el("div", { class: "actions" },
       el("button", { class: "accept", onclick: () => act({ action: "accept", excerpt_id: item.excerpt_id, code: item.code_id }) }, "Accept (a)"),
       el("button", { class: "reject", onclick: () => act({ action: "reject", excerpt_id: item.excerpt_id, code: item.code_id }) }, "Reject (r)"),

@@ -302,6 +302,36 @@ def load_codebook(name: str | Path | None = None, check_patterns: bool = True) -
     return loaded
 
 
+def _key_column(line: str) -> int:
+    """Where a line's key starts: after its indentation and a list dash ("  - id: x" -> 4)."""
+    stripped = line.lstrip(" ")
+    column = len(line) - len(stripped)
+    while stripped.startswith("- "):
+        stripped = stripped[2:].lstrip(" ")
+        column = len(line) - len(stripped)
+    return column
+
+
+def _yaml_hint(text: str, line: int | None, problem: str) -> str:
+    """A fix in plain words for the YAML errors people make by hand: a line indented more or less
+    than the keys beside it, a tab, a colon inside a value."""
+    lines = text.split("\n")
+    if line is None or not 0 <= line < len(lines):
+        return ""
+    here = lines[line]
+    if "\t" in here[: len(here) - len(here.lstrip())]:
+        return "; the line is indented with a tab: YAML needs spaces"
+    if "mapping values are not allowed" in problem or "expected <block end>" in problem:
+        above = next((lines[i] for i in range(line - 1, -1, -1) if lines[i].strip()), "")
+        if above and _key_column(here) != _key_column(above):
+            return (
+                "; this line is indented differently from the line above it: keys of one code must start "
+                "in the same column"
+            )
+        return "; a value holding ': ' needs quotes (definition: \"Members: ...\")"
+    return ""
+
+
 def _parse_yaml(text: str, path: Path) -> Any:
     """The codebook's YAML as Python values; CodebookError naming the line if it is not YAML."""
     import yaml
@@ -319,7 +349,8 @@ def _parse_yaml(text: str, path: Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise CodebookError(f"{where}: not valid YAML ({problem})") from None
+        hint = _yaml_hint(text, mark.line if mark else None, problem)
+        raise CodebookError(f"{where}: not valid YAML ({problem}){hint}") from None
     except RecursionError:  # PyYAML recurses per nesting level
         raise CodebookError(f"{path}: lists or mappings nested too deeply to be a codebook") from None
     except (ValueError, OverflowError) as exc:  # a date that does not exist: "version: 2024-13-01"

@@ -69,6 +69,14 @@ GOOD = (DATA / "codebooks" / "mini.yaml").read_text(encoding="utf-8").replace("r
         (lambda t: t.replace("id: privacy-risk", "id: Privacy Risk"), "a code id is lower-case words"),
         (lambda t: t.split("codes:")[0] + "codes: []\n", "the codebook has no codes"),
         (lambda t: t.replace("name: Forms\n", "name: [Forms\n"), r"book.yaml:\d+: not valid YAML"),
+        (
+            lambda t: t.replace("    name: Welfare-state contrast\n", "      name: Welfare-state contrast\n"),
+            r"book.yaml:\d+: not valid YAML .*indented differently from the line above it",
+        ),
+        (
+            lambda t: t.replace("    name: Welfare-state contrast\n", "    name: Welfare: state contrast\n"),
+            r"book.yaml:\d+: not valid YAML .*a value holding ': ' needs quotes",
+        ),
         (lambda t: "reference: missing.csv\n" + t, r"book.yaml:1: reference file 'missing.csv' not found"),
     ],
 )

@@ -90,7 +90,8 @@ def code_corpus(
                 run_id = _begin_code_run(store, corpus, settings, loaded, embedder.model_id)
             passages = sum(ingest.passages_by_site.values())
             say(f"coding the excerpts of {passages} passages with '{loaded.codebook.id}'")
-            coding = code_excerpts(CodingJob(workspace, store, cache, settings, loaded, embedder, clock, run_id))
+            job = CodingJob(workspace, store, cache, settings, loaded, embedder, clock, run_id, progress=say)
+            coding = code_excerpts(job)
             report = CodeReport(**{f.name: getattr(coding, f.name) for f in fields(CodingResult)}, ingest=ingest)
             report.notes[:0] = [note] if note else []
             if settings.themes.enabled:

@@ -6,8 +6,9 @@ settings, the model, the researchers' decisions, the libraries; otherwise only n
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,15 @@ class CodingJob:
     embedder: Embedder
     clock: Stopwatch
     run_id: int
+    # Hears a line between chunks of a long run: how far it is and about how long is left.
+    progress: Callable[[str], None] | None = None
+
+
+def _time_left(done: int, total: int, seconds: float) -> str:
+    """ "scored 8,192 of 50,000 excerpts, about 3 min left", at the pace so far."""
+    left = seconds / done * (total - done) if done else 0.0
+    when = f"{left / 60:.0f} min" if left >= 90 else f"{max(1, round(left))} s"
+    return f"scored {done:,} of {total:,} excerpts, about {when} left"
 
 
 def code_excerpts(job: CodingJob) -> CodingResult:
@@ -187,7 +197,10 @@ def _score(
                 row_of = {e.excerpt_id: row for row, e in enumerate(pool)}
             # In chunks, so only one chunk's vectors and evidence are in memory at a time (the
             # pool's evidence aside, when a label-free scorer needs it).
+            began = time.perf_counter()
             for start in range(0, len(part), SCORE_CHUNK):
+                if start and job.progress is not None:
+                    job.progress(_time_left(start, len(part), time.perf_counter() - began))
                 chunk = part[start : start + SCORE_CHUNK]
                 if pool_evidence is not None:
                     evidence = pool_evidence.rows([row_of[e.excerpt_id] for e in chunk])

@@ -224,3 +224,22 @@ def test_a_failed_export_leaves_no_exports_folder(tmp_path):
     result = run("export", "--format", "csv", "--out", out)
     assert result.exit_code != 0 and "no results database" in result.output
     assert not (out / "exports").exists()
+
+
+def test_a_long_coding_run_says_how_far_it_is_and_about_how_long_is_left(tmp_path, shared_embedder, monkeypatch):
+    """Between chunks of excerpts the run prints its count and the time left at its pace so far
+    (chunks are 8,192 excerpts; three here, so that a small corpus shows it)."""
+    from fieldnotes.coding import stage
+
+    monkeypatch.setattr(stage, "SCORE_CHUNK", 3)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    sentences = " ".join(f"The han met on day {n} and talked about the visits to neighbours." for n in range(8))
+    (corpus / "note.txt").write_text(sentences + "\n", encoding="utf-8")
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[themes]\nenabled = false\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["code", str(corpus), "--out", str(tmp_path / "out"), "--settings", str(settings)])
+    assert result.exit_code == 0, result.output
+    lines = [line.split("] ", 1)[1] for line in result.stderr.splitlines() if line.startswith("[")]
+    progress = [line for line in lines if line.startswith("scored ")]
+    assert progress and progress[0].startswith("scored 3 of 8 excerpts, about ") and progress[0].endswith(" left ...")

@@ -10,8 +10,8 @@ page), so a page without boilerplate loses nothing.
 from __future__ import annotations
 
 import logging
-import unicodedata
 
+from fieldnotes.anchors import letter_stream
 from fieldnotes.ingest.model import BlockKind, RawBlock
 from fieldnotes.text import KANA_KANJI
 
@@ -24,7 +24,8 @@ _SENTENCE_ENDS = tuple(".!?:;\"')”’。！？」")
 
 
 def _letters(text: str) -> str:
-    return "".join(ch for ch in unicodedata.normalize("NFKC", text).casefold() if ch.isalnum())
+    """The letters anchors count (fieldnotes.anchors): a block is looked for by them."""
+    return letter_stream(text)[0]
 
 
 def main_text(html: str) -> str | None:
@@ -73,14 +74,14 @@ def mark_boilerplate(blocks: list[RawBlock], body: str, link_shares: list[float]
     title = next((i for i, block in enumerate(blocks) if block.kind == BlockKind.HEADING and block.level == 1), None)
     if title is not None:
         prose[title] = True
-    prose_letters = [_letters(" ".join(block.lines)) for block, keep in zip(blocks, prose, strict=True) if keep]
+    own_letters = [_letters(" ".join(block.lines)) for block in blocks]
+    prose_letters = [own for own, keep in zip(own_letters, prose, strict=True) if keep]
     found = sum(len(own) for own in prose_letters if own in letters)
     if prose_letters and found < 0.5 * sum(map(len, prose_letters)):
         return 0
     cursor = 0
     marked = 0
-    for block, keep in zip(blocks, prose, strict=True):
-        own = _letters(" ".join(block.lines))
+    for block, keep, own in zip(blocks, prose, own_letters, strict=True):
         if not own:
             continue
         if keep:

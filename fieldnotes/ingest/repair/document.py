@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from fieldnotes.ingest.model import BlockKind, CleanBlock, CleanDocument, RawBlock, SourceDocument
 from fieldnotes.ingest.repair.characters import normalize_text
 from fieldnotes.ingest.repair.frequency import document_vocabulary, reads_as_english
-from fieldnotes.ingest.repair.glyphs import dash_glyph_document, restore_dash_glyphs
+from fieldnotes.ingest.repair.glyphs import restore_dash_glyphs_in
 from fieldnotes.ingest.repair.kinds import BOILERPLATE, DASH_GLYPHS, NORMALISED, PAGE_ARTEFACTS, PARAGRAPHS
 from fieldnotes.ingest.repair.lines import join_across_break, unwrap_lines
 from fieldnotes.ingest.repair.pages import drop_page_artifacts, drop_recurring_furniture
@@ -203,16 +203,9 @@ def repair_document(source: SourceDocument, repair: RepairSettings, segment: Seg
     english = reads_as_english(raw_blocks)
     if not english:
         repair = repair.model_copy(update={"join_split_words": False})
-    if repair.normalize_characters and dash_glyph_document(raw_blocks, english):
-        restored = []
-        for block in raw_blocks:
-            lines = []
-            for line in block.lines:
-                fixed, n = restore_dash_glyphs(line)
-                counts[DASH_GLYPHS] += n
-                lines.append(fixed)
-            restored.append(replace(block, lines=lines))
-        raw_blocks = restored
+    if repair.normalize_characters:
+        raw_blocks, restored = restore_dash_glyphs_in(raw_blocks, english)
+        counts[DASH_GLYPHS] += restored
 
     vocabulary = document_vocabulary(raw_blocks)
     work: list[_Block] = []

@@ -5,6 +5,7 @@ words is never a word, so when a document has several, each becomes the dash it 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from fieldnotes.ingest.model import RawBlock
 
@@ -15,11 +16,21 @@ _LONE_E = re.compile(r"(\S+) e (?=(\S+))")
 _MIN_GLYPHS = 3
 
 
-def dash_glyph_document(blocks: list[RawBlock], english: bool) -> bool:
-    """True when the document is English prose (where "e" is not a word, unlike Portuguese or
-    Italian) and holds at least three lone "e" between words."""
-    glyphs = sum(restore_dash_glyphs(line)[1] for block in blocks for line in block.lines)
-    return english and glyphs >= _MIN_GLYPHS
+def restore_dash_glyphs_in(blocks: list[RawBlock], english: bool) -> tuple[list[RawBlock], int]:
+    """The blocks with their dash glyphs restored, and how many, when the document is English
+    prose (where "e" is not a word, unlike Portuguese or Italian) and holds at least three lone
+    "e" between words; else the blocks as they were and 0."""
+    if not english:
+        return blocks, 0
+    restored, total = [], 0
+    for block in blocks:
+        lines = []
+        for line in block.lines:
+            fixed, n = restore_dash_glyphs(line)
+            lines.append(fixed)
+            total += n
+        restored.append(replace(block, lines=lines) if lines != block.lines else block)
+    return (restored, total) if total >= _MIN_GLYPHS else (blocks, 0)
 
 
 def restore_dash_glyphs(line: str) -> tuple[str, int]:

@@ -196,12 +196,11 @@ def ingest_corpus(
     workspace = Workspace.at(out_dir)
     with workspace.locked("ingest"):
         started = time.perf_counter()
-        if Path(corpus).is_dir():
-            # Before any database is made: a folder with nothing to read leaves no results folder.
-            _require_documents(Path(corpus), discover(Path(corpus), settings.ingest, results=workspace.root), settings)
+        discovered = discover(Path(corpus), settings.ingest, results=workspace.root)
+        # Before any database is made: a corpus with nothing to read leaves no results folder.
+        _require_documents(Path(corpus), discovered, settings)
         with workspace.open_store() as store:
-            found, root, partial = _corpus_files(Path(corpus), settings, workspace, store)
-            _require_documents(Path(corpus), found, settings)
+            found, root, partial = _corpus_files(Path(corpus), discovered, settings, store)
             report = IngestReport(Path(corpus), workspace.root, skipped=list(found.skipped))
             if partial:
                 known = store.corpus.documents()
@@ -252,13 +251,11 @@ def _require_documents(corpus: Path, found: CorpusFiles, settings: Settings) -> 
     raise CorpusError(f"{corpus}: no documents to read (looked for {wanted}){listed}")
 
 
-def _corpus_files(
-    corpus: Path, settings: Settings, workspace: Workspace, store: Store
-) -> tuple[CorpusFiles, Path, bool]:
-    """The files to read, the folder their names are relative to, and whether they are only part
-    of what this results folder holds: one file given alone, named as in the corpus folder read
-    before when it lies inside it (so it keeps its id, folder site and manifest row)."""
-    found = discover(corpus, settings.ingest, results=workspace.root)
+def _corpus_files(corpus: Path, found: CorpusFiles, settings: Settings, store: Store) -> tuple[CorpusFiles, Path, bool]:
+    """The files to read (`found` by discover), the folder their names are relative to, and
+    whether they are only part of what this results folder holds: one file given alone, named as
+    in the corpus folder read before when it lies inside it (so it keeps its id, folder site and
+    manifest row)."""
     if not corpus.is_file():
         return found, corpus.resolve(), False
     previous = store.runs.latest("ingest")

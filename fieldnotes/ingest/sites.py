@@ -98,21 +98,23 @@ class SiteMatcher:
 
     def mentions(self, text: str) -> Counter[str]:
         """How often each site is named in `text` (aliases included, whole words only)."""
-        counts: Counter[str] = Counter()
-        for site_id, pattern in self._patterns.items():
-            found = sum(1 for _ in pattern.finditer(text))
-            if found:
-                counts[site_id] = found
-        return counts
+        return self._count(text, evidence_only=False)
 
     def evidence(self, text: str) -> Counter[str]:
         """Mentions that say a text is about a site: `mentions` without the site names that are
         part of an institution's name or a publisher's place ("Osaka University", "University
         of Osaka", "Osaka: Sogensha"), which say where someone works or a book was printed, and
         those named in contrast ("unlike in Nagoya")."""
+        return self._count(text, evidence_only=True)
+
+    def _count(self, text: str, evidence_only: bool) -> Counter[str]:
         counts: Counter[str] = Counter()
         for site_id, pattern in self._patterns.items():
-            found = sum(1 for match in pattern.finditer(text) if not _not_about(text, match.start(), match.end()))
+            found = sum(
+                1
+                for match in pattern.finditer(text)
+                if not (evidence_only and _not_about(text, match.start(), match.end()))
+            )
             if found:
                 counts[site_id] = found
         return counts

@@ -1,4 +1,5 @@
-"""Character classes for Japanese text, defined once for every stage that needs them.
+"""Character classes for Japanese text (and the Latin letters the word repairs and theme words
+read), defined once for every stage that needs them.
 
 Japanese is written without spaces, so several stages treat kana and kanji specially: word
 counts count each character, line joins add no space, language detection counts them, and
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import re
 
+# Latin letters with the accents of Western European languages ("café", "Universität").
+LATIN = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff"
 KANA = "\u3040-\u30ff"
 KANJI = "\u3400-\u4dbf\u4e00-\u9fff"
 HALFWIDTH_KATAKANA = "\uff66-\uff9f"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+from fieldnotes.text import LATIN
+
 # Appended to every passage handed to BERTopic, which joins a theme's passages into one text
 # for its word counts (three times: fit, label update, per-site words): the tokenizer splits
 # there and tokenizes each passage once, in its own language.
@@ -54,7 +56,7 @@ class LemmaTokenizer:
     _SUDACHI_CHARS: ClassVar[int] = 12_000
     # Hyphenated compounds stay whole ("co-production", "non-member").
     # Latin letters with their accents: "café" is a word, not "caf".
-    _ENGLISH_WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ]+(?:['’-][A-Za-zÀ-ÖØ-öø-ÿ]+)*")
+    _ENGLISH_WORD = re.compile(f"[{LATIN}]+(?:['’-][{LATIN}]+)*")
 
     def __init__(self, drop: set[str]) -> None:
         from fieldnotes.lazy import import_spacy

@@ -11,6 +11,7 @@ from fieldnotes.ingest.repair.frequency import zipf
 from fieldnotes.ingest.repair.kinds import HYPHENS, LETTER_RUNS, SPLIT_WORDS
 from fieldnotes.ingest.repair.lines import SUSPENDED_HYPHEN_NEXT, join_hyphenated
 from fieldnotes.settings import RepairSettings
+from fieldnotes.text import LATIN
 
 # Genuine two-letter English words. Any other two-letter token ("th", "st", "er")
 # is taken for a fragment of a split word, however often wordfreq has seen it.
@@ -86,7 +87,7 @@ def _token_score(word: str, settings: RepairSettings) -> float:
 # Words in any script, with a possessive or contraction attached ("cooperative's", "cafés").
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 # Latin letters with their accents ("café", "Universität"), the script whose words get split.
-_LATIN_WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ]+(?:['’][A-Za-zÀ-ÖØ-öø-ÿ]+)*")
+_LATIN_WORD = re.compile(f"[{LATIN}]+(?:['’][{LATIN}]+)*")
 # Pieces one word may be split into: "r es ta u ra n t" is seven.
 _MAX_PIECES = 10
 

@@ -230,6 +230,19 @@ class ProjectImport:
     unplaced: list[str] = field(default_factory=list)  # selections whose text was not found
     problems: list[str] = field(default_factory=list)  # sources not imported, and why
 
+    def count(self, code_id: str, added: int, suggested: bool = False) -> None:
+        """Book one coding that `add_code_over_passages` recorded on `added` passages (0: it was
+        already there)."""
+        self.passage_codes += added
+        if not added:
+            self.already += 1
+            return
+        if suggested:
+            self.suggested += 1
+        else:
+            self.imported += 1
+        self.by_code[code_id] += 1
+
 
 ORIGIN_TAG = "fieldnotes:"  # how fieldnotes' REFI export starts a selection's description
 
@@ -531,11 +544,4 @@ class _Codings:
                 action="imported",
                 suggested=suggested,
             )
-            if added and suggested:
-                result.suggested += 1
-            elif added:
-                result.imported += 1
-            result.passage_codes += added
-            result.already += 0 if added else 1
-            if added:
-                result.by_code[code_id] += 1
+            result.count(code_id, added, suggested)

@@ -162,12 +162,7 @@ def import_highlights(path: Path, corpus: Path, out_dir: Path, settings, loaded:
                 f"imported from {Path(path).name}",
                 action="imported",
             )
-            result.passage_codes += added
-            if added:
-                result.imported += 1
-                result.by_code[code_id] += 1
-            else:
-                result.already += 1
+            result.count(code_id, added)
     return result
 
 

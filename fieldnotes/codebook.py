@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from fieldnotes.errors import FieldnotesError
 from fieldnotes.resources import data_dir
 
-_CODE_ID = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+# What a group or code id looks like: lower-case words joined by "-".
+CODE_ID = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 _TOKEN_KEYS = {
     "ORTH", "TEXT", "NORM", "LOWER", "LEMMA", "POS", "TAG", "DEP", "MORPH", "ENT_TYPE", "SHAPE", "LENGTH",
     "IS_ALPHA", "IS_ASCII", "IS_DIGIT", "IS_LOWER", "IS_UPPER", "IS_TITLE", "IS_PUNCT", "IS_SPACE", "IS_STOP",
@@ -76,7 +77,7 @@ class Group(_Strict):
     @field_validator("id")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not _CODE_ID.match(value):
+        if not CODE_ID.match(value):
             raise ValueError("an id is lower-case words joined by '-', e.g. 'coproduction-forms'")
         return value
 
@@ -96,7 +97,7 @@ class Code(_Strict):
     @field_validator("id")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not _CODE_ID.match(value):
+        if not CODE_ID.match(value):
             raise ValueError("a code id is lower-case words joined by '-', e.g. 'mutual-help'")
         return value
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from fieldnotes.codebook import Codebook, LoadedCodebook
+from fieldnotes.codebook import CODE_ID, Codebook, LoadedCodebook
 from fieldnotes.exchange.archive import ExchangeError
 from fieldnotes.exchange.refi_read import RefiCode, read_codebook, read_project, utf16_to_codepoints
 
@@ -58,9 +58,6 @@ class CodebookImport:
     code_sets: list[str] = field(default_factory=list)  # sets of codes in the file, not imported
 
 
-_ID = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
-
-
 def fieldnotes_data(description: str) -> tuple[str, dict | None]:
     """A description without fieldnotes' marked data block, and the block's values (None when
     there is none, or it does not read as the object fieldnotes wrote)."""
@@ -94,7 +91,7 @@ def codebook_from_tree(tree: list[RefiCode], book_id: str, name: str, origin: st
 
     def unique(node_name: str, parent: str | None, wanted: str | None = None) -> str:
         # An id fieldnotes wrote into the description is kept when it is free.
-        if wanted and wanted not in taken and _ID.match(wanted):
+        if wanted and wanted not in taken and CODE_ID.match(wanted):
             taken.add(wanted)
             return wanted
         base = slug(node_name)
@@ -109,8 +106,7 @@ def codebook_from_tree(tree: list[RefiCode], book_id: str, name: str, origin: st
             renamed[node_name] = candidate
         return candidate
 
-    def add_code(node: RefiCode, node_id: str, parent: str | None) -> None:
-        _, kept = fieldnotes_data(node.description)
+    def add_code(node: RefiCode, node_id: str, parent: str | None, kept: dict | None) -> None:
         if kept and not kept.get("group"):
             # Written by fieldnotes: the code comes back as it was (id, rules, examples, patterns).
             code: dict[str, object] = {"id": node_id, "name": node.name, **({"parent": parent} if parent else {})}
@@ -131,9 +127,9 @@ def codebook_from_tree(tree: list[RefiCode], book_id: str, name: str, origin: st
         codes.append(code)
 
     def visit(node: RefiCode, parent: str | None) -> None:
-        _, kept = fieldnotes_data(node.description)
+        description, kept = fieldnotes_data(node.description)
         if not node.children and not (kept and kept.get("group")):
-            add_code(node, unique(node.name, parent, kept.get("id") if kept else None), parent)
+            add_code(node, unique(node.name, parent, kept.get("id") if kept else None), parent, kept)
             return
         # A codable parent (NVivo's nodes all are) carries codings of its own: it becomes a code
         # with the plain id, inside a group of the same name that holds it and its children.
@@ -142,12 +138,11 @@ def codebook_from_tree(tree: list[RefiCode], book_id: str, name: str, origin: st
         group = {"id": group_id, "name": node.name}
         if parent:
             group["parent"] = parent
-        description = fieldnotes_data(node.description)[0]
         if description:
             group["description"] = description
         groups.append(group)
         if code_id:
-            add_code(node, code_id, group_id)
+            add_code(node, code_id, group_id, kept)
         for item in node.children:
             visit(item, group_id)
 
@@ -181,12 +176,12 @@ def import_codebook(path: Path, output: Path | None = None) -> CodebookImport:
         from fieldnotes.exchange.taguette import read_codebook_csv
 
         origin, tree = read_codebook_csv(path)
+    elif path.suffix.lower() == ".qdpx":
+        project = read_project(path, with_sources=False)
+        origin, tree = project.origin, project.codes
+        code_sets = [f"{name} ({codes} codes)" for name, codes, _ in project.sets if codes]
     else:
         origin, tree = read_codebook(path)
-        if path.suffix.lower() == ".qdpx":
-            code_sets = [
-                f"{name} ({codes} codes)" for name, codes, _ in read_project(path, with_sources=False).sets if codes
-            ]
     try:
         data, report = codebook_from_tree(tree, slug(path.stem), path.stem.replace("_", " "), origin)
     except ExchangeError as exc:

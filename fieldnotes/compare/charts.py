@@ -138,14 +138,14 @@ def heatmap(
     path: Path,
     title: str,
     value_label: str,
-    annotate: pd.DataFrame | None = None,
+    distinctive: pd.DataFrame | None = None,
     *,
     fmt: str | None = None,
 ) -> Path:
     """Rows x columns heatmap with values in the cells, so the picture can be read without the table.
 
-    `annotate` (same labels, e.g. adjusted standardised residuals) outlines and stars
-    cells at or above 1.96: the ones a reader should look at first.
+    `distinctive` (same labels, booleans: the table's `distinctive` column, whose tests passed)
+    outlines and stars those cells: the ones a reader should look at first.
     """
     import numpy as np
 
@@ -161,18 +161,18 @@ def heatmap(
     if vmax <= vmin:
         vmax = vmin + 1.0
 
-    residuals = None
-    if annotate is not None:
-        residuals = annotate.reindex(index=values.index, columns=values.columns).astype(float)
+    marks = None
+    if distinctive is not None:
+        marks = distinctive.reindex(index=values.index, columns=values.columns).fillna(False).astype(bool)
 
-    figure = _new_figure(*_heatmap_size(row_labels, n_rows, n_cols, residuals is not None))
+    figure = _new_figure(*_heatmap_size(row_labels, n_rows, n_cols, marks is not None))
     axes = figure.add_subplot()
 
     cmap = _colormap()
     masked = np.ma.masked_invalid(values.to_numpy())
     image = axes.imshow(masked, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
     _cell_grid(axes, row_labels, col_labels)
-    _cell_values(axes, values, residuals, cmap, (vmin, vmax), show)
+    _cell_values(axes, values, marks, cmap, (vmin, vmax), show)
 
     colorbar = figure.colorbar(image, ax=axes, fraction=0.05, pad=0.02, aspect=max(8, 3 * n_rows))
     colorbar.set_label(value_label, fontsize=_FONT)
@@ -181,7 +181,7 @@ def heatmap(
         colorbar.ax.yaxis.set_major_formatter(lambda v, _pos: f"{100 * v:.0f}%")
     colorbar.outline.set_visible(False)
     figure.suptitle(title, fontsize=_FONT + 2, fontweight="bold")
-    if residuals is not None:
+    if marks is not None:
         # A figure-level label, so constrained layout keeps room for it below the axes.
         figure.supxlabel(
             "* outlined: distinctive (more frequent at this site; tests corrected for multiple comparisons, "
@@ -222,7 +222,7 @@ def _cell_grid(axes, row_labels: list[str], col_labels: list[str]) -> None:
 def _cell_values(
     axes,
     values: pd.DataFrame,
-    residuals: pd.DataFrame | None,
+    marks: pd.DataFrame | None,
     cmap,
     value_range: tuple[float, float],
     show: Callable[[float], str],
@@ -235,7 +235,7 @@ def _cell_values(
     for i in range(n_rows):
         for j in range(n_cols):
             value = float(values.iat[i, j])
-            marked = residuals is not None and float(residuals.iat[i, j]) >= DISTINCTIVE_RESIDUAL
+            marked = marks is not None and bool(marks.iat[i, j])
             if math.isnan(value):
                 text, colour = "–", "#555555"
             else:
@@ -330,6 +330,18 @@ def code_order(data: ReportData) -> list[str]:
     return ordered + sorted(present - set(ordered))
 
 
+def _distinctive_cells(
+    tidy: pd.DataFrame, row: str, rows: Sequence[object], sites: list[str], like: pd.DataFrame
+) -> pd.DataFrame | None:
+    """The table's `distinctive` column, wide and labelled as `like` (the shares drawn), or None
+    when the table has no such column."""
+    if "distinctive" not in tidy.columns:
+        return None
+    wide = wide_by_site(tidy.assign(distinctive=tidy["distinctive"].astype(float)), row, "distinctive", rows, sites)
+    wide.index, wide.columns = like.index, like.columns
+    return wide.fillna(0.0).astype(bool)
+
+
 def charts_for_report(data: ReportData, directory: Path) -> dict[str, Path]:
     """Draw the standard charts for a report; the caller puts them in `data.charts`."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -340,12 +352,9 @@ def charts_for_report(data: ReportData, directory: Path) -> dict[str, Path]:
         shares = wide_by_site(data.code_by_site, "code", "share_of_passages", codes, data.sites)
         shares.index = [data.code_names.get(code, code) for code in codes]
         shares.columns = labels
-        residuals = None
-        if "residual" in data.code_by_site.columns:
-            residuals = wide_by_site(data.code_by_site, "code", "residual", codes, data.sites)
-            residuals.index, residuals.columns = shares.index, labels
+        marks = _distinctive_cells(data.code_by_site, "code", codes, data.sites, shares)
         charts[CODE_HEATMAP] = heatmap(
-            shares, directory / f"{CODE_HEATMAP}.png", "Codes by site", "share of the site's passages", residuals
+            shares, directory / f"{CODE_HEATMAP}.png", "Codes by site", "share of the site's passages", marks
         )
         charts[CODE_BARS] = bars_by_site(
             shares, directory / f"{CODE_BARS}.png", "Share of each site's passages carrying a code"
@@ -357,11 +366,8 @@ def charts_for_report(data: ReportData, directory: Path) -> dict[str, Path]:
         names = topics.drop_duplicates("topic_id").set_index("topic_id")["label"]
         shares.index = [f"{topic}: {names.get(topic, '')}" for topic in ids]
         shares.columns = labels
-        residuals = None
-        if "residual" in topics.columns:
-            residuals = wide_by_site(topics, "topic_id", "residual", ids, data.sites)
-            residuals.index, residuals.columns = shares.index, labels
+        marks = _distinctive_cells(topics, "topic_id", ids, data.sites, shares)
         charts[TOPIC_HEATMAP] = heatmap(
-            shares, directory / f"{TOPIC_HEATMAP}.png", "Themes by site", "share of the site's passages", residuals
+            shares, directory / f"{TOPIC_HEATMAP}.png", "Themes by site", "share of the site's passages", marks
         )
     return charts

@@ -227,30 +227,26 @@ def _charts(
         index=codes, columns=sites
     )
     # The outline marks the cells the table calls distinctive (their tests passed), nothing else.
-    marked = code_table.assign(residual=code_table["residual"].where(code_table["distinctive"]))
-    residual = marked.pivot(index="code", columns="site", values="residual").reindex(index=codes, columns=sites)
-    share.index = [book.code(c).name for c in share.index]
-    residual.index = share.index
-    share.columns = [labels[s] for s in share.columns]
-    residual.columns = share.columns
+    marked = code_table.pivot(index="code", columns="site", values="distinctive").reindex(index=codes, columns=sites)
+    share.index = marked.index = [book.code(c).name for c in share.index]
+    share.columns = marked.columns = [labels[s] for s in share.columns]
     chart_paths = {
         "code_heatmap": charts.heatmap(
-            share, figures / "code_by_site.png", "Share of each site's passages coded", "share of passages", residual
+            share, figures / "code_by_site.png", "Share of each site's passages coded", "share of passages", marked
         ),
         "code_bars": charts.bars_by_site(share, figures / "codes_per_site.png", "Codes per site (share of passages)"),
     }
     if topic_table is not None and not topic_table.empty:
         topic_share = topic_table.pivot(index="label", columns="site", values="share_of_passages")
         topic_share = topic_share.reindex(columns=sites)
-        topic_marked = topic_table.assign(residual=topic_table["residual"].where(topic_table["distinctive"]))
-        topic_residual = topic_marked.pivot(index="label", columns="site", values="residual").reindex(columns=sites)
-        topic_share.columns = topic_residual.columns = [labels[s] for s in sites]
+        topic_marked = topic_table.pivot(index="label", columns="site", values="distinctive").reindex(columns=sites)
+        topic_share.columns = topic_marked.columns = [labels[s] for s in sites]
         chart_paths["topic_heatmap"] = charts.heatmap(
             topic_share,
             figures / "topic_by_site.png",
             "Share of each site's passages per theme",
             "share of passages",
-            topic_residual,
+            topic_marked,
         )
     return chart_paths
 

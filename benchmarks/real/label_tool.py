@@ -58,6 +58,18 @@ def cleaned(file: str, settings_path: str | None = None):
     return document.text, passages, excerpts
 
 
+@lru_cache(maxsize=64)
+def _stream(text: str) -> tuple[str, list[int]]:
+    return letter_stream(text)
+
+
+def located(row: dict[str, str], settings: str | None) -> tuple[str, tuple[int, int] | None]:
+    """The cleaned text of a label's document and where the label is in it (None: not found)."""
+    text = cleaned(row["file"], settings_for(row, settings))[0]
+    anchor = Anchor(int(row["letter_start"]), int(row["letter_count"]), row["digest"], row["head"])
+    return text, locate(text, anchor, _stream(text))
+
+
 def cmd_sentences(args: argparse.Namespace) -> None:
     text, passages, excerpts = cleaned(args.file, args.settings)
     section_of = {p.passage_id: p.section for p in passages}
@@ -80,12 +92,8 @@ def cmd_check(args: argparse.Namespace) -> None:
     with open(args.labels, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     missing = 0
-    streams: dict[str, tuple[str, list[int]]] = {}
     for row in rows:
-        text = cleaned(row["file"], args.settings)[0]
-        stream = streams.setdefault(row["file"], letter_stream(text))
-        anchor = Anchor(int(row["letter_start"]), int(row["letter_count"]), row["digest"], row["head"])
-        span = locate(text, anchor, stream)
+        text, span = located(row, args.settings)
         if span is None:
             missing += 1
             print(f"NOT FOUND: {row['file']} {row['letter_start']} {row['digest']}")
@@ -104,10 +112,7 @@ def cmd_spans(args: argparse.Namespace) -> None:
         rows = list(csv.DictReader(handle))
     out = {}
     for row in rows:
-        text = cleaned(row["file"], settings_for(row, args.settings))[0]
-        stream = letter_stream(text)
-        anchor = Anchor(int(row["letter_start"]), int(row["letter_count"]), row["digest"], row["head"])
-        span = locate(text, anchor, stream)
+        text, span = located(row, args.settings)
         if span is not None:
             out[f"{row['file']}|{row['letter_start']}|{row['digest']}"] = letter_stream(text[span[0] : span[1]])[0]
     print(json.dumps(out))
@@ -135,9 +140,7 @@ def cmd_reanchor(args: argparse.Namespace) -> None:
         rows = list(reader)
     lost = []
     for row in rows:
-        text = cleaned(row["file"], settings_for(row, args.settings))[0]
-        anchor = Anchor(int(row["letter_start"]), int(row["letter_count"]), row["digest"], row["head"])
-        if locate(text, anchor, letter_stream(text)) is None:
+        if located(row, args.settings)[1] is None:
             lost.append(row)
     if not lost:
         print("every label locates; nothing to re-anchor")
@@ -170,7 +173,7 @@ def cmd_reanchor(args: argparse.Namespace) -> None:
             print(f"NOT LOCATED at {args.before} either: {row['file']} {row['letter_start']}")
             continue
         text, _, excerpts = cleaned(row["file"], settings_for(row, args.settings))
-        offsets = letter_stream(text)[1]
+        offsets = _stream(text)[1]
         best = None
         for excerpt in excerpts:
             letters = letter_stream(text[excerpt.start : excerpt.end])[0]
@@ -208,9 +211,7 @@ def cmd_refresh(args: argparse.Namespace) -> None:
         rows = list(reader)
     moved = missing = 0
     for row in rows:
-        text = cleaned(row["file"], settings_for(row, args.settings))[0]
-        anchor = Anchor(int(row["letter_start"]), int(row["letter_count"]), row["digest"], row["head"])
-        span = locate(text, anchor, letter_stream(text))
+        text, span = located(row, args.settings)
         if span is None:
             missing += 1
             continue

@@ -104,7 +104,7 @@ def drop_recurring_furniture(blocks: list[RawBlock]) -> tuple[list[RawBlock], in
         if block.kind not in (BlockKind.UNKNOWN, BlockKind.PARAGRAPH):
             kept.append(block)
             continue
-        lines = [line for line in block.lines if _pattern(" ".join(line.split())) not in furniture]
+        lines = [line for line in block.lines if _pattern(line) not in furniture]
         dropped += len(block.lines) - len(lines)
         if lines:
             kept.append(block if len(lines) == len(block.lines) else replace(block, lines=lines))

@@ -123,8 +123,10 @@ def import_decisions(
 def import_codebook(file: Path, output: Path | None) -> None:
     """Turn a codebook from NVivo, ATLAS.ti, MAXQDA, QualCoder (FILE.qdc, FILE.qdpx) or Taguette (FILE.csv) into YAML.
 
-    The code tree is kept (parents become groups, as deep as they go) with
-    names and descriptions. Complete the result with definitions and examples,
+    The code tree is kept (parents become groups, as deep as they go; a parent
+    that can carry codings, as NVivo's can, is also a code inside its group)
+    with names and descriptions; a codebook fieldnotes exported comes back
+    whole (ids, rules, examples and patterns). Complete the result with definitions and examples,
     then check it with `fieldnotes codebook check`.
     """
     from fieldnotes.exchange.imports import import_codebook as run_import

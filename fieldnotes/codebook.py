@@ -370,7 +370,9 @@ def _invalid_codebook(exc: ValidationError, text: str, data: dict[str, Any], pat
         if item["type"] == "extra_forbidden":
             message = f"unknown key '{loc[-1]}' ({_describe(data, loc[:-1])}); check its spelling"
         elif item["type"] == "missing":
-            message = f"{_describe(data, loc)} is missing"
+            # The line is the first of the mapping that lacks the field; say where it goes.
+            owner = "the codebook's top level" if len(loc) == 1 else "this code" if loc[0] == "codes" else "it"
+            message = f"{_describe(data, loc)} is missing; add a line '{loc[-1]}: ...' to {owner}"
         else:
             message = f"{_describe(data, loc)}: {item['msg'].removeprefix('Value error, ')}"
         if message not in [p.split(": ", 1)[-1] for p in problems]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from fieldnotes.errors import FieldnotesError
-from fieldnotes.timing import ENCODE, MODEL_LOAD, book_model_time, book_texts_encoded
+from fieldnotes.timing import ENCODE, MODEL_LOAD, book_model_time, book_texts_encoded, encoder_progress_wanted
 
 if TYPE_CHECKING:
     import numpy as np
@@ -139,7 +139,7 @@ class SentenceTransformerEmbedder(_TimedEmbedder):
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
-            show_progress_bar=False,
+            show_progress_bar=encoder_progress_wanted() and len(texts) > 4 * self.batch_size,
         ).astype(np.float32)
         result = np.empty_like(vectors)
         result[order] = vectors

@@ -30,6 +30,25 @@ class _Stage:
 _running: ContextVar[Stopwatch | None] = ContextVar("fieldnotes_stopwatch", default=None)
 
 
+_encoder_bar: ContextVar[bool] = ContextVar("fieldnotes_encoder_bar", default=False)
+
+
+@contextmanager
+def encoder_progress_bar(enabled: bool = True) -> Iterator[None]:
+    """Within this block an embedder that can draws a bar with the time left while it encodes
+    (sentence-transformers' tqdm bar, on stderr). The CLI turns it on at a terminal; the bar
+    only watches the batches, so the vectors are the same with or without it."""
+    token = _encoder_bar.set(enabled)
+    try:
+        yield
+    finally:
+        _encoder_bar.reset(token)
+
+
+def encoder_progress_wanted() -> bool:
+    return _encoder_bar.get()
+
+
 def book_model_time(kind: str, seconds: float) -> None:
     """Called by embedders: `kind` is MODEL_LOAD or ENCODE."""
     clock = _running.get()

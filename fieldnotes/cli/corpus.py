@@ -18,6 +18,7 @@ from fieldnotes.cli.options import (
     settings_option,
     user_errors,
 )
+from fieldnotes.timing import encoder_progress_bar
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -117,7 +118,8 @@ def code(corpus: Path, out_dir: Path, codebook: str | None, settings_path: Path 
 
     try:
         with user_errors():
-            report = code_corpus(corpus, out_dir, load_settings(settings_path), codebook, stages=stage)
+            with encoder_progress_bar(not quiet and sys.stderr.isatty()):
+                report = code_corpus(corpus, out_dir, load_settings(settings_path), codebook, stages=stage)
     except KeyboardInterrupt:
         raise click.ClickException(
             "interrupted: every stage finished before this one is kept in the results folder, and every "
@@ -142,7 +144,8 @@ def themes(out_dir: Path, settings_path: Path | None) -> None:
     from fieldnotes.report import format_themes_report
 
     with user_errors():
-        report = themes_alone(out_dir, load_settings(settings_path))
+        with encoder_progress_bar(sys.stderr.isatty()):
+            report = themes_alone(out_dir, load_settings(settings_path))
     click.echo(format_themes_report(report))
 
 

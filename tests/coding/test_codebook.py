@@ -64,7 +64,7 @@ GOOD = (DATA / "codebooks" / "mini.yaml").read_text(encoding="utf-8").replace("r
             lambda t: t.replace(
                 "  - id: welfare-state-contrast\n    name: Welfare-state contrast\n", "  - id: welfare-state-contrast\n"
             ),
-            r'code "welfare-state-contrast", field name is missing',
+            r'code "welfare-state-contrast", field name is missing; add a line \'name: ...\' to this code',
         ),
         (lambda t: t.replace("id: privacy-risk", "id: Privacy Risk"), "a code id is lower-case words"),
         (lambda t: t.split("codes:")[0] + "codes: []\n", "the codebook has no codes"),

@@ -61,3 +61,18 @@ def test_model_time_outside_a_stage_is_not_booked() -> None:
     book_model_time(ENCODE, 1.0)  # no stopwatch running: nothing to book into, and no error
     clock = Stopwatch()
     assert clock.timings == {}
+
+
+def test_encoder_progress_bar_shows_time_left_and_leaves_vectors_alone(embedder, capsys):
+    import numpy as np
+
+    from fieldnotes.timing import encoder_progress_bar
+
+    texts = [f"The volunteers met on day {i} to plan the home visits." for i in range(300)]
+    plain = embedder.encode(texts)
+    assert "Batches" not in capsys.readouterr().err
+    with encoder_progress_bar():
+        shown = embedder.encode(texts)
+    err = capsys.readouterr().err
+    assert "Batches" in err and "<" in err  # tqdm's "[elapsed<left]"
+    assert np.array_equal(plain, shown)

@@ -117,9 +117,8 @@ def code(corpus: Path, out_dir: Path, codebook: str | None, settings_path: Path 
             click.echo(f"[{time.perf_counter() - started:6.1f} s] {line} ...", err=True)
 
     try:
-        with user_errors():
-            with encoder_progress_bar(not quiet and sys.stderr.isatty()):
-                report = code_corpus(corpus, out_dir, load_settings(settings_path), codebook, stages=stage)
+        with user_errors(), encoder_progress_bar(not quiet and sys.stderr.isatty()):
+            report = code_corpus(corpus, out_dir, load_settings(settings_path), codebook, stages=stage)
     except KeyboardInterrupt:
         raise click.ClickException(
             "interrupted: every stage finished before this one is kept in the results folder, and every "
@@ -143,9 +142,8 @@ def themes(out_dir: Path, settings_path: Path | None) -> None:
     from fieldnotes.pipeline import themes_alone
     from fieldnotes.report import format_themes_report
 
-    with user_errors():
-        with encoder_progress_bar(sys.stderr.isatty()):
-            report = themes_alone(out_dir, load_settings(settings_path))
+    with user_errors(), encoder_progress_bar(sys.stderr.isatty()):
+        report = themes_alone(out_dir, load_settings(settings_path))
     click.echo(format_themes_report(report))
 
 

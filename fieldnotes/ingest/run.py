@@ -248,6 +248,10 @@ def _require_documents(corpus: Path, found: CorpusFiles, settings: Settings) -> 
             f"; it holds {len(others)} file{'' if len(others) == 1 else 's'} of other kinds ({names}): "
             "save slides, spreadsheets or scans as PDF or text to read them"
         )
+    # A document skipped for another reason (its name, its size, a link) is the likely answer.
+    refused = [item for item in found.skipped if item not in others and not item.path.endswith("/")]
+    for item in refused[:5]:
+        listed += f"; skipped {item.path}: {item.reason}"
     raise CorpusError(f"{corpus}: no documents to read (looked for {wanted}){listed}")
 
 

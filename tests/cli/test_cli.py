@@ -137,6 +137,19 @@ def test_missing_or_empty_corpus_fails_with_a_message(tmp_path, make, message):
     assert result.exit_code == 1 and message in result.output
 
 
+def test_a_corpus_whose_only_document_is_skipped_names_it_and_why(tmp_path):
+    import os
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    with open(os.path.join(os.fsencode(corpus), b"caf\xe9.txt"), "wb") as handle:
+        handle.write(b"Nagoya. The volunteers visited homes.\n")
+    result = run("ingest", corpus, "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "no documents to read" in result.output
+    assert "skipped caf\ufffd.txt: its name is not valid UTF-8 text; rename the file to read it" in result.output
+
+
 def test_nothing_readable_exits_non_zero_and_keeps_the_database(mini_corpus, tmp_path):
     out = tmp_path / "out"
     run("ingest", mini_corpus, "--out", out)

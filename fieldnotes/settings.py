@@ -11,7 +11,7 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -241,20 +241,44 @@ def _key_line(text: str, loc: tuple[Any, ...]) -> int | None:
     return None
 
 
+def _settings_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The key path of a pydantic error location without the names pydantic gives the members of
+    a union ("constrained-float", "literal['calibrated']"): those are no key of the file."""
+    model: type[BaseModel] | None = Settings
+    kept: list[Any] = []
+    for part in loc:
+        if isinstance(part, int):
+            kept.append(part)
+        elif model is None:
+            continue  # below a value: a union member's name
+        elif part in model.model_fields:
+            kept.append(part)
+            annotation = model.model_fields[part].annotation
+            inner = [annotation, *get_args(annotation)]
+            model = next((t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)), None)
+        else:
+            kept.append(part)  # an unknown key
+            model = None
+    return tuple(kept)
+
+
 def _format_validation_error(path: Path, text: str, error: ValidationError) -> str:
-    problems = []
+    problems: dict[str, list[str]] = {}  # where and key -> what is wrong there
     for item in error.errors():
-        loc = tuple(item["loc"])
+        loc = _settings_loc(tuple(item["loc"]))
         key = ".".join(str(part) if isinstance(part, str) else f"[{part}]" for part in loc)
         key = key.replace(".[", "[")
         line = _key_line(text, loc)
         where = f"{path}:{line}" if line else str(path)
         if item["type"] == "extra_forbidden":
-            message = f"unknown key '{key}'; check its spelling (see `fieldnotes settings show` for every key)"
+            heading = f"{where}: unknown key '{key}'"
+            message = "check its spelling (see `fieldnotes settings show` for every key)"
         else:
-            message = f"key '{key}': {item['msg']}"
-        problems.append(f"{where}: {message}")
-    return "invalid settings:\n  " + "\n  ".join(problems)
+            heading, message = f"{where}: key '{key}'", item["msg"]
+        if message not in problems.setdefault(heading, []):
+            problems[heading].append(message)
+    lines = [f"{heading}: {'; or '.join(messages)}" for heading, messages in problems.items()]
+    return "invalid settings:\n  " + "\n  ".join(lines)
 
 
 def load_settings(path: Path | None = None) -> Settings:

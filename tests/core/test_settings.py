@@ -41,6 +41,16 @@ def test_wrong_type_names_the_key_and_what_is_expected(tmp_path):
         load_settings(path)
 
 
+def test_a_value_of_either_kind_gets_one_line_at_its_key(tmp_path):
+    path = write(tmp_path, '[coding]\nthreshold = "0.5"\n')
+    with pytest.raises(SettingsError) as error:
+        load_settings(path)
+    lines = str(error.value).splitlines()[1:]
+    assert lines == [
+        f"  {path}:2: key 'coding.threshold': Input should be a valid number; or Input should be 'calibrated'"
+    ]
+
+
 def test_duplicate_and_reserved_site_ids_are_refused(tmp_path):
     twice = '[[site]]\nid = "osaka"\nlabel = "A"\n[[site]]\nid = "osaka"\nlabel = "B"\n'
     with pytest.raises(SettingsError, match="site id 'osaka' is defined twice"):

@@ -133,7 +133,7 @@ def _begin_code_run(store: Store, corpus: Path, settings: Settings, loaded: Load
         json.dumps(settings.model_dump(mode="json"), sort_keys=True),
         package_versions(),
     )
-    store.runs.record_provenance(run_id, loaded.describe(), loaded.sha256, model_id)
+    store.runs.record_provenance(run_id, loaded.codebook.id, loaded.describe(), loaded.sha256, model_id)
     return run_id
 
 

@@ -8,6 +8,7 @@ by all of a user's results folders (see `embedding_cache_path`).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +50,15 @@ class Workspace:
     @property
     def orphans_csv(self) -> Path:
         return self.root / "orphaned_decisions.csv"
+
+    def codebook_files(self, codebook_id: str, first_codebook: str | None) -> tuple[Path, Path]:
+        """(excerpts.csv, orphaned_decisions.csv) of a codebook: those names for the folder's first
+        codebook, `excerpts.ID.csv` and `orphaned_decisions.ID.csv` for any other coded into the
+        same folder (codebooks are namespaced in the database; their files stay apart too)."""
+        if first_codebook in (None, codebook_id):
+            return self.excerpts_csv, self.orphans_csv
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", codebook_id).strip(".-") or "codebook"
+        return self.root / f"excerpts.{slug}.csv", self.root / f"orphaned_decisions.{slug}.csv"
 
     @property
     def themes_csv(self) -> Path:

@@ -174,7 +174,7 @@ def coder_key(loaded: LoadedCodebook, settings: Settings, model_id: str, store: 
             mode="json", include={"coding": True, "embedding": {"backend", "model", "batch_size", "japanese_backend"}}
         ),
         "model": model_id,
-        "decisions": store.decisions.fingerprint(),
+        "decisions": store.decisions.fingerprint(loaded.codebook.id),
         "versions": versions,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

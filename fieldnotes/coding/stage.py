@@ -75,7 +75,7 @@ def code_excerpts(job: CodingJob) -> CodingResult:
     from fieldnotes.coding.run import coder_key
 
     result = CodingResult(job.loaded.describe(), job.embedder.model_id, run_id=job.run_id)
-    _refuse_another_codebook(job)
+    _note_other_codebooks(job, result)
     with job.clock.stage("segment"):
         excerpts, stored, japanese = _current_excerpts(job, result)
     with job.clock.stage("code_setup"):
@@ -102,18 +102,14 @@ def code_excerpts(job: CodingJob) -> CodingResult:
     return result
 
 
-def _refuse_another_codebook(job: CodingJob) -> None:
-    """One codebook per results folder: suggestions are kept per (excerpt, code), so a second
-    codebook whose code ids overlap the first's would overwrite its suggestions and decisions."""
-    from fieldnotes.errors import CorpusError
-
+def _note_other_codebooks(job: CodingJob, result: CodingResult) -> None:
+    """Say so when the results folder holds other codebooks' suggestions too: they are kept apart
+    (suggestions and decisions are keyed by codebook) and left as they are."""
     others = job.store.coding.other_codebooks(job.loaded.codebook.id)
     if others:
         held = ", ".join(f"'{book}' ({reviewed} reviewed)" for book, reviewed in others.items())
-        raise CorpusError(
-            f"{job.workspace.root} holds the suggestions of codebook {held}; coding it with "
-            f"'{job.loaded.codebook.id}' too would mix or overwrite them: code into another results "
-            "folder (--out), or use the codebook these results were made with"
+        result.notes.append(
+            f"this results folder also holds the suggestions of codebook {held}: kept apart and unchanged"
         )
 
 
@@ -236,16 +232,19 @@ def _reattach_and_write(job: CodingJob, result: CodingResult) -> None:
         result.reattached, orphans = reattach_decisions(job.store, job.run_id, job.loaded.codebook.id)
     result.orphaned = len(orphans)
     with job.clock.stage("write"):
+        orphans_csv = job.workspace.codebook_files(job.loaded.codebook.id, job.store.runs.first_codebook())[1]
         if orphans:
-            write_csv(job.workspace.orphans_csv, ORPHAN_COLUMNS, orphans)
+            write_csv(orphans_csv, ORPHAN_COLUMNS, orphans)
         else:  # none any more: an old list would say decisions are lost that are not
-            job.workspace.orphans_csv.unlink(missing_ok=True)
-        result.excerpts_csv = job.workspace.excerpts_csv
-        write_excerpts_csv(job.store, job.loaded, result.excerpts_csv)
+            orphans_csv.unlink(missing_ok=True)
+        result.excerpts_csv = write_excerpts_csv(job.store, job.loaded, job.workspace)
 
 
-def write_excerpts_csv(store: Store, loaded: LoadedCodebook, path: Path) -> int:
-    """Every coded excerpt of the codebook, with the code's name, written atomically."""
+def write_excerpts_csv(store: Store, loaded: LoadedCodebook, workspace: Workspace) -> Path:
+    """Every coded excerpt of the codebook, with the code's name, written atomically to the
+    codebook's excerpts file (Workspace.codebook_files); returns that file."""
+    path = workspace.codebook_files(loaded.codebook.id, store.runs.first_codebook())[0]
     names = {code.id: code.name for code in loaded.codebook.codes}
     rows = store.reads.coded_excerpts(loaded.codebook.id)
-    return write_csv(path, EXCERPT_COLUMNS, ({**row, "code_name": names.get(row["code"], row["code"])} for row in rows))
+    write_csv(path, EXCERPT_COLUMNS, ({**row, "code_name": names.get(row["code"], row["code"])} for row in rows))
+    return path

@@ -106,7 +106,7 @@ def import_decisions(path: Path, store: Store, book: Codebook, coder: str) -> De
     result.rows = len(records)
     states = store.reads.suggestion_states(book.id)
     planned = _checked_plan(path, records, states, f"in {store.path} (codebook {book.id})", result)
-    store.decisions.record_many(_batch(planned, states, coder, result))
+    store.decisions.record_many(_batch(planned, states, coder, result), book.id)
     return result
 
 

@@ -124,7 +124,7 @@ def import_reviewed_sheet(out_dir: Path, loaded: LoadedCodebook, sheet: Path, co
     workspace = Workspace.at(out_dir)
     with workspace.locked("import-decisions"), Store.open(database) as store:
         result = import_decisions(sheet, store, loaded.codebook, coder)
-        write_excerpts_csv(store, loaded, workspace.excerpts_csv)  # the decisions show there at once
+        write_excerpts_csv(store, loaded, workspace)  # the decisions show there at once
     if result.conflicts:
         write_csv(
             Workspace.at(out_dir).conflicts_csv,

@@ -8,7 +8,7 @@ import sqlite3
 from fieldnotes.store import StaleDecision, Store
 
 
-def _new_place(store: Store, stale: StaleDecision) -> str | None:
+def _new_place(store: Store, stale: StaleDecision, codebook_id: str) -> str | None:
     """The current excerpt a decision moves to: the one with the same text in the same document;
     failing that, the excerpt a re-run moved it away from, when that is current again (a document
     renamed and renamed back); failing that, the one excerpt with that text that appeared
@@ -16,7 +16,7 @@ def _new_place(store: Store, stale: StaleDecision) -> str | None:
     text_hash = hashlib.sha256(stale.excerpt_text.encode("utf-8")).hexdigest()
     target = store.coding.current_excerpt_with_text(stale.document_id, text_hash)
     if target is None:
-        for origin in store.decisions.moved_here_from(stale.excerpt_id, stale.code_id):
+        for origin in store.decisions.moved_here_from(stale.excerpt_id, stale.code_id, codebook_id):
             if store.coding.is_current(origin):
                 return origin
     if target is None:
@@ -39,7 +39,7 @@ def reattach_decisions(store: Store, run_id: int, codebook_id: str) -> tuple[int
     moved = 0
     with store.transaction():
         for stale in store.decisions.stale_reviewed(codebook_id):
-            target = _new_place(store, stale)
+            target = _new_place(store, stale, codebook_id)
             if target is None:
                 # The text is still in its document, inside a passage, but no excerpt has exactly
                 # its letters any more (the coding unit or the sentence splitting changed): the
@@ -49,7 +49,7 @@ def reattach_decisions(store: Store, run_id: int, codebook_id: str) -> tuple[int
                     store.decisions.move_to_span(stale, place[0], place[1], run_id, codebook_id)
                     moved += 1
                 continue
-            if store.coding.status(target, stale.code_id) in ("accepted", "rejected"):
+            if store.coding.status(target, stale.code_id, codebook_id) in ("accepted", "rejected"):
                 continue  # the new place already carries a decision; keep both, move nothing
             store.decisions.move(stale, target, run_id, codebook_id)
             moved += 1

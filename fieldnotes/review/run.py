@@ -135,7 +135,7 @@ def _refresh_excerpts_csv(out_dir: Path, loaded: LoadedCodebook) -> None:
     workspace = Workspace.at(out_dir)
     try:
         with Store.open(workspace.database) as store:
-            write_excerpts_csv(store, loaded, workspace.excerpts_csv)
+            write_excerpts_csv(store, loaded, workspace)
             store.checkpoint()  # every decision in fieldnotes.db itself, not only in its WAL file
     except (OSError, FieldnotesError, sqlite3.Error):
         pass  # the decisions are in the database; the next `code` or `export` writes the file

@@ -120,14 +120,25 @@ class ReviewSession:
             if action in ("accept", "reject"):
                 status = "accepted" if action == "accept" else "rejected"
                 store.decisions.record(
-                    str(body["excerpt_id"]), str(body["code"]), status, self.coder, body.get("memo"), live=True
+                    str(body["excerpt_id"]),
+                    str(body["code"]),
+                    status,
+                    self.coder,
+                    body.get("memo"),
+                    live=True,
+                    codebook_id=codebook_id,
                 )
             elif action == "undo":
-                last = store.decisions.undo_last(self.coder)
+                last = store.decisions.undo_last(self.coder, codebook_id)
                 return {"undone": dict(last) if last else None}
             elif action == "memo":
                 store.decisions.set_memo(
-                    str(body["excerpt_id"]), str(body["code"]), str(body.get("memo", "")), self.coder, live=True
+                    str(body["excerpt_id"]),
+                    str(body["code"]),
+                    str(body.get("memo", "")),
+                    self.coder,
+                    live=True,
+                    codebook_id=codebook_id,
                 )
             elif action == "recode":
                 if body.get("new_code") not in known:

@@ -1,6 +1,6 @@
 """Excerpts and the suggestions made on them.
 
-Suggestions are keyed by (excerpt, code); a researcher's status on one is never overwritten by a
+Suggestions are keyed by (excerpt, codebook, code); a researcher's status on one is never overwritten by a
 later run. Researchers' own changes go through the decisions repository, which audits them.
 """
 
@@ -16,7 +16,7 @@ from fieldnotes.store.records import ExcerptLike, SuggestionLike
 _UPSERT_SUGGESTION = """INSERT INTO suggestions (excerpt_id, code_id, codebook_id, score, suggested_by, rationale,
        components_json, status, run_id)
    VALUES (?, ?, ?, ?, ?, ?, ?, 'suggested', ?)
-   ON CONFLICT (excerpt_id, code_id) DO UPDATE SET score = excluded.score,
+   ON CONFLICT (excerpt_id, codebook_id, code_id) DO UPDATE SET score = excluded.score,
        suggested_by = excluded.suggested_by, rationale = excluded.rationale,
        components_json = excluded.components_json, status = 'suggested',
        run_id = excluded.run_id
@@ -163,16 +163,18 @@ class CodingRepository:
             for key, status in current.items():
                 if status == "suggested" and key not in made and key[0] not in keep:
                     db.execute(
-                        "UPDATE suggestions SET status = 'withdrawn', run_id = ? WHERE excerpt_id = ? AND code_id = ?",
-                        (run_id, *key),
+                        "UPDATE suggestions SET status = 'withdrawn', run_id = ?"
+                        " WHERE excerpt_id = ? AND codebook_id = ? AND code_id = ?",
+                        (run_id, key[0], codebook_id, key[1]),
                     )
                     counts["withdrawn"] += 1
         return counts
 
-    def status(self, excerpt_id: str, code_id: str) -> str | None:
-        """The status of the suggestion of a code on an excerpt, or None if there is none."""
+    def status(self, excerpt_id: str, code_id: str, codebook_id: str) -> str | None:
+        """The status of the suggestion of a codebook's code on an excerpt, or None if there is none."""
         row = self.connection.execute(
-            "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
+            "SELECT status FROM suggestions WHERE excerpt_id = ? AND codebook_id = ? AND code_id = ?",
+            (excerpt_id, codebook_id, code_id),
         ).fetchone()
         return row["status"] if row is not None else None
 

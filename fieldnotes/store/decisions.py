@@ -19,31 +19,57 @@ DECISION_STATUSES = ("accepted", "rejected", "suggested")
 FIELDNOTES = "fieldnotes"  # the coder of the decisions fieldnotes itself records (reattaching)
 
 
-def _status(db: sqlite3.Connection, excerpt_id: str, code_id: str) -> str:
-    """The suggestion's status; a StoreError if there is no such suggestion."""
-    row = db.execute(
-        "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
-    ).fetchone()
-    if row is None:
+# A suggestion's key: (excerpt id, codebook id, code id). Codebooks are namespaced: two codebooks
+# on one results folder may share code ids.
+Key = tuple[str, str, str]
+_WHERE_KEY = "excerpt_id = ? AND codebook_id = ? AND code_id = ?"
+
+
+def _key(db: sqlite3.Connection, excerpt_id: str, code_id: str, codebook_id: str | None) -> Key:
+    """The suggestion's key; without a codebook, that of the one codebook holding a suggestion of
+    `code_id` on the excerpt (a StoreError when none does, or several do)."""
+    if codebook_id is not None:
+        return excerpt_id, codebook_id, code_id
+    books = [
+        row[0]
+        for row in db.execute(
+            "SELECT codebook_id FROM suggestions WHERE excerpt_id = ? AND code_id = ? ORDER BY codebook_id",
+            (excerpt_id, code_id),
+        )
+    ]
+    if not books:
         raise StoreError(f"no suggestion of code '{code_id}' for excerpt '{excerpt_id}'")
+    if len(books) > 1:
+        raise StoreError(
+            f"code '{code_id}' on excerpt '{excerpt_id}' is in codebooks {', '.join(books)}; name the codebook"
+        )
+    return excerpt_id, books[0], code_id
+
+
+def _status(db: sqlite3.Connection, key: Key) -> str:
+    """The suggestion's status; a StoreError if there is no such suggestion."""
+    row = db.execute(f"SELECT status FROM suggestions WHERE {_WHERE_KEY}", key).fetchone()
+    if row is None:
+        raise StoreError(f"no suggestion of code '{key[2]}' (codebook '{key[1]}') for excerpt '{key[0]}'")
     return row["status"]
 
 
-def _require_live(db: sqlite3.Connection, excerpt_id: str, code_id: str) -> None:
+def _require_live(db: sqlite3.Connection, key: Key) -> None:
     """Refuse (DecisionConflictError) a decision from a page loaded before a re-run withdrew or
     moved this suggestion: written to the withdrawn copy, it would be lost from view while the
     live suggestion kept its old state."""
     row = db.execute(
         """SELECT s.status, e.active FROM suggestions s JOIN excerpts e USING (excerpt_id)
-           WHERE s.excerpt_id = ? AND s.code_id = ?""",
-        (excerpt_id, code_id),
+           WHERE s.excerpt_id = ? AND s.codebook_id = ? AND s.code_id = ?""",
+        key,
     ).fetchone()
     if row is None or (row["status"] != "withdrawn" and row["active"]):
         return
+    code_id = key[2]
     moved = db.execute(
-        """SELECT memo FROM decisions WHERE excerpt_id = ? AND code_id = ? AND action IN ('moved', 'span-moved')
+        f"""SELECT memo FROM decisions WHERE {_WHERE_KEY} AND action IN ('moved', 'span-moved')
            ORDER BY decision_id DESC LIMIT 1""",
-        (excerpt_id, code_id),
+        key,
     ).fetchone()
     where = f" ({moved['memo']})" if moved and moved["memo"] else ""
     raise DecisionConflictError(
@@ -54,8 +80,7 @@ def _require_live(db: sqlite3.Connection, excerpt_id: str, code_id: str) -> None
 
 def _audit(
     db: sqlite3.Connection,
-    excerpt_id: str,
-    code_id: str,
+    key: Key,
     action: str,
     previous: str | None,
     new: str,
@@ -63,50 +88,45 @@ def _audit(
     memo: str | None = None,
     undoes: int | None = None,
 ) -> None:
+    excerpt_id, codebook_id, code_id = key
     db.execute(
-        """INSERT INTO decisions (excerpt_id, code_id, action, previous_status, new_status, coder, at, memo, undoes)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        (excerpt_id, code_id, action, previous, new, coder, now(), memo, undoes),
+        """INSERT INTO decisions (excerpt_id, codebook_id, code_id, action, previous_status, new_status, coder, at,
+               memo, undoes)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (excerpt_id, codebook_id, code_id, action, previous, new, coder, now(), memo, undoes),
     )
 
 
-def _set_status(
-    db: sqlite3.Connection, excerpt_id: str, code_id: str, status: str, coder: str, memo: str | None, action: str
-) -> None:
-    previous = _status(db, excerpt_id, code_id)
+def _set_status(db: sqlite3.Connection, key: Key, status: str, coder: str, memo: str | None, action: str) -> None:
+    previous = _status(db, key)
     db.execute(
-        "UPDATE suggestions SET status = ?, status_by = ?, status_at = ?, memo = COALESCE(?, memo)"
-        " WHERE excerpt_id = ? AND code_id = ?",
-        (status, coder, now(), memo, excerpt_id, code_id),
+        f"UPDATE suggestions SET status = ?, status_by = ?, status_at = ?, memo = COALESCE(?, memo) WHERE {_WHERE_KEY}",
+        (status, coder, now(), memo, *key),
     )
-    _audit(db, excerpt_id, code_id, action, previous, status, coder, memo)
+    _audit(db, key, action, previous, status, coder, memo)
 
 
-def _withdraw(db: sqlite3.Connection, excerpt_id: str, code_id: str, coder: str, action: str, memo: str) -> None:
-    previous = _status(db, excerpt_id, code_id)
+def _withdraw(db: sqlite3.Connection, key: Key, coder: str, action: str, memo: str) -> None:
+    previous = _status(db, key)
     db.execute(
-        "UPDATE suggestions SET status = 'withdrawn', status_by = ?, status_at = ? "
-        "WHERE excerpt_id = ? AND code_id = ?",
-        (coder, now(), excerpt_id, code_id),
+        f"UPDATE suggestions SET status = 'withdrawn', status_by = ?, status_at = ? WHERE {_WHERE_KEY}",
+        (coder, now(), *key),
     )
-    _audit(db, excerpt_id, code_id, action, previous, "withdrawn", coder, memo)
+    _audit(db, key, action, previous, "withdrawn", coder, memo)
 
 
 def _accept_code(
     db: sqlite3.Connection,
-    excerpt_id: str,
-    code_id: str,
-    codebook_id: str,
+    key: Key,
     coder: str,
     memo: str | None,
     action: str,
     note: str | None = None,
 ) -> None:
-    """Accept `code_id` on the excerpt; `memo` is the researcher's (kept on the suggestion), `note`
-    fieldnotes' own bookkeeping (in the audit row only, never in the memo)."""
-    row = db.execute(
-        "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
-    ).fetchone()
+    """Accept the key's code on its excerpt; `memo` is the researcher's (kept on the suggestion),
+    `note` fieldnotes' own bookkeeping (in the audit row only, never in the memo)."""
+    excerpt_id, codebook_id, code_id = key
+    row = db.execute(f"SELECT status FROM suggestions WHERE {_WHERE_KEY}", key).fetchone()
     if row is None:
         db.execute(
             """INSERT INTO suggestions (excerpt_id, code_id, codebook_id, score, suggested_by, rationale,
@@ -118,10 +138,10 @@ def _accept_code(
     else:
         db.execute(
             "UPDATE suggestions SET status = 'accepted', status_by = ?, status_at = ?, memo = COALESCE(?, memo)"
-            " WHERE excerpt_id = ? AND code_id = ?",
-            (coder, now(), memo, excerpt_id, code_id),
+            f" WHERE {_WHERE_KEY}",
+            (coder, now(), memo, *key),
         )
-    _audit(db, excerpt_id, code_id, action, row["status"] if row else None, "accepted", coder, note or memo)
+    _audit(db, key, action, row["status"] if row else None, "accepted", coder, note or memo)
 
 
 def _passage_text(db: sqlite3.Connection, passage_id: str, start: int, end: int) -> str:
@@ -198,14 +218,13 @@ def _add_code(
 ) -> tuple[str, str | None]:
     """(excerpt id, the code's status on it before) after accepting `code_id` on the span."""
     excerpt_id = _manual_excerpt(db, passage_id, span)
-    previous = db.execute(
-        "SELECT status, memo FROM suggestions WHERE excerpt_id = ? AND code_id = ?", (excerpt_id, code_id)
-    ).fetchone()
+    key = (excerpt_id, codebook_id, code_id)
+    previous = db.execute(f"SELECT status, memo FROM suggestions WHERE {_WHERE_KEY}", key).fetchone()
     if previous is None or previous["status"] != "accepted":
-        _accept_code(db, excerpt_id, code_id, codebook_id, coder, memo, action)
+        _accept_code(db, key, coder, memo, action)
     elif memo and memo != previous["memo"]:  # accepted already: the memo is still the researcher's word
-        db.execute("UPDATE suggestions SET memo = ? WHERE excerpt_id = ? AND code_id = ?", (memo, excerpt_id, code_id))
-        _audit(db, excerpt_id, code_id, "memo", "accepted", "accepted", coder, memo)
+        db.execute(f"UPDATE suggestions SET memo = ? WHERE {_WHERE_KEY}", (memo, *key))
+        _audit(db, key, "memo", "accepted", "accepted", coder, memo)
     return excerpt_id, previous["status"] if previous else None
 
 
@@ -225,21 +244,26 @@ class DecisionRepository:
         action: str | None = None,
         *,
         live: bool = False,
+        codebook_id: str | None = None,
     ) -> None:
         """Set a suggestion's status as a researcher's decision, with an audit row, in one transaction.
-        With `live`, a suggestion a re-run withdrew or moved is refused (DecisionConflictError)."""
+        With `live`, a suggestion a re-run withdrew or moved is refused (DecisionConflictError).
+        Without `codebook_id`: the one codebook suggesting `code_id` on the excerpt."""
         if status not in DECISION_STATUSES:
             raise StoreError(f"unknown status '{status}'")
         with transaction(self.connection) as db:
+            key = _key(db, excerpt_id, code_id, codebook_id)
             if live:
-                _require_live(db, excerpt_id, code_id)
-            _set_status(db, excerpt_id, code_id, status, coder, memo, action or status)
+                _require_live(db, key)
+            _set_status(db, key, status, coder, memo, action or status)
 
-    def record_many(self, decisions: Sequence[tuple[str, str, str, str, str | None, str]]) -> None:
+    def record_many(
+        self, decisions: Sequence[tuple[str, str, str, str, str | None, str]], codebook_id: str | None = None
+    ) -> None:
         """Several decisions (excerpt id, code, status, coder, memo, action) in one transaction: all or none."""
         with transaction(self.connection) as db:
             for excerpt_id, code_id, status, coder, memo, action in decisions:
-                _set_status(db, excerpt_id, code_id, status, coder, memo, action)
+                _set_status(db, _key(db, excerpt_id, code_id, codebook_id), status, coder, memo, action)
 
     def add_code(
         self, passage_id: str, start: int, end: int, code_id: str, codebook_id: str, coder: str, memo: str | None = None
@@ -278,7 +302,7 @@ class DecisionRepository:
                                components_json, status, memo, run_id)
                            VALUES (?, ?, ?, NULL, 'imported', ?, '{}', 'suggested', NULL,
                                    (SELECT MAX(run_id) FROM runs))
-                           ON CONFLICT (excerpt_id, code_id) DO NOTHING""",
+                           ON CONFLICT (excerpt_id, codebook_id, code_id) DO NOTHING""",
                         (excerpt_id, code_id, codebook_id, memo or "imported suggestion"),
                     ).rowcount
                     added += inserted
@@ -292,29 +316,38 @@ class DecisionRepository:
     ) -> None:
         """The excerpt is right but the code is not: reject one code and accept the other, together."""
         with transaction(self.connection) as db:
+            old = (excerpt_id, codebook_id, code_id)
             if live:
-                _require_live(db, excerpt_id, code_id)
-            previous = _status(db, excerpt_id, code_id)
+                _require_live(db, old)
+            previous = _status(db, old)
             db.execute(
-                "UPDATE suggestions SET status = 'rejected', status_by = ?, status_at = ? "
-                "WHERE excerpt_id = ? AND code_id = ?",
-                (coder, now(), excerpt_id, code_id),
+                f"UPDATE suggestions SET status = 'rejected', status_by = ?, status_at = ? WHERE {_WHERE_KEY}",
+                (coder, now(), *old),
             )
-            _audit(db, excerpt_id, code_id, "recoded", previous, "rejected", coder, f"-> {new_code_id}")
-            _accept_code(db, excerpt_id, new_code_id, codebook_id, coder, None, "recoded", note=f"<- {code_id}")
+            _audit(db, old, "recoded", previous, "rejected", coder, f"-> {new_code_id}")
+            _accept_code(db, (excerpt_id, codebook_id, new_code_id), coder, None, "recoded", note=f"<- {code_id}")
 
-    def set_memo(self, excerpt_id: str, code_id: str, memo: str, coder: str, *, live: bool = False) -> None:
+    def set_memo(
+        self,
+        excerpt_id: str,
+        code_id: str,
+        memo: str,
+        coder: str,
+        *,
+        live: bool = False,
+        codebook_id: str | None = None,
+    ) -> None:
         with transaction(self.connection) as db:
+            key = _key(db, excerpt_id, code_id, codebook_id)
             if live:
-                _require_live(db, excerpt_id, code_id)
-            status = _status(db, excerpt_id, code_id)
-            db.execute(
-                "UPDATE suggestions SET memo = ? WHERE excerpt_id = ? AND code_id = ?", (memo, excerpt_id, code_id)
-            )
-            _audit(db, excerpt_id, code_id, "memo", status, status, coder, memo)
+                _require_live(db, key)
+            status = _status(db, key)
+            db.execute(f"UPDATE suggestions SET memo = ? WHERE {_WHERE_KEY}", (memo, *key))
+            _audit(db, key, "memo", status, status, coder, memo)
 
-    def undo_last(self, coder: str) -> sqlite3.Row | None:
-        """Revert the coder's latest decision that is not yet undone; returns it, or None.
+    def undo_last(self, coder: str, codebook_id: str | None = None) -> sqlite3.Row | None:
+        """Revert the coder's latest decision (in `codebook_id`'s suggestions; without it, in any)
+        that is not yet undone; returns it, or None.
 
         Undo is per coder: it is refused (DecisionConflictError, nothing changed) when someone
         decided on the same suggestion afterwards (another coder, or a re-run that moved the
@@ -322,20 +355,22 @@ class DecisionRepository:
         with transaction(self.connection) as db:
             last = db.execute(
                 """SELECT * FROM decisions WHERE coder = ? AND action NOT IN ('undo', 'memo')
+                   AND (? IS NULL OR codebook_id = ?)
                    AND decision_id NOT IN (SELECT undoes FROM decisions WHERE undoes IS NOT NULL)
                    ORDER BY decision_id DESC LIMIT 1""",
-                (coder,),
+                (coder, codebook_id, codebook_id),
             ).fetchone()
             if last is None:
                 return None
+            key = (last["excerpt_id"], last["codebook_id"], last["code_id"])
             # Decisions since, on the same suggestion, that still stand (undone ones and the undo
             # rows cancel out; memos change no status).
             later = db.execute(
-                """SELECT coder, action FROM decisions WHERE excerpt_id = ? AND code_id = ? AND decision_id > ?
+                f"""SELECT coder, action FROM decisions WHERE {_WHERE_KEY} AND decision_id > ?
                    AND action NOT IN ('memo', 'undo')
                    AND decision_id NOT IN (SELECT undoes FROM decisions WHERE undoes IS NOT NULL)
                    ORDER BY decision_id DESC LIMIT 1""",
-                (last["excerpt_id"], last["code_id"], last["decision_id"]),
+                (*key, last["decision_id"]),
             ).fetchone()
             if later is not None:
                 who = "a re-run of fieldnotes" if later["coder"] == "fieldnotes" else f"'{later['coder']}'"
@@ -346,11 +381,10 @@ class DecisionRepository:
                 )
             restored = last["previous_status"] or "withdrawn"
             db.execute(
-                "UPDATE suggestions SET status = ?, status_by = ?, status_at = ? WHERE excerpt_id = ? AND code_id = ?",
-                (restored, coder, now(), last["excerpt_id"], last["code_id"]),
+                f"UPDATE suggestions SET status = ?, status_by = ?, status_at = ? WHERE {_WHERE_KEY}",
+                (restored, coder, now(), *key),
             )
-            excerpt_id, code_id = last["excerpt_id"], last["code_id"]
-            _audit(db, excerpt_id, code_id, "undo", last["new_status"], restored, coder, undoes=last["decision_id"])
+            _audit(db, key, "undo", last["new_status"], restored, coder, undoes=last["decision_id"])
             return last
 
     def adjust_span(
@@ -368,12 +402,13 @@ class DecisionRepository:
         """The code is right but its span is not: code the new span, withdraw the old one (audited),
         in one transaction. Returns the new span's excerpt id."""
         with transaction(self.connection) as db:
-            _status(db, excerpt_id, code_id)  # the old one must exist: checked before anything is written
+            old = (excerpt_id, codebook_id, code_id)
+            _status(db, old)  # the old one must exist: checked before anything is written
             if live:
-                _require_live(db, excerpt_id, code_id)
+                _require_live(db, old)
             new_id = _add_code(db, passage_id, (start, end), code_id, codebook_id, coder, None, "added")[0]
             if new_id != excerpt_id:
-                _withdraw(db, excerpt_id, code_id, coder, "span-moved", f"span moved to {new_id}")
+                _withdraw(db, old, coder, "span-moved", f"span moved to {new_id}")
         return new_id
 
     # --- fieldnotes's own moves (see fieldnotes.review.reattach) ---------------------------
@@ -394,15 +429,14 @@ class DecisionRepository:
         """Carry a reviewed suggestion over to another excerpt and withdraw it where it was, audited
         (by 'fieldnotes'). One transaction, or part of the caller's."""
         with transaction(self.connection) as db:
-            previous = db.execute(
-                "SELECT status FROM suggestions WHERE excerpt_id = ? AND code_id = ?",
-                (target_excerpt_id, stale.code_id),
-            ).fetchone()
+            target = (target_excerpt_id, codebook_id, stale.code_id)
+            origin = (stale.excerpt_id, codebook_id, stale.code_id)
+            previous = db.execute(f"SELECT status FROM suggestions WHERE {_WHERE_KEY}", target).fetchone()
             db.execute(
                 """INSERT INTO suggestions (excerpt_id, code_id, codebook_id, score, suggested_by, rationale,
                        components_json, status, status_by, status_at, memo, run_id)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (excerpt_id, code_id) DO UPDATE SET status = excluded.status,
+                   ON CONFLICT (excerpt_id, codebook_id, code_id) DO UPDATE SET status = excluded.status,
                        status_by = excluded.status_by, status_at = excluded.status_at, memo = excluded.memo""",
                 (
                     target_excerpt_id,
@@ -421,21 +455,9 @@ class DecisionRepository:
             )
             note = f"moved from {stale.excerpt_id} after the document changed"
             before = previous["status"] if previous else None
-            _audit(db, target_excerpt_id, stale.code_id, "reattached", before, stale.status, FIELDNOTES, note)
-            db.execute(
-                "UPDATE suggestions SET status = 'withdrawn' WHERE excerpt_id = ? AND code_id = ?",
-                (stale.excerpt_id, stale.code_id),
-            )
-            _audit(
-                db,
-                stale.excerpt_id,
-                stale.code_id,
-                "moved",
-                stale.status,
-                "withdrawn",
-                FIELDNOTES,
-                f"moved to {target_excerpt_id}",
-            )
+            _audit(db, target, "reattached", before, stale.status, FIELDNOTES, note)
+            db.execute(f"UPDATE suggestions SET status = 'withdrawn' WHERE {_WHERE_KEY}", origin)
+            _audit(db, origin, "moved", stale.status, "withdrawn", FIELDNOTES, f"moved to {target_excerpt_id}")
 
     def move_to_span(
         self, stale: StaleDecision, passage_id: str, span: tuple[int, int], run_id: int, codebook_id: str
@@ -448,14 +470,14 @@ class DecisionRepository:
             self.move(stale, target, run_id, codebook_id)
         return target
 
-    def moved_here_from(self, excerpt_id: str, code_id: str) -> list[str]:
+    def moved_here_from(self, excerpt_id: str, code_id: str, codebook_id: str) -> list[str]:
         """The excerpts a re-run moved this decision away from to `excerpt_id`, latest first."""
         return [
             row["excerpt_id"]
             for row in self.connection.execute(
-                """SELECT excerpt_id FROM decisions WHERE code_id = ? AND action = 'moved' AND coder = ? AND memo = ?
-                   ORDER BY decision_id DESC""",
-                (code_id, FIELDNOTES, f"moved to {excerpt_id}"),
+                """SELECT excerpt_id FROM decisions WHERE codebook_id = ? AND code_id = ? AND action = 'moved'
+                   AND coder = ? AND memo = ? ORDER BY decision_id DESC""",
+                (codebook_id, code_id, FIELDNOTES, f"moved to {excerpt_id}"),
             )
         ]
 
@@ -472,7 +494,8 @@ class DecisionRepository:
         suggestions, oldest first (not fieldnotes's own)."""
         return self.connection.execute(
             """SELECT d.coder, d.excerpt_id, d.code_id, d.new_status FROM decisions d
-               JOIN suggestions s ON s.excerpt_id = d.excerpt_id AND s.code_id = d.code_id
+               JOIN suggestions s ON s.excerpt_id = d.excerpt_id AND s.codebook_id = d.codebook_id
+                   AND s.code_id = d.code_id
                WHERE s.codebook_id = ? AND d.coder != 'fieldnotes' ORDER BY d.decision_id""",
             (codebook_id,),
         ).fetchall()
@@ -486,7 +509,10 @@ class DecisionRepository:
             (codebook_id,),
         ).fetchall()
 
-    def fingerprint(self) -> str:
-        """Changes whenever a researcher's decision is recorded (what the learned suggester trains on)."""
-        row = self.connection.execute("SELECT COUNT(*), COALESCE(MAX(decision_id), 0) FROM decisions").fetchone()
+    def fingerprint(self, codebook_id: str) -> str:
+        """Changes whenever a decision on the codebook's suggestions is recorded (what the learned
+        suggester trains on)."""
+        row = self.connection.execute(
+            "SELECT COUNT(*), COALESCE(MAX(decision_id), 0) FROM decisions WHERE codebook_id = ?", (codebook_id,)
+        ).fetchone()
         return f"{row[0]}:{row[1]}"

@@ -31,13 +31,20 @@ class RunRepository:
                 (now(), corpus_hash, json.dumps(summary, sort_keys=True), run_id),
             )
 
-    def record_provenance(self, run_id: int, codebook: str, codebook_hash: str, model: str) -> None:
-        """The codebook and model a coding run uses."""
+    def record_provenance(self, run_id: int, codebook_id: str, codebook: str, codebook_hash: str, model: str) -> None:
+        """The codebook (its id, a description, its sha256) and model a coding run uses."""
         with transaction(self.connection) as db:
             db.execute(
-                "UPDATE runs SET codebook = ?, codebook_hash = ?, model = ? WHERE run_id = ?",
-                (codebook, codebook_hash, model, run_id),
+                "UPDATE runs SET codebook_id = ?, codebook = ?, codebook_hash = ?, model = ? WHERE run_id = ?",
+                (codebook_id, codebook, codebook_hash, model, run_id),
             )
+
+    def first_codebook(self) -> str | None:
+        """The id of the first codebook a run coded this results folder with (None: none yet)."""
+        row = self.connection.execute(
+            "SELECT codebook_id FROM runs WHERE codebook_id IS NOT NULL ORDER BY run_id LIMIT 1"
+        ).fetchone()
+        return row["codebook_id"] if row else None
 
     def latest(self, command: str) -> RunRecord | None:
         """The most recent run of a command, finished or not."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from fieldnotes.errors import StoreError
 from fieldnotes.store.embeddings import EMBEDDINGS_TABLE
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -168,6 +168,42 @@ _SCHEMA_V7 = """
 ALTER TABLE excerpts ADD COLUMN activated_run INTEGER;
 UPDATE excerpts SET activated_run = first_run;
 """
+# Version 8: codebooks namespaced. A suggestion is keyed by (excerpt, codebook, code), and every
+# audit row names its codebook, so two codebooks on one results folder keep their suggestions and
+# decisions apart even where their code ids overlap. (Until now one codebook per folder was
+# enforced, so each (excerpt, code) had one codebook: the audit rows take it from there.)
+_SCHEMA_V8 = """
+CREATE TABLE suggestions_v8 (
+    excerpt_id TEXT NOT NULL REFERENCES excerpts(excerpt_id),
+    code_id TEXT NOT NULL,
+    codebook_id TEXT NOT NULL,
+    score REAL,
+    suggested_by TEXT NOT NULL,
+    rationale TEXT NOT NULL,
+    components_json TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('suggested', 'withdrawn', 'accepted', 'rejected')),
+    status_by TEXT,
+    status_at TEXT,
+    memo TEXT,
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    PRIMARY KEY (excerpt_id, codebook_id, code_id)
+);
+INSERT INTO suggestions_v8 (excerpt_id, code_id, codebook_id, score, suggested_by, rationale, components_json,
+        status, status_by, status_at, memo, run_id)
+    SELECT excerpt_id, code_id, codebook_id, score, suggested_by, rationale, components_json,
+        status, status_by, status_at, memo, run_id FROM suggestions;
+DROP TABLE suggestions;
+ALTER TABLE suggestions_v8 RENAME TO suggestions;
+CREATE INDEX suggestions_by_status ON suggestions(codebook_id, status, code_id);
+ALTER TABLE decisions ADD COLUMN codebook_id TEXT;
+UPDATE decisions SET codebook_id = (SELECT s.codebook_id FROM suggestions s
+    WHERE s.excerpt_id = decisions.excerpt_id AND s.code_id = decisions.code_id ORDER BY s.run_id DESC LIMIT 1);
+DROP INDEX decisions_by_excerpt;
+CREATE INDEX decisions_by_suggestion ON decisions(excerpt_id, codebook_id, code_id);
+ALTER TABLE runs ADD COLUMN codebook_id TEXT;
+UPDATE runs SET codebook_id = (SELECT codebook_id FROM suggestions ORDER BY run_id LIMIT 1)
+    WHERE codebook_hash IS NOT NULL;
+"""
 MIGRATIONS = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
@@ -176,6 +212,7 @@ MIGRATIONS = {
     5: _SCHEMA_V5,
     6: _SCHEMA_V6,
     7: _SCHEMA_V7,
+    8: _SCHEMA_V8,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from conftest import DATA
 
@@ -12,6 +13,7 @@ from fieldnotes.codebook import load_codebook
 from fieldnotes.coding.calibration import borrowed_calibration_note, find_calibration, reference_warnings
 from fieldnotes.coding.gold import load_gold
 from fieldnotes.coding.suggest import Calibration
+from fieldnotes.errors import StoreError
 
 DEFINITIONS_ONLY = """\
 id: brought
@@ -168,7 +170,13 @@ def test_the_passage_unit_codes_whole_paragraphs(tmp_path: Path, shared_embedder
     }
 
 
-def test_a_second_codebook_on_the_same_results_folder_is_refused(tmp_path: Path, shared_embedder) -> None:
+def test_two_codebooks_on_one_results_folder_keep_their_suggestions_and_decisions_apart(
+    tmp_path: Path, shared_embedder
+) -> None:
+    import sqlite3
+
+    from fieldnotes.store import Store
+
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "notes.txt").write_text(
@@ -177,15 +185,49 @@ def test_a_second_codebook_on_the_same_results_folder_is_refused(tmp_path: Path,
         encoding="utf-8",
     )
     settings = tmp_path / "settings.toml"
-    settings.write_text("[themes]\nenabled = false\n", encoding="utf-8")
+    settings.write_text("[themes]\nenabled = false\n[coding]\nsuggestions_per_excerpt = 2.0\n", encoding="utf-8")
+    # The brought codebook shares a code id with the shipped one: 'mutual-help'.
+    book = tmp_path / "brought.yaml"
+    book.write_text(DEFINITIONS_ONLY.replace("id: mutual-aid", "id: mutual-help"), encoding="utf-8")
     out = tmp_path / "out"
-    first = CliRunner().invoke(cli, ["code", str(corpus), "--out", str(out), "--settings", str(settings)])
+    common = ["--out", str(out), "--settings", str(settings)]
+    first = CliRunner().invoke(cli, ["code", str(corpus), "--codebook", str(book), *common])
     assert first.exit_code == 0, first.output
+    with Store.open(out / "fieldnotes.db") as store:
+        brought = {(r["excerpt_id"], r["code_id"]): r["status"] for r in store.reads.current_suggestions("brought")}
+        assert "mutual-help" in {code for _, code in brought}, brought
+        excerpt = next(e for e, code in brought if code == "mutual-help")
+        store.decisions.record(excerpt, "mutual-help", "rejected", "alice", "not in this project's sense")
     before = (out / "excerpts.csv").read_bytes()
-    second = CliRunner().invoke(
-        cli,
-        ["code", str(corpus), "--codebook", str(write_book(tmp_path)), "--out", str(out), "--settings", str(settings)],
-    )
-    assert second.exit_code != 0
-    assert "holds the suggestions of codebook 'coproduction'" in second.output and "--out" in second.output
+
+    second = CliRunner().invoke(cli, ["code", str(corpus), *common])  # the shipped co-production codebook
+    assert second.exit_code == 0, second.output
+    assert "also holds the suggestions of codebook 'brought' (1 reviewed): kept apart and unchanged" in second.output
+    # The first codebook's file is left alone; the second gets its own.
     assert (out / "excerpts.csv").read_bytes() == before
+    assert (out / "excerpts.coproduction.csv").is_file()
+    db = sqlite3.connect(out / "fieldnotes.db")
+    rows = dict(
+        db.execute(
+            "SELECT codebook_id, status FROM suggestions WHERE excerpt_id = ? AND code_id = 'mutual-help'", (excerpt,)
+        )
+    )
+    assert rows["brought"] == "rejected"
+    # A decision in one codebook never touches the other's suggestion of the same code id.
+    with Store.open(out / "fieldnotes.db") as store:
+        store.decisions.record(excerpt, "mutual-help", "accepted", "bob", codebook_id="coproduction")
+        assert store.decisions.undo_last("alice", "coproduction") is None
+        assert store.coding.status(excerpt, "mutual-help", "brought") == "rejected"
+        assert store.coding.status(excerpt, "mutual-help", "coproduction") == "accepted"
+        audit = {(row["coder"], row["codebook_id"]) for row in store.decisions.history(excerpt)}
+        assert {("alice", "brought"), ("bob", "coproduction")} <= audit
+        # Without a codebook, a decision on a code id both codebooks hold is refused, not guessed.
+        with pytest.raises(StoreError, match="in codebooks brought, coproduction; name the codebook"):
+            store.decisions.record(excerpt, "mutual-help", "rejected", "carol")
+    third = CliRunner().invoke(cli, ["code", str(corpus), "--codebook", str(book), *common])
+    assert third.exit_code == 0, third.output
+    assert dict(
+        db.execute(
+            "SELECT codebook_id, status FROM suggestions WHERE excerpt_id = ? AND code_id = 'mutual-help'", (excerpt,)
+        )
+    ) == {"brought": "rejected", "coproduction": "accepted"}

@@ -75,12 +75,13 @@ def export(
         if database is None:
             codes = exporter.write(ExportRequest(book, path))
             return ExportReport(path, fmt, status, 0, notes=[f"{codes} codes"], codebook_only=True)
-        with Store.open(database) as store:
+        with Store.open_for_reading(database) as store:
             data = collect(store, book, status, {site.id: site.label for site in settings.site})
         report = ExportReport(path, fmt, status, len(data.rows), len(data.documents))
         report.excerpts = exporter.write(ExportRequest(book, path, data, offsets, raw))
     except OSError as exc:
-        raise ExchangeError(f"{path}: cannot write the export ({exc.strerror or exc})") from None
+        hint = "" if output else "; give -o FILE to write it elsewhere"
+        raise ExchangeError(f"{path}: cannot write the export ({exc.strerror or exc}){hint}") from None
     if exporter.codings_only and any(row.status not in CODING_STATUSES for row in data.rows):
         report.notes.append("rejected suggestions are not codings: left out of this file")
     if not data.rows:

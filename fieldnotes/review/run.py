@@ -86,14 +86,14 @@ def measure_agreement(
     database = _results_database(out_dir)
     settings = load_settings(settings_path)
     book = load_codebook(codebook or settings.coding.codebook).codebook
-    with Store.open(database) as store:
+    with Store.open_for_reading(database) as store:
         return agreement(store, book.id, book.code_ids, coders)
 
 
 def decision_history(out_dir: Path, excerpt_id: str) -> list[sqlite3.Row]:
     """`fieldnotes history`: every decision recorded on one excerpt, oldest first."""
     database = _results_database(out_dir)
-    with Store.open(database) as store:
+    with Store.open_for_reading(database) as store:
         rows = store.decisions.history(excerpt_id)
     if not rows:
         raise FieldnotesError(f"no decisions recorded for excerpt '{excerpt_id}'")

@@ -40,7 +40,7 @@ from fieldnotes.store.records import (
     StoredDocument,
 )
 from fieldnotes.store.runs import RunRepository
-from fieldnotes.store.schema import SCHEMA_VERSION, open_connection
+from fieldnotes.store.schema import SCHEMA_VERSION, open_connection, open_for_reading
 from fieldnotes.store.topics import TopicRepository
 
 DB_NAME = "fieldnotes.db"  # the results database's file name in a results folder
@@ -90,6 +90,12 @@ class Store:
         """Open (creating or migrating as needed) the database at `path`."""
         path = Path(path)
         return cls(open_connection(path), path)
+
+    @classmethod
+    def open_for_reading(cls, path: Path) -> Store:
+        """Open the database at `path` for a command that only reads: also in a read-only folder."""
+        path = Path(path)
+        return cls(open_for_reading(path), path)
 
     def close(self) -> None:
         self.connection.close()

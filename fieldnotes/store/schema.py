@@ -7,6 +7,7 @@ a document that became unreadable keeps its last good version.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -263,6 +264,42 @@ def open_connection(path: Path) -> sqlite3.Connection:
                 "folder away and run again to start afresh"
             ) from None
     return connection
+
+
+def open_for_reading(path: Path) -> sqlite3.Connection:
+    """A connection for commands that only read (history, export, agreement): as open_connection,
+    or, in a folder or on a file that cannot be written (an archived, read-only results folder),
+    read-only as the database stands. Nothing is migrated then: an older schema is refused."""
+    path = Path(path)
+    try:
+        return open_connection(path)
+    except StoreError:
+        if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+            raise
+    wal = path.with_name(path.name + "-wal")
+    # mode=ro reads what a -wal file still holds; immutable=1 is needed when SQLite cannot make the
+    # -shm file beside the database, and is safe only while no -wal file holds decisions.
+    queries = ["mode=ro"] + ([] if wal.is_file() and wal.stat().st_size > 0 else ["immutable=1"])
+    problem = "unknown"
+    for query in queries:
+        try:
+            connection = sqlite3.connect(f"{path.resolve().as_uri()}?{query}", uri=True, isolation_level=None)
+            connection.row_factory = sqlite3.Row
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            problem = str(exc)
+            continue
+        if version != SCHEMA_VERSION:
+            connection.close()
+            raise StoreError(
+                f"{path}: a read-only results database of schema {version} (this fieldnotes reads {SCHEMA_VERSION}); "
+                "copy the results folder somewhere writable and run the command there"
+            )
+        return connection
+    raise StoreError(
+        f"{path}: cannot read the results database in this read-only folder ({problem}); "
+        "copy the results folder somewhere writable and run the command there"
+    )
 
 
 def _has_tables(connection: sqlite3.Connection) -> bool:

@@ -84,7 +84,6 @@ The Osaka team joined the Nagoya volunteers for a day of home visits, and cooper
 # The hostile values that reach the coder and memo columns (no tab: memos are whitespace-squeezed).
 CODER = HYPERLINK
 NOTES = ("+SUM(1,2)", "-2+3", "@SUM(1)", WEBSERVICE, HYPERLINK)
-SETTINGS = "[themes]\nenabled = false\n"
 
 
 def build_corpus(root: Path) -> None:
@@ -162,9 +161,13 @@ def main() -> int:
             shutil.rmtree(work)
         corpus, out, converted = work / "corpus", work / "out", work / "xlsx"
         build_corpus(corpus)
-        settings = work / "settings.toml"
-        settings.write_text(SETTINGS, encoding="utf-8")
         fieldnotes = fieldnotes_command()
+        # The shipped settings with themes off (a file with [themes] alone would define no sites).
+        settings = work / "settings.toml"
+        run([fieldnotes, "settings", "init", settings])
+        head, themes = settings.read_text(encoding="utf-8").split("\n[themes]\n", 1)
+        themes = themes.replace("\nenabled = true\n", "\nenabled = false\n", 1)
+        settings.write_text(f"{head}\n[themes]\n{themes}", encoding="utf-8")
         common = ["--out", out, "--settings", settings]
         run([fieldnotes, "code", corpus, *common, "-q"])
         sheet = work / "review.xlsx"
@@ -175,14 +178,14 @@ def main() -> int:
         run([fieldnotes, "export", "--format", "csv", "--status", "all", "-o", export, *common])
         run([fieldnotes, "export", "--format", "csv", "--status", "all", "--raw", "-o", raw, *common])
         csvs = [out / "excerpts.csv", out / "passages.csv", export, raw]
+        labels = ["OUT/excerpts.csv", "OUT/passages.csv", "export csv", "export csv --raw"]
         profile = (work / "lo-profile").resolve().as_uri()  # never touch the user's own profile
         run([soffice, f"-env:UserInstallation={profile}", "--headless", "--convert-to", "xlsx",
              "--outdir", converted, *csvs])
         print(f"{accepted} suggestions accepted with hostile coder and notes")
         print(f"{'file':<28} {'rows':>6} {'cells':>7} {'formulas':>9}")
-        for path in csvs:
+        for path, label in zip(csvs, labels, strict=True):
             rows, cells, formulas = count_formulas(converted / f"{path.stem}.xlsx")
-            label = f"{path.parent.name}/{path.name}"
             print(f"{label:<28} {rows:>6} {cells:>7} {len(formulas):>9}")
             for example in formulas[: args.examples]:
                 print(f"    {example}")

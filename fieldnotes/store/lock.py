@@ -37,6 +37,11 @@ def _take(lock_path: Path) -> int | None:
         except FileNotFoundError:  # the folder was removed by a run that failed before writing
             lock_path.parent.mkdir(parents=True, exist_ok=True)
             continue
+        except OSError as exc:  # a read-only folder or file system, no permission
+            raise StoreError(
+                f"{lock_path.parent}: the results folder cannot be written ({exc.strerror or exc}); this command "
+                "writes to it: copy the folder somewhere writable, or give another --out"
+            ) from None
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

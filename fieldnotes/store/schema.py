@@ -237,6 +237,11 @@ def open_connection(path: Path) -> sqlite3.Connection:
         connection.execute("PRAGMA synchronous = FULL")
         version = connection.execute("PRAGMA user_version").fetchone()[0]
     except (sqlite3.DatabaseError, OSError) as exc:
+        if path.parent.is_dir() and not os.access(path.parent, os.W_OK):
+            raise StoreError(
+                f"{path.parent}: the results folder cannot be written (read-only); this command writes to it: "
+                "copy the folder somewhere writable, or give another --out"
+            ) from None
         raise StoreError(f"{path}: cannot open the results database ({exc})") from None
     if version == 0 and _has_tables(connection):
         connection.close()

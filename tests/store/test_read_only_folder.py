@@ -73,4 +73,7 @@ def test_history_and_export_read_a_read_only_results_folder(mini_corpus, tmp_pat
     # Into the read-only folder itself: one clear line that says where else to write.
     refused = read("export", "--out", str(out), "--format", "csv")
     assert refused.returncode == 1 and "give -o FILE to write it elsewhere" in refused.stderr, refused.stderr
+    # A command that writes says why it cannot.
+    coding = read("ingest", str(mini_corpus), "--out", str(out))
+    assert coding.returncode == 1 and "the results folder cannot be written" in coding.stderr, coding.stderr
     assert _digest(out) == before

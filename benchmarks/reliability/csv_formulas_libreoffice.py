@@ -147,7 +147,7 @@ def count_formulas(xlsx: Path) -> tuple[int, int, list[str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
+    parser.add_argument("--keep", type=Path, help="work in this new or empty folder and keep it (default: a temporary one)")
     parser.add_argument("--examples", type=int, default=3, help="formula cells to show per file")
     args = parser.parse_args()
     soffice = shutil.which("soffice")
@@ -157,8 +157,8 @@ def main() -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fieldnotes-lo-") as scratch:
         work = args.keep or Path(scratch)
-        if args.keep and work.exists():
-            shutil.rmtree(work)
+        if args.keep and args.keep.exists() and any(args.keep.iterdir()):
+            sys.exit(f"{args.keep} is not empty: give a new folder to --keep")
         corpus, out, converted = work / "corpus", work / "out", work / "xlsx"
         build_corpus(corpus)
         fieldnotes = fieldnotes_command()

@@ -294,6 +294,10 @@ def load_settings(path: Path | None = None) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    if "site" not in data and path != default_settings_path():
+        # A settings file that changes a few keys keeps the shipped sites, as it keeps every other
+        # default; `site = []` says there are none.
+        data["site"] = tomllib.loads(default_settings_path().read_text(encoding="utf-8"))["site"]
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

@@ -87,3 +87,12 @@ def test_values_are_not_coerced_and_paths_stay_inside_the_corpus(tmp_path):
             load_settings(path)
     path.write_text('[ingest]\nmanifest = "meta/manifest.csv"\nmax_file_mb = 5\n', encoding="utf-8")
     assert load_settings(path).ingest.max_file_mb == 5.0
+
+
+def test_a_settings_file_that_changes_a_few_keys_keeps_the_shipped_sites(tmp_path):
+    assert [site.id for site in load_settings(write(tmp_path, "[themes]\nenabled = false\n")).site] == [
+        "nagoya",
+        "osaka",
+        "niihama",
+    ]
+    assert load_settings(write(tmp_path, "site = []\n[themes]\nenabled = false\n")).site == []

@@ -147,7 +147,9 @@ def count_formulas(xlsx: Path) -> tuple[int, int, list[str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", type=Path, help="work in this new or empty folder and keep it (default: a temporary one)")
+    parser.add_argument(
+        "--keep", type=Path, help="work in this new or empty folder and keep it (default: a temporary one)"
+    )
     parser.add_argument("--examples", type=int, default=3, help="formula cells to show per file")
     args = parser.parse_args()
     soffice = shutil.which("soffice")
@@ -180,8 +182,18 @@ def main() -> int:
         csvs = [out / "excerpts.csv", out / "passages.csv", export, raw]
         labels = ["OUT/excerpts.csv", "OUT/passages.csv", "export csv", "export csv --raw"]
         profile = (work / "lo-profile").resolve().as_uri()  # never touch the user's own profile
-        run([soffice, f"-env:UserInstallation={profile}", "--headless", "--convert-to", "xlsx",
-             "--outdir", converted, *csvs])
+        run(
+            [
+                soffice,
+                f"-env:UserInstallation={profile}",
+                "--headless",
+                "--convert-to",
+                "xlsx",
+                "--outdir",
+                converted,
+                *csvs,
+            ]
+        )
         print(f"{accepted} suggestions accepted with hostile coder and notes")
         print(f"{'file':<28} {'rows':>6} {'cells':>7} {'formulas':>9}")
         for path, label in zip(csvs, labels, strict=True):

@@ -96,6 +96,7 @@ def renames_and_partial_runs(work: Path) -> None:
     before = live_codings(out)
     db = sqlite3.connect(out / "fieldnotes.db")
     live_before = db.execute("SELECT COUNT(*) FROM suggestions WHERE status != 'withdrawn'").fetchone()[0]
+    missing_before = db.execute("SELECT COUNT(*) FROM documents WHERE status = 'missing'").fetchone()[0]
     db.close()
     one = sorted((corpus / "osaka").iterdir())[0]
     result = fieldnotes("code", one, "--out", out, "-q")
@@ -106,7 +107,7 @@ def renames_and_partial_runs(work: Path) -> None:
     code(corpus, out)
     after_full = live_codings(out)
     print(
-        f"code ONE-FILE on the folder (exit {result.returncode}): {missing} documents marked missing, "
+        f"code ONE-FILE on the folder (exit {result.returncode}): {missing - missing_before} documents marked missing, "
         f"{live_before - live_after} suggestions withdrawn, {len(before & after_full)}/{len(before)} decisions "
         "kept after the next full run"
     )
@@ -183,17 +184,22 @@ def idle_connections(work: Path, count: int) -> None:
             idle.append(socket.create_connection(("127.0.0.1", address), timeout=5))
         time.sleep(2)
         held = threads()
-        started = time.perf_counter()
-        probe = socket.create_connection(("127.0.0.1", address), timeout=60)
-        probe.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n" % address)
-        answer = probe.recv(64)
-        waited = time.perf_counter() - started
-        probe.close()
+
+        def ask() -> bytes:
+            probe = socket.create_connection(("127.0.0.1", address), timeout=60)
+            probe.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n" % address)
+            answer = probe.recv(64)
+            probe.close()
+            return answer[:12] or b"closed unanswered"
+
+        meanwhile = ask()
+        time.sleep(32)  # past the handler's 30 s idle timeout
+        later, after = ask(), threads()
         for connection in idle:
             connection.close()
         print(
-            f"{count} idle connections: server threads {at_rest} at rest, {held} while they were open; "
-            f"a request from another client was answered after {waited:.1f} s ({answer[:15]!r})"
+            f"{count} idle connections: server threads {at_rest} at rest, {held} while they were open, "
+            f"{after} after 32 s; a request from another client meanwhile: {meanwhile!r}, after 32 s: {later!r}"
         )
     finally:
         server.terminate()

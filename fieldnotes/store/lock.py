@@ -100,13 +100,13 @@ def results_lock(out_dir: Path, command: str) -> Iterator[None]:
             _held[lock_path][1] -= 1
             if _held[lock_path][1] == 0:
                 descriptor = _held.pop(lock_path)[0]
-                # A run that stopped before writing anything leaves no folder behind (a bad codebook).
-                if created and [p.name for p in out_dir.iterdir()] == [LOCK_NAME]:
-                    with suppress(OSError):
-                        lock_path.unlink()
+                # The lock file goes with the run (a process that opened it meanwhile sees that it
+                # was removed and takes the new one, see _take); a run that stopped before writing
+                # anything leaves no folder behind either (a bad codebook).
+                with suppress(OSError):
+                    lock_path.unlink()
+                    if created and not any(out_dir.iterdir()):
                         out_dir.rmdir()
-                else:
-                    os.ftruncate(descriptor, 0)
                 os.close(descriptor)
 
 

@@ -232,10 +232,13 @@ def open_connection(path: Path) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(path, timeout=30, isolation_level=None)
         connection.row_factory = sqlite3.Row
-        connection.execute("PRAGMA foreign_keys = ON")
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = FULL")
+        # Read before anything is set: switching a foreign database to WAL would change its file.
         version = connection.execute("PRAGMA user_version").fetchone()[0]
+        foreign = version == 0 and _has_tables(connection)
+        if not foreign and version <= SCHEMA_VERSION:
+            connection.execute("PRAGMA foreign_keys = ON")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = FULL")
     except (sqlite3.DatabaseError, OSError) as exc:
         if path.parent.is_dir() and not os.access(path.parent, os.W_OK):
             raise StoreError(
@@ -243,7 +246,7 @@ def open_connection(path: Path) -> sqlite3.Connection:
                 "copy the folder somewhere writable, or give another --out"
             ) from None
         raise StoreError(f"{path}: cannot open the results database ({exc})") from None
-    if version == 0 and _has_tables(connection):
+    if foreign:
         connection.close()
         raise StoreError(
             f"{path}: not a fieldnotes results database (it holds another program's tables); "

@@ -52,8 +52,13 @@ def test_another_programs_database_is_refused(tmp_path, settings):
     out.mkdir()
     with sqlite3.connect(out / "fieldnotes.db") as foreign:
         foreign.execute("CREATE TABLE invoices (id INTEGER)")
+    foreign.close()
+    before = (out / "fieldnotes.db").read_bytes()
     with pytest.raises(StoreError, match="not a fieldnotes results database"):
         ingest_corpus(DATA / "mini", out, settings)
+    # Refused without a byte changed (not even switched to WAL) and nothing left beside it.
+    assert (out / "fieldnotes.db").read_bytes() == before
+    assert sorted(path.name for path in out.iterdir()) == ["fieldnotes.db"]
     with sqlite3.connect(out / "fieldnotes.db") as foreign:
         tables = [row[0] for row in foreign.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
     assert tables == ["invoices"]

@@ -6,6 +6,7 @@ every error names the file, the key, its line where it can be found, and a fix.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -190,6 +191,16 @@ class Site(_Strict):
         return value
 
 
+@functools.cache
+def _shipped_site_tables() -> tuple[dict[str, Any], ...]:
+    return tuple(tomllib.loads(default_settings_path().read_text(encoding="utf-8")).get("site", []))
+
+
+def shipped_sites() -> list[Site]:
+    """The sites of the shipped settings (pipeline/default.toml): Nagoya, Osaka, Niihama."""
+    return [Site.model_validate(table) for table in _shipped_site_tables()]
+
+
 class Settings(_Strict):
     ingest: IngestSettings = IngestSettings()
     repair: RepairSettings = RepairSettings()
@@ -197,7 +208,11 @@ class Settings(_Strict):
     embedding: EmbeddingSettings = EmbeddingSettings()
     coding: CodingSettings = CodingSettings()
     themes: ThemeSettings = ThemeSettings()
-    site: list[Site] = Field(default=[], description="the research sites and their aliases")
+    # Left out of a settings file, the sites are the shipped ones, as every other key keeps its
+    # shipped default; `site = []` says there are none.
+    site: list[Site] = Field(
+        default_factory=lambda: shipped_sites(), description="the research sites and their aliases"
+    )
 
     @model_validator(mode="after")
     def _unique_sites(self) -> Settings:
@@ -294,10 +309,6 @@ def load_settings(path: Path | None = None) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path}: not valid TOML: {exc}") from None
-    if "site" not in data and path != default_settings_path():
-        # A settings file that changes a few keys keeps the shipped sites, as it keeps every other
-        # default; `site = []` says there are none.
-        data["site"] = tomllib.loads(default_settings_path().read_text(encoding="utf-8"))["site"]
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

@@ -6,6 +6,17 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+from fieldnotes.errors import StoreError
+
+
+def unwritable_folder(folder: Path, why: str) -> StoreError:
+    """The one-line error of a command that writes, on a results folder it cannot write to."""
+    return StoreError(
+        f"{folder}: the results folder cannot be written ({why}); this command writes to it: copy the "
+        "folder somewhere writable, or give another --out"
+    )
 
 
 def now() -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from fieldnotes.errors import StoreError
-from fieldnotes.store.base import now
+from fieldnotes.store.base import now, unwritable_folder
 
 T = TypeVar("T")
 
@@ -38,10 +38,7 @@ def _take(lock_path: Path) -> int | None:
             lock_path.parent.mkdir(parents=True, exist_ok=True)
             continue
         except OSError as exc:  # a read-only folder or file system, no permission
-            raise StoreError(
-                f"{lock_path.parent}: the results folder cannot be written ({exc.strerror or exc}); this command "
-                "writes to it: copy the folder somewhere writable, or give another --out"
-            ) from None
+            raise unwritable_folder(lock_path.parent, exc.strerror or str(exc)) from None
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from fieldnotes.errors import StoreError
+from fieldnotes.store.base import unwritable_folder
 from fieldnotes.store.embeddings import EMBEDDINGS_TABLE
 
 SCHEMA_VERSION = 8
@@ -241,10 +242,7 @@ def open_connection(path: Path) -> sqlite3.Connection:
             connection.execute("PRAGMA synchronous = FULL")
     except (sqlite3.DatabaseError, OSError) as exc:
         if path.parent.is_dir() and not os.access(path.parent, os.W_OK):
-            raise StoreError(
-                f"{path.parent}: the results folder cannot be written (read-only); this command writes to it: "
-                "copy the folder somewhere writable, or give another --out"
-            ) from None
+            raise unwritable_folder(path.parent, "read-only") from None
         raise StoreError(f"{path}: cannot open the results database ({exc})") from None
     if foreign:
         connection.close()

@@ -232,7 +232,7 @@ def _reattach_and_write(job: CodingJob, result: CodingResult) -> None:
         result.reattached, orphans = reattach_decisions(job.store, job.run_id, job.loaded.codebook.id)
     result.orphaned = len(orphans)
     with job.clock.stage("write"):
-        orphans_csv = job.workspace.codebook_files(job.loaded.codebook.id, job.store.runs.first_codebook())[1]
+        orphans_csv = codebook_files(job.store, job.workspace, job.loaded.codebook.id)[1]
         if orphans:
             write_csv(orphans_csv, ORPHAN_COLUMNS, orphans)
         else:  # none any more: an old list would say decisions are lost that are not
@@ -240,10 +240,15 @@ def _reattach_and_write(job: CodingJob, result: CodingResult) -> None:
         result.excerpts_csv = write_excerpts_csv(job.store, job.loaded, job.workspace)
 
 
+def codebook_files(store: Store, workspace: Workspace, codebook_id: str) -> tuple[Path, Path]:
+    """The codebook's excerpts and orphans files in the results folder (Workspace.codebook_files)."""
+    return workspace.codebook_files(codebook_id, store.runs.first_codebook())
+
+
 def write_excerpts_csv(store: Store, loaded: LoadedCodebook, workspace: Workspace) -> Path:
     """Every coded excerpt of the codebook, with the code's name, written atomically to the
-    codebook's excerpts file (Workspace.codebook_files); returns that file."""
-    path = workspace.codebook_files(loaded.codebook.id, store.runs.first_codebook())[0]
+    codebook's excerpts file; returns that file."""
+    path = codebook_files(store, workspace, loaded.codebook.id)[0]
     names = {code.id: code.name for code in loaded.codebook.codes}
     rows = store.reads.coded_excerpts(loaded.codebook.id)
     write_csv(path, EXCERPT_COLUMNS, ({**row, "code_name": names.get(row["code"], row["code"])} for row in rows))

@@ -486,6 +486,19 @@ def _zip(path: Path, members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED
     return path
 
 
+def _import_one_source_project(tmp_path: Path, name: str, project: str, source_guid: str, text: str):
+    """Validate a hand-written project.qde (after its XML declaration) against the REFI-QDA schema,
+    pack it with its one source's text as NAME.qdpx and import it into an empty corpus folder
+    (`o` beside it). Returns the CLI result and the corpus folder."""
+    project_schema().validate(project.split("\n", 1)[1])
+    path = _zip(
+        tmp_path / f"{name}.qdpx", {"project.qde": project.encode(), f"sources/{source_guid}.txt": text.encode()}
+    )
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    return run("import-project", str(path), "--corpus", str(corpus), "--out", str(tmp_path / "o")), corpus
+
+
 XXE = b"""<?xml version="1.0"?>
 <!DOCTYPE CodeBook [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
 <CodeBook xmlns="urn:QDA-XML:codebook:1.0"><Codes><Code guid="00000000-0000-0000-0000-000000000001"
@@ -612,14 +625,9 @@ def test_import_project_from_nvivo_counts_utf16_and_reports_unknown_codes(tmp_pa
 </TextSource>
 <PDFSource guid="cccccccc-0000-0000-0000-000000000002" name="scan.pdf" path="internal://x.pdf"/></Sources>
 </Project>"""
-    project_schema().validate(project.split("\n", 1)[1])
-    path = _zip(
-        tmp_path / "visits.qdpx",
-        {"project.qde": project.encode(), "sources/cccccccc-0000-0000-0000-000000000001.txt": text.encode()},
+    result, corpus = _import_one_source_project(
+        tmp_path, "visits", project, "cccccccc-0000-0000-0000-000000000001", text
     )
-    corpus = tmp_path / "c"
-    corpus.mkdir()
-    result = run("import-project", str(path), "--corpus", str(corpus), "--out", str(tmp_path / "o"))
     assert result.exit_code == 0, result.output
     assert "and 1 of 2 codings" in result.output and "as accepted codes" in result.output
     assert "Weather (1)" in result.output and "scan.pdf (PDFSource): not a text source" in result.output
@@ -828,14 +836,9 @@ def test_a_pdf_source_comes_in_by_its_text_representation_and_a_site_variable_pl
   <VariableValue><VariableRef targetGUID="ffffffff-0000-0000-0000-000000000001"/><TextValue>Osaka</TextValue></VariableValue>
 </PDFSource></Sources>
 </Project>"""
-    project_schema().validate(project.split("\n", 1)[1])
-    path = _zip(
-        tmp_path / "brief.qdpx",
-        {"project.qde": project.encode(), "sources/cccccccc-0000-0000-0000-000000000002.txt": text.encode()},
+    result, corpus = _import_one_source_project(
+        tmp_path, "brief", project, "cccccccc-0000-0000-0000-000000000002", text
     )
-    corpus = tmp_path / "c"
-    corpus.mkdir()
-    result = run("import-project", str(path), "--corpus", str(corpus), "--out", str(tmp_path / "o"))
     assert result.exit_code == 0, result.output
     assert "and 1 of 1 codings" in result.output and "not a text source" not in result.output
     assert (corpus / "imported" / "brief" / "osaka" / "brief.txt").read_text(encoding="utf-8") == text

@@ -94,8 +94,6 @@ def test_passage_ids_are_stable_content_addressed_and_distinct(settings):
 
 
 def test_a_japanese_quotation_with_a_full_stop_inside_stays_one_sentence():
-    from fieldnotes.ingest.segment import JapaneseSentenceSplitter
-
     text = "班長は「見守りは大事だ。続けたい。」と話した。次の会は来月です。\n（注。原文のまま）"
     spans = JapaneseSentenceSplitter().split([text])[0]
     assert [text[a:b] for a, b in spans] == [

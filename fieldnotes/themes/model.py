@@ -52,6 +52,9 @@ def cached_backend(embed: Callable[[list[str]], np.ndarray]):
     through the cache, a refit embeds only words never seen before, and loads no model at all
     when there are none.
     """
+    from fieldnotes.lazy import import_bertopic
+
+    import_bertopic()
     from bertopic.backend import BaseEmbedder
 
     class CachedBackend(BaseEmbedder):
@@ -162,6 +165,9 @@ def fit_themes(
     if n < 3:
         return _single_theme(texts, tokenizer, settings)
 
+    from fieldnotes.lazy import import_bertopic
+
+    import_bertopic()
     from bertopic.representation import KeyBERTInspired, MaximalMarginalRelevance
     from sklearn.feature_extraction.text import CountVectorizer
 
@@ -239,7 +245,9 @@ def _fit_topic_model(documents: list[str], embeddings: np.ndarray, embedding_mod
     import logging
     import warnings
 
-    from bertopic import BERTopic
+    from fieldnotes.lazy import import_bertopic
+
+    BERTopic = import_bertopic().BERTopic
 
     # The labelling models (which embed candidate words) run once, after outliers are
     # reassigned, rather than also inside fit_transform, where their result would be replaced.

@@ -66,6 +66,26 @@ def test_import_spacy_leaves_torch_out_and_importable():
     assert result.returncode == 0, result.stderr
 
 
+def test_import_bertopic_leaves_torch_out_and_everything_importable_after():
+    script = textwrap.dedent(
+        """
+        import sys
+        from fieldnotes.lazy import import_bertopic
+        bertopic = import_bertopic()
+        from bertopic.representation import KeyBERTInspired, MaximalMarginalRelevance
+        assert bertopic.BERTopic and KeyBERTInspired and MaximalMarginalRelevance
+        held = ("torch", "transformers", "sentence_transformers")
+        assert not [name for name in held if name in sys.modules], [name for name in held if name in sys.modules]
+        assert not [finder for finder in sys.meta_path if type(finder).__name__ == "_HoldBack"]
+        from sentence_transformers import SentenceTransformer
+        import torch
+        assert torch.zeros(1).shape == (1,) and SentenceTransformer
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
 def test_embeddings_are_made_in_length_sorted_chunks_and_returned_in_order(tmp_path, monkeypatch):
     monkeypatch.setattr(embed_module, "EMBED_CHUNK", 2)
     embedder = HashEmbedder()

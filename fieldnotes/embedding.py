@@ -44,6 +44,18 @@ class Embedder(Protocol):
         ...
 
 
+# A model id ending in this names a path that reproduces the vectors of the model id before it
+# (the ONNX export, checked against torch when it is made): cached apart, calibrated alike.
+SAME_VECTORS_SUFFIX = "+onnx"
+
+
+def vector_space(model_id: str) -> str:
+    """The model whose vectors an embedder with this model id gives: what a calibration is fitted
+    for, so one fitted on torch vectors holds for the ONNX path's and the other way round. Read
+    from the id, which every wrapper of an embedder passes on."""
+    return model_id.removesuffix(SAME_VECTORS_SUFFIX)
+
+
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

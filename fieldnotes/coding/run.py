@@ -29,7 +29,7 @@ from fieldnotes.coding.suggest import (
     SuggesterFactory,
     rationale,
 )
-from fieldnotes.embedding import Embedder, VectorCache, embed_cached
+from fieldnotes.embedding import Embedder, VectorCache, embed_cached, vector_space
 from fieldnotes.records import Excerpt, Suggestion
 from fieldnotes.resources import installed_version
 from fieldnotes.settings import Settings
@@ -201,11 +201,12 @@ def build_coder(
     suggesters = build_suggesters(settings.coding.suggesters, loaded, prototypes, training, cache_dir)
     calibration_path = find_calibration(loaded)
     calibration = Calibration.load(calibration_path) if calibration_path is not None else None
-    other_model = calibration is not None and calibration.model != embedder.model_id
+    space = vector_space(embedder.model_id)
+    other_model = calibration is not None and calibration.model != space
     if calibration is not None and calibration_path is not None and other_model:
         # Its weights and threshold are for another encoder's similarity scale: not applied.
         notes.append(
-            f"calibration {calibration_path.name} was fitted with {calibration.model}, not {embedder.model_id}: "
+            f"calibration {calibration_path.name} was fitted with {calibration.model}, not {space}: "
             "not used; run `fieldnotes calibrate` with this model for calibrated scores"
         )
         calibration = calibration_path = None
@@ -220,7 +221,7 @@ def build_coder(
             model=embedder.model_id,
             labelled_rates=rates,
         )
-        model = embedder.model_id if other_model else None
+        model = space if other_model else None
         notes.append(label_free_note(loaded, settings.coding.suggestions_per_excerpt, model))
     else:
         scorer = calibration

@@ -7,6 +7,8 @@ researchers review suggestions, their decisions.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,6 +58,10 @@ def merge(*sets: TrainingSet) -> TrainingSet:
 
 
 LEARNED_CACHE_PREFIX = "learned-"
+# Weights files kept in a results folder's cache: one run may build several learned suggesters
+# (English and Japanese excerpts are scored in two vector spaces; a folder may hold several
+# codebooks), and each must find its own weights in the next run.
+LEARNED_CACHE_KEEP = 8
 
 
 class LearnedSuggester:
@@ -158,12 +164,14 @@ def _read_weights(path: Path, k: int, dim: int) -> Weights | None:
         return None
     if not np.isfinite(coefficients).all() or not np.isfinite(intercepts).all():
         return None
+    with contextlib.suppress(OSError):  # a read-only folder keeps its files anyway
+        os.utime(path)  # in use: kept when other weights are written (_write_weights)
     return weights
 
 
 def _write_weights(path: Path, weights: Weights) -> None:
-    """Saved atomically; weights of other training data in the folder are removed (only the
-    latest is ever read again)."""
+    """Saved atomically; of the other weights in the folder, the LEARNED_CACHE_KEEP - 1 used most
+    recently are kept and older ones removed."""
     import numpy as np
 
     from fieldnotes.files import atomic_path
@@ -172,8 +180,9 @@ def _write_weights(path: Path, weights: Weights) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp, tmp.open("xb") as handle:
             np.savez(handle, coefficients=weights[0], intercepts=weights[1], fitted=weights[2])
-        for old in path.parent.glob(f"{LEARNED_CACHE_PREFIX}*.npz"):
-            if old != path:
-                old.unlink(missing_ok=True)
+        others = [old for old in path.parent.glob(f"{LEARNED_CACHE_PREFIX}*.npz") if old != path]
+        others.sort(key=lambda old: old.stat().st_mtime, reverse=True)
+        for old in others[LEARNED_CACHE_KEEP - 1 :]:
+            old.unlink(missing_ok=True)
     except OSError:
         pass  # a cache that cannot be written costs the next run a fit, nothing else

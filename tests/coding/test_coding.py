@@ -115,16 +115,33 @@ def test_learned_weights_score_as_scikit_learn_and_are_cached_by_training_data(m
     assert (again.evidence(Batch([""] * 25, probe)).features["learned"] == scores).all()
     monkeypatch.undo()
 
-    # Other training data: fitted again, and only the newest weights stay in the folder.
+    # Other training data (another vector space or codebook in the same run): fitted again, and
+    # both weights stay, so each is read in the next run; beyond LEARNED_CACHE_KEEP the least
+    # recently used go.
     labels[:5, 1], labels[5:10, 1] = 1, 0
-    LearnedSuggester(mini.codebook, TrainingSet(vectors, labels), cache_dir=tmp_path)
-    assert len(list(tmp_path.glob("learned-*.npz"))) == 1 and not cached[0].exists()
+    second = TrainingSet(vectors, labels.copy())
+    LearnedSuggester(mini.codebook, second, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("learned-*.npz"))) == 2 and cached[0].exists()
+    monkeypatch.setattr(learned_module, "_fit_weights", lambda *args: pytest.fail("fitted again"))
+    LearnedSuggester(mini.codebook, training, cache_dir=tmp_path)
+    LearnedSuggester(mini.codebook, second, cache_dir=tmp_path)
+    monkeypatch.undo()
+    for extra in range(learned_module.LEARNED_CACHE_KEEP):
+        more = labels.copy()
+        more[10 + extra, 2] = 1
+        more[20 + extra, 2] = 0
+        latest = TrainingSet(vectors, more)
+        LearnedSuggester(mini.codebook, latest, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("learned-*.npz"))) == learned_module.LEARNED_CACHE_KEEP
+    assert not cached[0].exists()
 
     # A damaged cache file is never trusted: the weights are fitted again.
-    damaged = next(tmp_path.glob("learned-*.npz"))
+    damaged = tmp_path / f"{learned_module.LEARNED_CACHE_PREFIX}{learned_module._training_digest(latest, 4.0)}.npz"
+    assert damaged.exists()
     damaged.write_bytes(b"PK\x03\x04 not a real archive")
-    rebuilt = LearnedSuggester(mini.codebook, TrainingSet(vectors, labels), cache_dir=tmp_path)
-    assert rebuilt.fitted[0] and rebuilt.fitted[1] and not rebuilt.fitted[2:].any()
+    rebuilt = LearnedSuggester(mini.codebook, latest, cache_dir=tmp_path)
+    assert rebuilt.fitted[0] and rebuilt.fitted[1] and rebuilt.fitted[2] and not rebuilt.fitted[3:].any()
+    assert damaged.stat().st_size > 100  # written again, whole
 
 
 def test_learned_suggester_and_calibration_on_precomputed_vectors(mini):

@@ -9,7 +9,11 @@ For each PDF it prints:
   - extra words: fieldnotes' words the reference does not hold (repairs that joined words, or
     text pdftotext misses), as a share of fieldnotes' words;
   - reading order: over the words that occur exactly once in both texts, the share of pairs
-    whose order agrees (Kendall's concordance; 100% = the same reading order).
+    whose order agrees (Kendall's concordance; 100% = the same reading order);
+  - tables: the tables the PDF reader found (rows of "cell | cell"), their rows, and how many of
+    those rows are rows of the page as `pdftotext -layout` lays it out: every non-empty cell is
+    found on the page's layout text within four consecutive lines (a cell of several lines is
+    set beside the others' middle), left to right in the row's order.
 Words differ where repair changed them on purpose (joined hyphens, dropped running heads), so
 100% is not the goal; a low figure points at lost text or a scrambled page.
 
@@ -60,6 +64,51 @@ def fieldnotes_text(path: Path) -> str:
     return repair_document(source, settings.repair, settings.segment).text
 
 
+def layout_pages(path: Path) -> list[list[str]]:
+    """pdftotext -layout's lines, per page (pages are separated by form feeds)."""
+    done = subprocess.run(["pdftotext", "-layout", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True)
+    return [page.split("\n") for page in done.stdout.decode("utf-8", "replace").split("\f")]
+
+
+def _squash(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def row_in_layout(cells: list[str], lines: list[str]) -> bool:
+    """Whether the row's cells are on the page's layout lines within four consecutive lines,
+    left to right: each cell found at a column right of the one before. A cell is looked for by
+    its first two words (a cell may wrap after them)."""
+    patterns = [
+        re.compile(r"\s+".join(re.escape(word) for word in _squash(cell).split()[:2])) for cell in cells if cell.strip()
+    ]
+    normalised = [unicodedata.normalize("NFKC", line) for line in lines]
+    for top in range(len(lines)):
+        window = normalised[top : top + 4]
+        column = -1
+        for pattern in patterns:
+            found = [match.start() for line in window for match in pattern.finditer(line) if match.start() > column]
+            if not found:
+                break
+            column = min(found)
+        else:
+            return True
+    return False
+
+
+def table_rows(path: Path) -> tuple[int, int, int]:
+    """(tables, rows, rows as in the layout reference) of the PDF reader's tables."""
+    from fieldnotes.ingest.model import BlockKind
+    from fieldnotes.ingest.readers.pdf import read_pdf
+
+    tables = [block for block in read_pdf(path, path.read_bytes()).blocks if block.kind == BlockKind.TABLE]
+    pages = layout_pages(path)
+    intact = 0
+    for table in tables:
+        page = pages[(table.page or 1) - 1] if table.page and table.page <= len(pages) else []
+        intact += sum(row_in_layout(row.split(" | "), page) for row in table.lines)
+    return len(tables), sum(len(table.lines) for table in tables), intact
+
+
 def _inversions(values: list[int]) -> int:
     """Pairs out of order in `values` (merge sort count)."""
     if len(values) < 2:
@@ -104,7 +153,10 @@ def main() -> int:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.disable(logging.WARNING)
-    print(f"{'document':52} {'ref words':>9} {'recovered':>9} {'extra':>7} {'order':>7}")
+    print(
+        f"{'document':52} {'ref words':>9} {'recovered':>9} {'extra':>7} {'order':>7} {'tables':>6} "
+        f"{'rows':>5} {'as laid out':>11}"
+    )
     for path in sorted(args.docs.glob("*.pdf")):
         reference, ours = words_of(reference_text(path)), words_of(fieldnotes_text(path))
         ref_counts, our_counts = Counter(reference), Counter(ours)
@@ -113,7 +165,11 @@ def main() -> int:
         extra = 1 - shared / len(ours) if ours else 0.0
         order = order_agreement(reference, ours)
         order_text = f"{order:7.1%}" if order is not None else "    n/a"
-        print(f"{path.name[:52]:52} {len(reference):9} {recovered:9.1%} {extra:7.1%} {order_text}")
+        tables, rows, intact = table_rows(path)
+        print(
+            f"{path.name[:52]:52} {len(reference):9} {recovered:9.1%} {extra:7.1%} {order_text} {tables:6} "
+            f"{rows:5} {intact:11}"
+        )
     return 0
 
 

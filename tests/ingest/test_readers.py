@@ -140,6 +140,77 @@ def test_pdf_two_columns_pages_and_bold_headings(tmp_path):
     assert len(pages) >= 2
     joined = " ".join(texts(document))
     assert joined.index("Paragraph 1 ") < joined.index("Paragraph 30 ")
+    assert not [block for block in document.blocks if block.kind == BlockKind.TABLE]  # prose side by side
+
+
+def _pdf_with_table(path: Path, rows: list[list[str]], before: str, after: str) -> Path:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Table
+
+    styles = getSampleStyleSheet()
+    cells = [[Paragraph(cell, styles["BodyText"]) for cell in row] for row in rows]
+    story = [
+        Paragraph(before, styles["BodyText"]),
+        Table(cells, colWidths=[170, 140, 140]),
+        Paragraph(after, styles["BodyText"]),
+    ]
+    SimpleDocTemplate(str(path), pagesize=A4).build(story)
+    return path
+
+
+def test_pdf_table_is_kept_as_rows_of_cells_in_reading_order(tmp_path):
+    rows = [
+        ["Site", "Members", "Han groups"],
+        ["Nagoya south district cooperative, including the two branch clinics", "12,400", "310"],
+        ["Osaka", "8,900", "205"],
+        ["Niihama", "5,100", "96"],
+    ]
+    before = "The cooperatives differ in size, as the membership figures of the last annual reports show."
+    after = "Han groups meet once a month in a member's home or the community hall."
+    path = _pdf_with_table(tmp_path / "figures.pdf", rows, before, after)
+    document = read_document(path, "figures.pdf")
+    (table,) = [block for block in document.blocks if block.kind == BlockKind.TABLE]
+    # One line per row, cells in column order; a cell that wraps over two lines stays in its row.
+    assert table.lines == [" | ".join(row) for row in rows]
+    order = texts(document)
+    assert order.index(before) < order.index(" ".join(table.lines)) < order.index(after)
+    assert not table.looks_like_heading
+
+
+def test_pdf_table_rows_ignore_empty_boxes_and_prose_is_left_alone():
+    from types import SimpleNamespace
+
+    from fieldnotes.ingest.readers.pdf import PageTable, find_tables
+
+    class Box(SimpleNamespace):
+        """What find_tables reads of a pdfminer text box: its edges, its text, its lines."""
+
+        def __iter__(self):
+            return iter(())
+
+    def cell(x0, y0, x1, y1, text):
+        return Box(x0=x0, y0=y0, x1=x1, y1=y1, height=y1 - y0, get_text=lambda text=text: text)
+
+    agenda = [
+        cell(24, 700, 108, 718, "1 | Context"),
+        cell(168, 700, 500, 718, "- Why we meet"),
+        cell(24, 650, 132, 668, "2 | Objectives"),
+        cell(168, 650, 560, 668, "- What we want"),
+        cell(24, 600, 146, 618, "3 | Participants"),
+        cell(168, 580, 490, 618, "- Who is here / Consent forms"),
+        cell(24, 580, 142, 598, ""),  # an empty box under a cell, as a slide template leaves
+    ]
+    (table,) = [part for part in find_tables(agenda, 842) if isinstance(part, PageTable)]
+    assert table.rows == [
+        "1 | Context | - Why we meet",
+        "2 | Objectives | - What we want",
+        "3 | Participants | - Who is here / Consent forms",
+    ]
+    long = "Members of the han meet every month in a member's home to talk about health, " * 2
+    prose = [cell(40, 700 - 60 * i, 290, 750 - 60 * i, long) for i in range(4)]
+    prose += [cell(310, 700 - 60 * i, 560, 750 - 60 * i, long) for i in range(4)]
+    assert find_tables(prose, 842) == prose  # two columns of prose are not a table
 
 
 def test_html_skips_scripts_and_reads_headings_and_meta(tmp_path):

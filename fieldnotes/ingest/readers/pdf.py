@@ -1,13 +1,22 @@
-"""PDF files through pdfminer's layout analysis: boxes in reading order, headings by type."""
+"""PDF files through pdfminer's layout analysis: boxes in reading order, headings by type, and
+tables found by their aligned columns kept as rows of cells ("cell | cell | cell")."""
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fieldnotes.errors import DocumentError
-from fieldnotes.ingest.model import RawBlock
+from fieldnotes.ingest.model import BlockKind, RawBlock
 from fieldnotes.ingest.readers.text import ReadResult
+
+# A table: at least this many rows of two or more cells whose left edges line up in columns.
+TABLE_MIN_ROWS = 3
+COLUMN_TOLERANCE = 4.0  # points between left edges of one column
+# Cells are short: prose set in two columns has long, many-line boxes side by side, never this.
+TABLE_MAX_CELL_CHARS = 160
+TWO_COLUMN_MAX_MEDIAN_CHARS = 40
 
 
 def read_pdf(path: Path, data: bytes) -> ReadResult:
@@ -26,8 +35,12 @@ def read_pdf(path: Path, data: bytes) -> ReadResult:
         pages = extract_pages(io.BytesIO(data), laparams=LAParams())  # the bytes read, not the path again
         for page_number, page in enumerate(pages, start=1):
             boxes = [element for element in page if isinstance(element, LTTextContainer)]
+            boxes = find_tables(boxes, page.height)
             ordered, edges = reading_order(boxes, page.width, page.height)
             for element in ordered:
+                if isinstance(element, PageTable):
+                    found.append((RawBlock(element.rows, BlockKind.TABLE, page=page_number), element.size, 0.0))
+                    continue
                 for lines, size, bold in _typeset_runs(element):
                     block = RawBlock(lines, page=page_number, at_page_edge=id(element) in edges)
                     found.append((block, size, bold))
@@ -110,9 +123,131 @@ def _mark_pdf_headings(found: list[tuple[RawBlock, float, float]]) -> None:
     candidates = [
         (block, round(size * 2) / 2)
         for block, size, bold in found
-        if len(block.lines) <= 3 and (bold > 0.8 or size > body * 1.15)
+        if block.kind != BlockKind.TABLE and len(block.lines) <= 3 and (bold > 0.8 or size > body * 1.15)
     ]
     sizes = sorted({size for _, size in candidates}, reverse=True)
     for block, size in candidates:
         block.looks_like_heading = True
         block.level = sizes.index(size) + 1
+
+
+@dataclass
+class PageTable:
+    """A table found on a page: its rows as "cell | cell" lines, where it sits, its type size.
+    It takes the place of its cells' boxes in the page's reading order."""
+
+    rows: list[str]
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+    size: float
+    cells: list = field(default_factory=list, repr=False)
+
+
+def _cell_text(box) -> str:
+    return " ".join(box.get_text().split())
+
+
+def _box_size(box) -> float:
+    from pdfminer.layout import LTChar, LTTextLine
+
+    sizes = [c.size for line in box if isinstance(line, LTTextLine) for c in line if isinstance(c, LTChar)]
+    return sum(sizes) / len(sizes) if sizes else 0.0
+
+
+def _rows(boxes: list) -> list[list]:
+    """Boxes grouped into rows, top to bottom: boxes whose vertical extents overlap share a row
+    (a cell of two lines beside cells of one is still in their row)."""
+    rows: list[list] = []
+    for box in sorted(boxes, key=lambda b: -b.y1):
+        if rows:
+            low = min(b.y0 for b in rows[-1])
+            if box.y1 > low + 0.3 * min(box.height, min(b.height for b in rows[-1])):
+                rows[-1].append(box)
+                continue
+        rows.append([box])
+    return [sorted(row, key=lambda b: b.x0) for row in rows]
+
+
+def _columns(starts: list[float]) -> list[float]:
+    """Left edges clustered within COLUMN_TOLERANCE: the columns' positions."""
+    columns: list[list[float]] = []
+    for x in sorted(starts):
+        if columns and x - columns[-1][-1] <= COLUMN_TOLERANCE:
+            columns[-1].append(x)
+        else:
+            columns.append([x])
+    return [sum(group) / len(group) for group in columns]
+
+
+def _is_table(rows: list[list]) -> list[float] | None:
+    """The column positions when these consecutive rows read as a table, else None."""
+    if len(rows) < TABLE_MIN_ROWS or any(len(row) < 2 for row in rows):
+        return None
+    texts = [_cell_text(box) for row in rows for box in row]
+    if max(len(text) for text in texts) > TABLE_MAX_CELL_CHARS:
+        return None
+    columns = [x for x in _columns([box.x0 for row in rows for box in row])]
+    # Every cell starts at a column that at least half of the rows use.
+    used = {x: 0 for x in columns}
+    for row in rows:
+        for x in {min(columns, key=lambda c: abs(c - box.x0)) for box in row}:
+            used[x] += 1
+    if any(count * 2 < len(rows) for count in used.values()) or len(columns) < 2:
+        return None
+    if any(len({min(columns, key=lambda c: abs(c - box.x0)) for box in row}) < len(row) for row in rows):
+        return None  # two cells of one row in one column: not a grid
+    if len(columns) == 2:
+        median = sorted(len(text) for text in texts)[len(texts) // 2]
+        if median > TWO_COLUMN_MAX_MEDIAN_CHARS:
+            return None
+    return columns
+
+
+def find_tables(boxes: list, page_height: float) -> list:
+    """The page's boxes with each table's cells replaced by one PageTable. A table is a run of
+    TABLE_MIN_ROWS or more rows of two or more short cells whose left edges line up in columns
+    (a header row and the rows under it); single-cell rows end it. Margins are left alone."""
+    body = [b for b in boxes if page_height * 0.06 <= b.y1 and b.y0 <= page_height * 0.94 and _cell_text(b)]
+    rows = _rows(body)
+    tables: list[PageTable] = []
+    start = 0
+    while start < len(rows):
+        end = start
+        while end < len(rows) and len(rows[end]) >= 2:
+            end += 1
+        # The longest run from `start` that reads as a table.
+        while end - start >= TABLE_MIN_ROWS and _is_table(rows[start:end]) is None:
+            end -= 1
+        columns = _is_table(rows[start:end]) if end - start >= TABLE_MIN_ROWS else None
+        if columns is None:
+            start += 1
+            continue
+        lines = []
+        for row in rows[start:end]:
+            cells = [""] * len(columns)
+            for box in row:
+                at = min(range(len(columns)), key=lambda i: abs(columns[i] - box.x0))
+                cells[at] = _cell_text(box)
+            while cells and not cells[-1]:
+                cells.pop()
+            lines.append(" | ".join(cells))
+        cells_in = [box for row in rows[start:end] for box in row]
+        sizes = [size for size in (_box_size(box) for box in cells_in) if size]
+        tables.append(
+            PageTable(
+                lines,
+                min(b.x0 for b in cells_in),
+                max(b.x1 for b in cells_in),
+                min(b.y0 for b in cells_in),
+                max(b.y1 for b in cells_in),
+                sum(sizes) / len(sizes) if sizes else 0.0,
+                cells_in,
+            )
+        )
+        start = end
+    if not tables:
+        return boxes
+    taken = {id(box) for table in tables for box in table.cells}
+    return [box for box in boxes if id(box) not in taken] + tables

@@ -309,7 +309,9 @@ def onnx_floor(texts_path: Path, onnx_file: Path, model: str, batch_size: int, t
 # --- one size ---------------------------------------------------------------------------
 
 
-def run_size(requested: int, seed: int, work: Path, model: str, batch_size: int, echo) -> SizeResult:
+def run_size(
+    requested: int, seed: int, work: Path, model: str, batch_size: int, echo, torch_floor: bool = True
+) -> SizeResult:
     result = SizeResult(requested, batch_size=batch_size)
     # Its own embedding cache, so the cold run really starts cold (the user's cache is shared).
     env = child_env(FIELDNOTES_CACHE_DIR=str(work / "embedding-cache"))
@@ -359,7 +361,8 @@ def run_size(requested: int, seed: int, work: Path, model: str, batch_size: int,
     texts_path.write_text(json.dumps(texts), encoding="utf-8")
     echo(f"[{requested}] raw encode of {len(texts)} texts ...")
     floors = {}
-    for path_name in ("onnx", "torch") if onnx_file is not None else ("torch",):
+    paths = ("onnx", "torch") if onnx_file is not None else ("torch",)
+    for path_name in paths if torch_floor or onnx_file is None else ("onnx",):
         floor_json = work / f"floor-{path_name}.json"
         floor_args = [
             "--encode-floor",
@@ -381,9 +384,10 @@ def run_size(requested: int, seed: int, work: Path, model: str, batch_size: int,
     result.raw_encode_seconds = round(floor["encode"], 3)
     result.raw_import_seconds = round(floor["import"], 3)
     result.raw_load_seconds = round(floor["load"], 3)
-    result.raw_torch, torch_floor = floors["torch"]
-    result.torch_encode_seconds = round(torch_floor["encode"], 3)
-    result.torch_threads = int(torch_floor["threads"])
+    if "torch" in floors:
+        result.raw_torch, torch_result = floors["torch"]
+        result.torch_encode_seconds = round(torch_result["encode"], 3)
+        result.torch_threads = int(torch_result["threads"])
     result.onnx_threads = int(floor["threads"]) if onnx_file is not None else 0
 
     code_run("warm")
@@ -465,8 +469,12 @@ def format_size(result: SizeResult) -> str:
     if result.export is not None:
         lines.append(
             f"{'raw encode: SentenceTransformer.encode (torch)':<{width}}"
-            f"{_seconds(result.torch_encode_seconds):>10}{_mb(result.raw_torch):>13}  the same texts, "
-            f"{result.torch_threads} torch threads"
+            f"{_seconds(result.torch_encode_seconds or None):>10}{_mb(result.raw_torch):>13}  "
+            + (
+                f"the same texts, {result.torch_threads} torch threads"
+                if result.raw_torch
+                else "skipped (--no-torch-floor)"
+            )
         )
     notes = {
         "cold": f"empty results folder; {result.embedded.get('cold', 0):,} excerpts newly embedded",
@@ -540,6 +548,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, default=None, help="keep corpora, results and logs in this folder")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurements")
     parser.add_argument(
+        "--no-torch-floor", action="store_true", help="skip the torch raw encode (the slowest step at large sizes)"
+    )
+    parser.add_argument(
         "--repeats", type=int, default=STARTUP_REPEATS, help=f"start-up runs per command (default {STARTUP_REPEATS})"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the table")
@@ -585,7 +596,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if work.exists():
                 shutil.rmtree(work)
             work.mkdir(parents=True)
-            results.append(run_size(size, args.seed, work, embedding.model, embedding.batch_size, echo))
+            results.append(
+                run_size(size, args.seed, work, embedding.model, embedding.batch_size, echo, not args.no_torch_floor)
+            )
         started = startup(echo, max(1, args.repeats)) if not args.no_startup else {}
     finally:
         if args.keep is None:

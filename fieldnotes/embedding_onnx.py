@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -280,18 +281,26 @@ class OnnxEmbedder(_TimedEmbedder):
                 '"sentence-transformers"'
             ) from None
         if not self.path.is_file():
-            export_model(self.folder, self.source_id, self.path, self.pipeline, self.threads)
-            self.exported_now = True
+            self._export()
         try:
             session = _session(self.path, self.threads)
         except Exception as exc:  # a truncated or foreign file: make it anew once
             if self.exported_now:
                 raise ModelError(f"cannot load the ONNX model {self.path} ({exc})") from None
             self.path.unlink(missing_ok=True)
-            export_model(self.folder, self.source_id, self.path, self.pipeline, self.threads)
-            self.exported_now = True
+            self._export()
             session = _session(self.path, self.threads)
         return session, _tokenizer(self.folder, self.pipeline.max_seq_length)
+
+    def _export(self) -> None:
+        if encoder_progress_wanted():  # at a terminal: say why this run pauses once
+            print(
+                f"preparing the embedding model for ONNX Runtime, once (about 10 s; kept in {self.path.parent})",
+                file=sys.stderr,
+                flush=True,
+            )
+        export_model(self.folder, self.source_id, self.path, self.pipeline, self.threads)
+        self.exported_now = True
 
     def _vectors(self, model, texts: Sequence[str]) -> np.ndarray:
         import numpy as np

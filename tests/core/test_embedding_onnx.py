@@ -64,15 +64,20 @@ def test_export_is_made_once_recorded_and_reused(embedder):
     assert not again.exported_now
 
 
-def test_a_damaged_export_is_made_anew(tmp_path, embedder):
+def test_a_damaged_export_is_made_anew_and_a_terminal_is_told(tmp_path, embedder, capsys):
+    from fieldnotes.timing import encoder_progress_bar
+
     embedder.encode(["x"])
     folder = tmp_path / MODELS_FOLDER
     folder.mkdir()
     damaged = exported_model_path(folder, embedder.source_id)
     damaged.write_bytes(embedder.path.read_bytes()[:100_000])  # a copy cut short, as by a full disk
     fresh = OnnxEmbedder(MODEL, folder)
-    assert np.allclose(fresh.encode(["home visits"]), embedder.encode(["home visits"]), atol=1e-6)
+    with encoder_progress_bar():  # as the CLI turns it on at a terminal
+        vectors = fresh.encode(["home visits"])
+    assert np.allclose(vectors, embedder.encode(["home visits"]), atol=1e-6)
     assert fresh.exported_now and damaged.stat().st_size == embedder.path.stat().st_size
+    assert "preparing the embedding model for ONNX Runtime, once" in capsys.readouterr().err
 
 
 def _model_copy(tmp_path: Path, drop: str | None = None, pooling: str | None = None) -> Path:

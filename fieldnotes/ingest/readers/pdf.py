@@ -181,6 +181,11 @@ def _columns(starts: list[float]) -> list[float]:
     return [sum(group) / len(group) for group in columns]
 
 
+def _column_of(columns: list[float], box) -> int:
+    """The index of the column whose position is nearest the box's left edge."""
+    return min(range(len(columns)), key=lambda i: abs(columns[i] - box.x0))
+
+
 def _is_table(rows: list[list]) -> list[float] | None:
     """The column positions when these consecutive rows read as a table, else None."""
     if len(rows) < TABLE_MIN_ROWS or any(len(row) < 2 for row in rows):
@@ -188,15 +193,14 @@ def _is_table(rows: list[list]) -> list[float] | None:
     texts = [_cell_text(box) for row in rows for box in row]
     if max(len(text) for text in texts) > TABLE_MAX_CELL_CHARS:
         return None
-    columns = [x for x in _columns([box.x0 for row in rows for box in row])]
-    # Every cell starts at a column that at least half of the rows use.
-    used = {x: 0 for x in columns}
-    for row in rows:
-        for x in {min(columns, key=lambda c: abs(c - box.x0)) for box in row}:
-            used[x] += 1
-    if any(count * 2 < len(rows) for count in used.values()) or len(columns) < 2:
+    columns = _columns([box.x0 for row in rows for box in row])
+    if len(columns) < 2:
         return None
-    if any(len({min(columns, key=lambda c: abs(c - box.x0)) for box in row}) < len(row) for row in rows):
+    in_columns = [{_column_of(columns, box) for box in row} for row in rows]
+    # Every cell starts at a column that at least half of the rows use.
+    if any(sum(column in used for used in in_columns) * 2 < len(rows) for column in range(len(columns))):
+        return None
+    if any(len(used) < len(row) for used, row in zip(in_columns, rows, strict=True)):
         return None  # two cells of one row in one column: not a grid
     if len(columns) == 2:
         median = sorted(len(text) for text in texts)[len(texts) // 2]
@@ -218,9 +222,12 @@ def find_tables(boxes: list, page_height: float) -> list:
         while end < len(rows) and len(rows[end]) >= 2:
             end += 1
         # The longest run from `start` that reads as a table.
-        while end - start >= TABLE_MIN_ROWS and _is_table(rows[start:end]) is None:
+        columns = None
+        while end - start >= TABLE_MIN_ROWS:
+            columns = _is_table(rows[start:end])
+            if columns is not None:
+                break
             end -= 1
-        columns = _is_table(rows[start:end]) if end - start >= TABLE_MIN_ROWS else None
         if columns is None:
             start += 1
             continue
@@ -228,8 +235,7 @@ def find_tables(boxes: list, page_height: float) -> list:
         for row in rows[start:end]:
             cells = [""] * len(columns)
             for box in row:
-                at = min(range(len(columns)), key=lambda i: abs(columns[i] - box.x0))
-                cells[at] = _cell_text(box)
+                cells[_column_of(columns, box)] = _cell_text(box)
             while cells and not cells[-1]:
                 cells.pop()
             lines.append(" | ".join(cells))

@@ -265,36 +265,29 @@ def encode_floor(texts_path: Path, model: str, batch_size: int) -> dict[str, flo
 
 
 def onnx_floor(texts_path: Path, onnx_file: Path, model: str, batch_size: int, threads: int) -> dict[str, float]:
-    """Encode the texts with ONNX Runtime on the exported file alone: the tokenizer, one
-    session.run per batch (shortest texts first, as sentence-transformers sorts), mean pooling."""
+    """Encode the texts with ONNX Runtime on the exported file alone, through the onnx backend's own
+    pieces (its tokenizer, session and one `session.run` plus pooling per batch; shortest texts
+    first, as sentence-transformers sorts), without the embedder, the cache or anything else."""
     started = time.perf_counter()
     import numpy as np
-    import onnxruntime
-    from tokenizers import Tokenizer
+    import onnxruntime  # noqa: F401 - imported here so that its import is timed apart
+    import tokenizers  # noqa: F401
 
     from fieldnotes.embedding import resolve_model
+    from fieldnotes.embedding_onnx import _read_pipeline, _run, _session, _tokenizer
 
     imported = time.perf_counter()
     folder, _ = resolve_model(model)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tokenizer.enable_truncation(256)
-    tokenizer.enable_padding()
+    pipeline = _read_pipeline(folder)
+    session = _session(onnx_file, threads)
+    tokenizer = _tokenizer(folder, pipeline.max_seq_length)
     loaded = time.perf_counter()
     texts = json.loads(texts_path.read_text(encoding="utf-8"))
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    vectors = np.empty((len(texts), 384), dtype=np.float32)
+    vectors = np.empty((len(texts), session.get_outputs()[0].shape[-1]), dtype=np.float32)
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        encodings = tokenizer.encode_batch([texts[i] for i in batch])
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        hidden = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
-        weights = mask[..., None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        vectors[batch] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+        vectors[batch] = _run(session, tokenizer, [texts[i] for i in batch], pipeline.pooling)
     encoded = time.perf_counter()
     return {
         "threads": threads,

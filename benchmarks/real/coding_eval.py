@@ -159,6 +159,9 @@ def system_coder(
             # calibrate() opens the shared embedding cache itself: keep it in the temporary folder.
             embedding = settings.embedding.model_copy(update={"cache_dir": str(Path(tmp) / "embedding-cache")})
             settings = settings.model_copy(update={"embedding": embedding})
+        if getattr(settings.embedding, "ensemble", None):
+            # `embedder` is the whole ensemble already: calibrate() must not join it again.
+            settings = settings.model_copy(update={"embedding": settings.embedding.model_copy(update={"ensemble": []})})
         store = Store.open(Path(tmp) / "results" / "fieldnotes.db")
         try:
             # calibrate() makes its own embedder from the settings: hand it the cached one.
@@ -471,7 +474,12 @@ def passage_matrices(
 # --- main ---------------------------------------------------------------------------------------------------
 
 
-def run(splits: Sequence[str], json_path: Path | None, out: Callable[[str], None] = print) -> dict:
+def run(
+    splits: Sequence[str],
+    json_path: Path | None,
+    out: Callable[[str], None] = print,
+    settings_path: Path | None = None,
+) -> dict:
     from fieldnotes.codebook import load_codebook
     from fieldnotes.settings import load_settings
 
@@ -493,7 +501,7 @@ def run(splits: Sequence[str], json_path: Path | None, out: Callable[[str], None
     for problem in mapping.problems:
         out(f"  not 1:1: {problem}")
 
-    settings = load_settings(None)
+    settings = load_settings(settings_path)
     loaded = load_codebook(settings.coding.codebook)
     embedder = FileCachedEmbedder(settings, "real-coding")
     parts = system_coder(loaded, settings, embedder)
@@ -564,8 +572,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", choices=SPLITS, action="append", help="repeatable; default: dev, test and all")
     parser.add_argument("--json", type=Path, help="write the figures (numbers, ids and code names) to FILE")
+    parser.add_argument("--settings", type=Path, help="a fieldnotes settings file (default: the shipped defaults)")
     args = parser.parse_args()
-    run(args.split or list(SPLITS), args.json)
+    run(args.split or list(SPLITS), args.json, settings_path=args.settings)
 
 
 if __name__ == "__main__":

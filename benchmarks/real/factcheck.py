@@ -323,7 +323,7 @@ def table(rows: list[tuple[str, dict]], human: list[float], human_label: str) ->
 # --- main ---------------------------------------------------------------------------------------------------------
 
 
-def run(seeds: list[int], json_path: Path | None) -> dict:
+def run(seeds: list[int], json_path: Path | None, settings_path: Path | None = None) -> dict:
     import numpy as np
 
     from fieldnotes.codebook import CodebookError, load_codebook
@@ -356,7 +356,7 @@ def run(seeds: list[int], json_path: Path | None) -> dict:
         "note: spaCy's warning W036 (matcher without patterns), raised on every batch for these codebooks, is silenced"
     )
     parsed = parse_codebook(DATA / "codebook.txt")
-    settings = load_settings(None)
+    settings = load_settings(settings_path)
     embedder = FileCachedEmbedder(settings, "real-factcheck")
     results: dict = {"human_kappa": dict(zip(CODES, human, strict=True)), "codes": list(CODES), "configs": {}}
     clock: dict[str, float] = {}
@@ -490,8 +490,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="0,1,2", help="seeds for drawing the reference answers (default 0,1,2)")
     parser.add_argument("--json", type=Path, help="write the figures (numbers, ids and code names) to FILE")
+    parser.add_argument("--settings", type=Path, help="a fieldnotes settings file (default: the shipped defaults)")
     args = parser.parse_args()
-    run([int(s) for s in args.seeds.split(",") if s.strip()], args.json)
+    run([int(s) for s in args.seeds.split(",") if s.strip()], args.json, args.settings)
 
 
 if __name__ == "__main__":

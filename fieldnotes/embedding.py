@@ -49,11 +49,15 @@ class Embedder(Protocol):
 SAME_VECTORS_SUFFIX = "+onnx"
 
 
+# Joins the model ids of the encoders an ensemble (JoinedEmbedder) puts side by side.
+JOINED = " & "
+
+
 def vector_space(model_id: str) -> str:
     """The model whose vectors an embedder with this model id gives: what a calibration is fitted
     for, so one fitted on torch vectors holds for the ONNX path's and the other way round. Read
-    from the id, which every wrapper of an embedder passes on."""
-    return model_id.removesuffix(SAME_VECTORS_SUFFIX)
+    from the id, which every wrapper of an embedder passes on; an ensemble's id, part by part."""
+    return JOINED.join(part.removesuffix(SAME_VECTORS_SUFFIX) for part in model_id.split(JOINED))
 
 
 def text_hash(text: str) -> str:
@@ -205,6 +209,28 @@ class MultilingualUSEEmbedder(_TimedEmbedder):
 def use_multilingual_backend(settings: EmbeddingSettings) -> MultilingualUSEEmbedder:
     """The registered "use-multilingual" backend (fieldnotes.registry.embedders)."""
     return MultilingualUSEEmbedder()
+
+
+class JoinedEmbedder:
+    """Several encoders as one: each text's unit vectors from every encoder, side by side, each
+    scaled by 1/sqrt(n). The joined vector is unit length, and its cosine with another is the mean
+    of the encoders' cosines, so every suggester and the themes average the encoders' judgements
+    without knowing there are several (`[embedding] ensemble`). Each encoder books its own model
+    time."""
+
+    def __init__(self, parts: Sequence[Embedder]) -> None:
+        if len(parts) < 2:
+            raise ValueError("an ensemble needs at least two encoders")
+        self.parts = list(parts)
+        self.model_id = JOINED.join(part.model_id for part in self.parts)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        scale = np.float32(1.0 / np.sqrt(len(self.parts)))
+        return np.hstack([part.encode(texts) * scale for part in self.parts]).astype(np.float32)
 
 
 EMBED_CHUNK = 4096  # texts per encode call and per saved batch

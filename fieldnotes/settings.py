@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from fieldnotes.errors import SettingsError
 from fieldnotes.resources import default_settings_path
@@ -119,11 +119,25 @@ class EmbeddingSettings(_Strict):
     # The backend for excerpts of Japanese passages, in one space with the codebook's English
     # definitions and examples; empty: the same as `backend`.
     japanese_backend: str = "use-multilingual"
+    # More backends whose vectors are joined to `backend`'s: an excerpt's similarity to a code is
+    # the mean of the encoders' cosines (on the real labelled sets MiniLM and the multilingual USE
+    # together rank codes better than either alone: docs/coding-quality.md). [] for one encoder.
+    ensemble: list[str] = ["use-multilingual"]
 
     @field_validator("backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:
         return _registered("embedders", [value])[0]
+
+    @field_validator("ensemble")
+    @classmethod
+    def _known_ensemble(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("name each backend once")
+        backend = info.data.get("backend")
+        if backend in value:
+            raise ValueError(f"ensemble names the main backend '{backend}' again; list only the others")
+        return _registered("embedders", value)
 
     @field_validator("japanese_backend")
     @classmethod

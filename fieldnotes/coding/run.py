@@ -96,10 +96,14 @@ def cached_encoder(embedder: Embedder, cache: VectorCache) -> Callable[[Sequence
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    """The embedding backend named in `[embedding] backend`, built from the embedding settings."""
+    """The embedding backend named in `[embedding] backend`, built from the embedding settings;
+    joined with the backends of `[embedding] ensemble`, when it names any."""
     from fieldnotes import registry
+    from fieldnotes.embedding import JoinedEmbedder
 
-    return registry.embedders.get(settings.embedding.backend)(settings.embedding)
+    names = [settings.embedding.backend, *settings.embedding.ensemble]
+    parts = [registry.embedders.get(name)(settings.embedding) for name in names]
+    return parts[0] if len(parts) == 1 else JoinedEmbedder(parts)
 
 
 def suggester_features(names: Sequence[str]) -> dict[str, tuple[str, ...]]:
@@ -171,7 +175,8 @@ def coder_key(loaded: LoadedCodebook, settings: Settings, model_id: str, store: 
         "calibration": _file_digest(find_calibration(loaded)),  # "" when scored label-free
         # Where the cache lives changes no vector, so it is left out.
         "settings": settings.model_dump(
-            mode="json", include={"coding": True, "embedding": {"backend", "model", "batch_size", "japanese_backend"}}
+            mode="json",
+            include={"coding": True, "embedding": {"backend", "model", "batch_size", "japanese_backend", "ensemble"}},
         ),
         "model": model_id,
         "decisions": store.decisions.fingerprint(loaded.codebook.id),

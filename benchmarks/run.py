@@ -18,7 +18,8 @@ measured, each in a new process, on this machine and in this run:
 3. the same command again, nothing changed (warm);
 4. again after one document was edited and one added (incremental);
 5. the peak resident memory of each process (from wait4's rusage);
-6. start-up: `fieldnotes --help` and `fieldnotes codebook check` (median of 3).
+6. start-up: `fieldnotes --help` and `fieldnotes codebook check` (median of 3), the check also with an
+   empty user cache (the first check of a codebook's token patterns imports spaCy).
 
 The processes inherit this environment (HF_HUB_OFFLINE=1 is set for them). When
 PYTHONDONTWRITEBYTECODE is set, every process compiles fieldnotes' own modules again
@@ -447,6 +448,15 @@ def startup(echo, repeats: int = STARTUP_REPEATS) -> dict[str, Process]:
             peak = max((run.peak_rss_mb or 0.0) for run in runs)
             results[label + suffix] = Process(median, peak, 0)
             echo(f"startup: {label}{suffix}: {median:.2f} s")
+    # The first check of a codebook's token patterns imports spaCy; later checks of the same
+    # patterns find them accepted in the user cache. Each run here gets an empty cache.
+    label = "codebook check, patterns not checked before"
+    runs = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="fieldnotes-bench-cache-") as empty:
+            runs.append(checked(measure([*command, "codebook", "check"], child_env(FIELDNOTES_CACHE_DIR=empty)), label))
+    results[label] = Process(statistics.median(run.seconds for run in runs), max(r.peak_rss_mb or 0.0 for r in runs), 0)
+    echo(f"startup: {label}: {results[label].seconds:.2f} s")
     return results
 
 

@@ -5,6 +5,7 @@ Every error names the file, the line, the code and the field, and says how to fi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from pathlib import Path
@@ -237,11 +238,42 @@ def _describe(data: dict[str, Any], loc: tuple[Any, ...]) -> str:
     return f"{label}, field {field}" if field else label
 
 
+CHECKED_PATTERNS_DIR = "checked-patterns"  # in the user cache: one empty file per token-pattern set spaCy accepted
+
+
+def _checked_patterns_marker(token_codes: list[tuple[Code, TokenPattern]]) -> Path:
+    """Where the user cache records that spaCy accepted exactly these token patterns: named by a
+    digest of the patterns (with their code ids) and spaCy's version, so any change checks again."""
+    import json
+
+    from fieldnotes.resources import installed_version, user_cache_dir
+
+    payload = json.dumps(
+        [installed_version("spacy"), [[code.id, pattern.tokens] for code, pattern in token_codes]],
+        sort_keys=True,
+        ensure_ascii=False,
+        default=str,
+    )
+    return user_cache_dir() / CHECKED_PATTERNS_DIR / hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+
 def _validate_token_patterns(codebook: Codebook, path: Path) -> None:
-    """spaCy checks the Matcher patterns (operators, value types) before any work starts."""
+    """spaCy checks the Matcher patterns (operators, value types) before any work starts. A set of
+    patterns spaCy accepted once is not checked again (importing spaCy takes most of a second):
+    the user cache keeps a marker per accepted set; a refused set is never marked."""
     token_codes = [(code, p) for code in codebook.codes for p in code.patterns if isinstance(p, TokenPattern)]
     if not token_codes:
         return
+    marker = _checked_patterns_marker(token_codes)
+    if marker.is_file():
+        return
+    _spacy_check_token_patterns(token_codes, path)
+    with contextlib.suppress(OSError):  # an unwritable cache costs the next check a spaCy import, nothing else
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+
+
+def _spacy_check_token_patterns(token_codes: list[tuple[Code, TokenPattern]], path: Path) -> None:
     from fieldnotes.lazy import import_spacy
 
     spacy = import_spacy()

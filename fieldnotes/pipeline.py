@@ -70,6 +70,7 @@ def code_corpus(
     The codebook is validated before any work starts.
     """
     say = stages or (lambda line: None)
+    from fieldnotes.codebook import load_codebook
     from fieldnotes.coding.run import make_embedder
     from fieldnotes.embedding import open_embedding_cache
 
@@ -77,7 +78,7 @@ def code_corpus(
     with workspace.locked("code"):
         clock = Stopwatch()
         with clock.stage("code_setup"):
-            loaded = _checked_codebook(workspace, codebook or settings.coding.codebook)
+            loaded = load_codebook(codebook or settings.coding.codebook)
             embedder = embedder or make_embedder(settings)
         say(f"reading {corpus}")
         ingest = ingest_corpus(corpus, workspace.root, settings, progress=progress)
@@ -111,18 +112,6 @@ def code_corpus(
             store.runs.finish(run_id, corpus_hash, {**_summary(report), **_measures(clock)})
             store.checkpoint()  # the database file alone holds everything once the run ends
     return report
-
-
-def _checked_codebook(workspace: Workspace, name: str | Path) -> LoadedCodebook:
-    """The codebook, its token patterns checked by spaCy once per codebook version and folder."""
-    from fieldnotes.codebook import load_codebook
-
-    loaded = load_codebook(name, check_patterns=False)
-    if workspace.has_database():
-        with workspace.open_store() as store:
-            if store.runs.code_run_used_codebook(loaded.sha256):
-                return loaded
-    return load_codebook(name)
 
 
 def _begin_code_run(store: Store, corpus: Path, settings: Settings, loaded: LoadedCodebook, model_id: str) -> int:

@@ -7,8 +7,10 @@ install or a source checkout finds them at the repository root instead.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+CACHE_ENV = "FIELDNOTES_CACHE_DIR"  # overrides the user cache folder (the settings win over it)
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -32,3 +34,18 @@ def installed_version(distribution: str) -> str:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return "absent"
+
+
+def user_cache_dir() -> Path:
+    """The user's cache folder for fieldnotes: $FIELDNOTES_CACHE_DIR, else the platform's
+    (XDG_CACHE_HOME or ~/.cache on Linux, ~/Library/Caches on macOS, %LOCALAPPDATA% on Windows)."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    if os.name == "nt":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif os.uname().sysname == "Darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "fieldnotes"

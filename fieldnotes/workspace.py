@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fieldnotes.resources import user_cache_dir
+
 if TYPE_CHECKING:
     from fieldnotes.settings import EmbeddingSettings
     from fieldnotes.store import Store
 
-CACHE_ENV = "FIELDNOTES_CACHE_DIR"  # overrides the user cache folder (the settings win over it)
 EMBEDDING_CACHE_FILE = "embeddings.sqlite"
 
 
@@ -142,21 +143,6 @@ def backup_results(out_dir: Path, target: Path | str) -> Path:
     with workspace.open_store() as store:
         store.backup(target)
     return target
-
-
-def user_cache_dir() -> Path:
-    """The user's cache folder for fieldnotes: $FIELDNOTES_CACHE_DIR, else the platform's
-    (XDG_CACHE_HOME or ~/.cache on Linux, ~/Library/Caches on macOS, %LOCALAPPDATA% on Windows)."""
-    configured = os.environ.get(CACHE_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    if os.name == "nt":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif os.uname().sysname == "Darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "fieldnotes"
 
 
 def embedding_cache_path(settings: EmbeddingSettings) -> Path:

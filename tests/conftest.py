@@ -25,7 +25,7 @@ def embedding_cache_dir(tmp_path_factory) -> Path:
     (never the user's own ~/.cache)."""
     import os
 
-    from fieldnotes.workspace import CACHE_ENV
+    from fieldnotes.resources import CACHE_ENV
 
     folder = tmp_path_factory.mktemp("embedding-cache")
     previous = os.environ.get(CACHE_ENV)

@@ -53,14 +53,6 @@ class RunRepository:
         ).fetchone()
         return RunRecord.from_row(row) if row is not None else None
 
-    def code_run_used_codebook(self, codebook_hash: str) -> bool:
-        """Whether a finished coding run used the codebook with this sha256."""
-        row = self.connection.execute(
-            "SELECT 1 FROM runs WHERE command = 'code' AND codebook_hash = ? AND finished_at IS NOT NULL LIMIT 1",
-            (codebook_hash,),
-        ).fetchone()
-        return row is not None
-
     def latest_ingest_corpus_hash(self) -> str:
         """The corpus hash recorded by the latest ingest run ('' if none recorded one)."""
         row = self.connection.execute(

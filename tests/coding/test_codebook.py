@@ -103,3 +103,47 @@ def test_codebook_commands():
     assert "volunteering" in shown.output and "Unpaid work given by members" in shown.output
     missing = runner.invoke(cli, ["codebook", "check", "nowhere.yaml"])
     assert missing.exit_code == 1 and "codebook not found" in missing.output
+
+
+def _load_in_a_new_process(path: Path, cache: Path) -> tuple[int, str]:
+    """Load the codebook in a fresh interpreter with its own user cache: (exit code, output), the
+    output ending in whether spaCy was imported."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from fieldnotes.codebook import CodebookError, load_codebook\n"
+        "try:\n"
+        f"    load_codebook({str(path)!r})\n"
+        "except CodebookError as exc:\n"
+        "    print(exc)\n"
+        "    sys.exit(3)\n"
+        "print('spacy imported' if 'spacy' in sys.modules else 'spacy not imported')\n"
+    )
+    env = {**os.environ, "FIELDNOTES_CACHE_DIR": str(cache)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
+    return done.returncode, done.stdout.strip()
+
+
+def test_token_patterns_spacy_accepted_once_are_not_checked_again_and_a_change_is(tmp_path):
+    cache = tmp_path / "cache"
+    path = write(tmp_path, GOOD)
+    assert _load_in_a_new_process(path, cache) == (0, "spacy imported")
+    assert len(list((cache / "checked-patterns").iterdir())) == 1
+    assert _load_in_a_new_process(path, cache) == (0, "spacy not imported")
+    # An edited pattern is checked again, and a refused one is never marked as checked.
+    path.write_text(GOOD.replace('{LEMMA: "deliver"}', '{LEMMA: "deliver", OP: "!!"}'), encoding="utf-8")
+    for _ in range(2):
+        code, output = _load_in_a_new_process(path, cache)
+        assert code == 3 and 'code "volunteering", field patterns: invalid token pattern' in output
+    assert len(list((cache / "checked-patterns").iterdir())) == 1
+
+
+def test_an_unwritable_user_cache_only_costs_the_check_again(tmp_path):
+    cache = tmp_path / "cache"
+    cache.write_text("a file where the cache folder should be", encoding="utf-8")
+    path = write(tmp_path, GOOD)
+    for _ in range(2):
+        assert _load_in_a_new_process(path, cache) == (0, "spacy imported")

@@ -239,6 +239,20 @@ def embedded_texts(out: Path, cache: Path, model_id: str) -> tuple[list[str], in
 # --- the encode floor, in its own process -----------------------------------------------
 
 
+def _floor_figures(threads: int, marks: Sequence[float], texts: Sequence[str], vectors) -> dict[str, float]:
+    """Seconds per step of a raw-encode child, from its time marks (started, imported, loaded,
+    encoded), with the text count and the vectors' width."""
+    started, imported, loaded, encoded = marks
+    return {
+        "threads": threads,
+        "import": imported - started,
+        "load": loaded - imported,
+        "encode": encoded - loaded,
+        "texts": len(texts),
+        "dim": int(vectors.shape[1]) if len(vectors) else 0,
+    }
+
+
 def encode_floor(texts_path: Path, model: str, batch_size: int) -> dict[str, float]:
     """Load the model as the "sentence-transformers" backend does and encode the texts once with
     torch; seconds per step."""
@@ -258,14 +272,7 @@ def encode_floor(texts_path: Path, model: str, batch_size: int) -> dict[str, flo
     encoded = time.perf_counter()
     import torch
 
-    return {
-        "threads": torch.get_num_threads(),
-        "import": imported - started,
-        "load": loaded - imported,
-        "encode": encoded - loaded,
-        "texts": len(texts),
-        "dim": int(vectors.shape[1]) if len(vectors) else 0,
-    }
+    return _floor_figures(torch.get_num_threads(), (started, imported, loaded, encoded), texts, vectors)
 
 
 def use_floor(texts_path: Path, threads: int) -> dict[str, float]:
@@ -281,14 +288,7 @@ def use_floor(texts_path: Path, threads: int) -> dict[str, float]:
     texts = json.loads(texts_path.read_text(encoding="utf-8"))
     vectors = np.asarray(encoder.encode(texts), dtype=np.float32).reshape(len(texts), -1)
     encoded = time.perf_counter()
-    return {
-        "threads": threads,
-        "import": imported - started,
-        "load": loaded - imported,
-        "encode": encoded - loaded,
-        "texts": len(texts),
-        "dim": int(vectors.shape[1]),
-    }
+    return _floor_figures(threads, (started, imported, loaded, encoded), texts, vectors)
 
 
 def onnx_floor(texts_path: Path, onnx_file: Path, model: str, batch_size: int, threads: int) -> dict[str, float]:
@@ -316,14 +316,7 @@ def onnx_floor(texts_path: Path, onnx_file: Path, model: str, batch_size: int, t
         batch = order[start : start + batch_size]
         vectors[batch] = _run(session, tokenizer, [texts[i] for i in batch], pipeline.pooling)
     encoded = time.perf_counter()
-    return {
-        "threads": threads,
-        "import": imported - started,
-        "load": loaded - imported,
-        "encode": encoded - loaded,
-        "texts": len(texts),
-        "dim": int(vectors.shape[1]),
-    }
+    return _floor_figures(threads, (started, imported, loaded, encoded), texts, vectors)
 
 
 # --- one size ---------------------------------------------------------------------------

@@ -365,7 +365,7 @@ def run_size(
 
     code_run("cold")
     result.passages, result.excerpts, result.documents = corpus_counts(out)
-    texts, cached = embedded_texts(out, work / "embedding-cache" / "embeddings.sqlite", embedder.model_id)
+    texts, cached = embedded_texts(out, work / "embedding-cache" / "embeddings.sqlite", main_encoder.model_id)
     result.embedded_texts = len(texts)
     if len(texts) != cached:
         result.notes.append(

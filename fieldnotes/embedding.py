@@ -229,8 +229,14 @@ class JoinedEmbedder:
 
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
+        return self.join([part.encode(texts) for part in self.parts])
+
+    def join(self, vectors: Sequence[np.ndarray]) -> np.ndarray:
+        """The parts' unit vectors of the same texts (one matrix per part, in order), joined."""
+        import numpy as np
+
         scale = np.float32(1.0 / np.sqrt(len(self.parts)))
-        return np.hstack([part.encode(texts) * scale for part in self.parts]).astype(np.float32)
+        return np.hstack([part * scale for part in vectors]).astype(np.float32)
 
 
 EMBED_CHUNK = 4096  # texts per encode call and per saved batch
@@ -262,9 +268,23 @@ def open_embedding_cache(settings: EmbeddingSettings, fallback: Store) -> Iterat
         yield cache, None
 
 
-def embed_cached(texts: Sequence[str], embedder: Embedder, cache: VectorCache) -> tuple[np.ndarray, int]:
-    """Embed texts, reusing vectors cached under (model, text hash). Returns (matrix, new)."""
+def embed_cached(
+    texts: Sequence[str], embedder: Embedder, cache: VectorCache, *, book: bool = True
+) -> tuple[np.ndarray, int]:
+    """Embed texts, reusing vectors cached under (model, text hash). Returns (matrix, new: the
+    most texts one encoder had to encode), and books `new` for the run unless `book` is off. An
+    ensemble's parts are cached one by one, under their own model ids, so turning the ensemble on
+    or off, or embedding Japanese with one of its encoders, reuses what is cached."""
     import numpy as np
+
+    if isinstance(embedder, JoinedEmbedder):
+        parts = [embed_cached(texts, part, cache, book=False) for part in embedder.parts]
+        new = max(count for _, count in parts)
+        if book:
+            book_texts_encoded(new)
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32), 0
+        return embedder.join([vectors for vectors, _ in parts]), new
 
     hashes = [text_hash(text) for text in texts]
     cached = cache.load(embedder.model_id, set(hashes))
@@ -278,7 +298,8 @@ def embed_cached(texts: Sequence[str], embedder: Embedder, cache: VectorCache) -
     for start in range(0, len(pending), EMBED_CHUNK):
         chunk = pending[start : start + EMBED_CHUNK]
         vectors = embedder.encode([text for _, text in chunk])
-        book_texts_encoded(len(chunk))
+        if book:
+            book_texts_encoded(len(chunk))
         fresh = dict(zip((digest for digest, _ in chunk), vectors, strict=True))
         cache.save(embedder.model_id, fresh)
         cached.update(fresh)

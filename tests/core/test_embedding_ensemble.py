@@ -65,3 +65,29 @@ def test_an_ensemble_that_cannot_be_built_is_refused_at_its_key(tmp_path: Path, 
     with pytest.raises(SettingsError, match="embedding") as error:
         load_settings(path)
     assert message in str(error.value) and str(path) in str(error.value)
+
+
+class MemoryCache:
+    """fieldnotes' VectorCache protocol over a dict."""
+
+    def __init__(self) -> None:
+        self.vectors: dict[tuple[str, str], np.ndarray] = {}
+
+    def load(self, model, hashes):
+        return {h: self.vectors[(model, h)] for h in hashes if (model, h) in self.vectors}
+
+    def save(self, model, vectors) -> None:
+        self.vectors.update({(model, h): v for h, v in vectors.items()})
+
+
+def test_an_ensemble_is_cached_part_by_part_so_either_encoder_alone_reuses_it(embedder, use_embedder, default_embedder):
+    from fieldnotes.embedding import embed_cached
+
+    cache = MemoryCache()
+    vectors, new = embed_cached(TEXTS, default_embedder, cache)
+    assert new == len(TEXTS)
+    assert np.allclose(vectors, default_embedder.encode(TEXTS), atol=1e-6)
+    assert {model for model, _ in cache.vectors} == {embedder.model_id, use_embedder.model_id}
+    assert embed_cached(TEXTS, embedder, cache)[1] == 0 and embed_cached(TEXTS, use_embedder, cache)[1] == 0
+    # One text more: each encoder encodes it once, and the run counts one new text.
+    assert embed_cached([*TEXTS, "A new sentence about the clinic."], default_embedder, cache)[1] == 1

@@ -19,6 +19,7 @@ from fieldnotes.coding.run import (
     build_suggesters,
     cached_encoder,
     make_embedder,
+    make_japanese_embedder,
     reference_training,
     suggester_features,
 )
@@ -158,8 +159,6 @@ def evaluate(gold_path: Path, loaded: LoadedCodebook, settings: Settings, store:
     """
     import numpy as np
 
-    from fieldnotes import registry
-
     notes: list[str] = []
     gold = load_gold(gold_path, loaded.codebook.code_ids)  # a bad code is reported before any model loads
     embedder = make_embedder(settings)
@@ -191,7 +190,7 @@ def evaluate(gold_path: Path, loaded: LoadedCodebook, settings: Settings, store:
             groups = [(coder, [i for i, language in enumerate(languages) if language != "ja"], "")]
             japanese = [i for i, language in enumerate(languages) if language == "ja"]
             if japanese and settings.embedding.japanese_backend:
-                encoder = registry.embedders.get(settings.embedding.japanese_backend)(settings.embedding)
+                encoder = make_japanese_embedder(settings, embedder)
                 if encoder.model_id != embedder.model_id:
                     japanese_coder = build_coder(loaded, settings, store, encoder, cache)
                     groups.append((japanese_coder, japanese, "Japanese"))

@@ -153,14 +153,12 @@ def _score(
     corpus. Excerpts of Japanese passages (`japanese`) are scored by a coder of their own on the
     `[embedding] japanese_backend` encoder, which puts them in one space with the codebook's
     English definitions and examples."""
-    from fieldnotes.coding.run import build_coder, suggest
+    from fieldnotes.coding.run import build_coder, make_japanese_embedder, suggest
 
     groups = [(job.embedder, list(excerpts), list(todo), "")]
     if japanese and job.settings.embedding.japanese_backend:
-        from fieldnotes import registry
-
         with job.clock.stage("code_setup"):
-            encoder = registry.embedders.get(job.settings.embedding.japanese_backend)(job.settings.embedding)
+            encoder = make_japanese_embedder(job.settings, job.embedder)
         if encoder.model_id != job.embedder.model_id:
             groups = [
                 (

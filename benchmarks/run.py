@@ -110,7 +110,7 @@ class SizeResult:
     torch_threads: int = 0
     onnx_threads: int = 0
     torch_encode_seconds: float = 0.0
-    onnx_encode_seconds: float = 0.0  # the main encoder alone (raw_encode_seconds adds the ensemble's)
+    main_encode_seconds: float = 0.0  # the main encoder alone (raw_encode_seconds adds the ensemble's)
     ensemble_encode_seconds: float = 0.0  # the `[embedding] ensemble` encoders' raw encode of the same texts
     raw_ensemble: Process | None = None
     export: Process | None = None
@@ -396,7 +396,7 @@ def run_size(
         seconds = floors[path_name][1]["encode"]
         echo(f"[{requested}]   {path_name}: encode {seconds:.1f} s (process {process.seconds:.1f} s)")
     result.raw, floor = floors["onnx" if onnx_file is not None else "torch"]
-    result.onnx_encode_seconds = round(floor["encode"], 3)
+    result.main_encode_seconds = round(floor["encode"], 3)
     if "use-multilingual" in embedding.ensemble:
         floor_json = work / "floor-use.json"
         floor_args = ["--encode-floor", str(texts_path), "--use", "--floor-out", str(floor_json)]
@@ -407,7 +407,7 @@ def run_size(
         echo(f"[{requested}]   use-multilingual: encode {result.ensemble_encode_seconds:.1f} s")
     elif embedding.ensemble:
         result.notes.append(f"raw encode leaves out the ensemble's {embedding.ensemble} (no floor for it here)")
-    result.raw_encode_seconds = round(result.onnx_encode_seconds + result.ensemble_encode_seconds, 3)
+    result.raw_encode_seconds = round(result.main_encode_seconds + result.ensemble_encode_seconds, 3)
     result.raw_import_seconds = round(floor["import"], 3)
     result.raw_load_seconds = round(floor["load"], 3)
     if "torch" in floors:
@@ -504,8 +504,9 @@ def format_size(result: SizeResult) -> str:
         f"{_mb(result.raw):>13}  import {result.raw_import_seconds:.1f} s, model load {result.raw_load_seconds:.1f} s",
     ]
     if result.raw_ensemble is not None:
+        main_label = f"  of which `backend` ({'onnxruntime' if result.export is not None else 'torch'})"
         lines += [
-            f"{'  of which MiniLM (onnxruntime)':<{width}}{_seconds(result.onnx_encode_seconds):>10}",
+            f"{main_label:<{width}}{_seconds(result.main_encode_seconds):>10}",
             f"{'  of which USE multilingual (numpy)':<{width}}{_seconds(result.ensemble_encode_seconds):>10}"
             f"{_mb(result.raw_ensemble):>13}  the same texts, its own process",
         ]
@@ -553,7 +554,7 @@ def format_size(result: SizeResult) -> str:
         f"{'cold / raw encode':<{width}}{_ratio(cold, result.raw_encode_seconds):>10}  target <= 1.10 (same path)",
         f"{'cold / raw encode whole process':<{width}}{_ratio(cold, result.raw.seconds if result.raw else None):>10}",
         f"{'onnx raw encode / torch raw encode':<{width}}"
-        f"{_ratio(result.onnx_encode_seconds, result.torch_encode_seconds) if result.export else '-':>10}",
+        f"{_ratio(result.main_encode_seconds, result.torch_encode_seconds) if result.export else '-':>10}",
         f"{'warm / cold':<{width}}{_ratio(result.runs['warm'].seconds, cold):>10}  target <= 0.01",
         f"{'incremental / cold':<{width}}{_ratio(incremental, cold):>10}  "
         f"incremental minus its model time: {incremental - incremental_model:.1f} s (target <= 5 s)",

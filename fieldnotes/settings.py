@@ -151,9 +151,12 @@ class CodingSettings(_Strict):
     suggesters: list[str] = list(SUGGESTERS)
     # Sentences shorter than this are coded together with their neighbour.
     min_excerpt_chars: Annotated[int, Field(ge=0, le=500)] = 40
-    # What a suggestion is attached to: "sentence" (a sentence, or a few short ones) or "passage"
-    # (a whole paragraph). `code`, `evaluate`, the review page and the exports all use it.
-    unit: Literal["sentence", "passage"] = "sentence"
+    # What a suggestion is attached to: "sentence" (a sentence, or a few short ones), "passage"
+    # (a whole paragraph) or "document" (sentences are scored, and each code is suggested at most
+    # once per document, on its strongest sentence; a document is split where its site changes,
+    # and `suggestions_per_excerpt` counts sentences before that). `code`, `evaluate`, the review
+    # page and the exports all use it.
+    unit: Literal["sentence", "passage", "document"] = "sentence"
     # Suggest a code when its score reaches this; "calibrated" uses the threshold chosen with the
     # codebook's calibration (best F1 at recall >= 0.7 on its reference set), or 0.5 (the cut at
     # `suggestions_per_excerpt`) for a codebook scored label-free.

@@ -1,6 +1,7 @@
 """Code suggestions measured on a real human-coded set with a codebook brought from elsewhere.
 
     python benchmarks/real/factcheck.py [--seeds 0,1,2] [--json FILE]
+    python benchmarks/real/factcheck.py --document-unit   # through `fieldnotes code`, unit "document"
 
 Data: ../shared/real-coded/factcheck/ (80 ChatGPT answers, 6 binary codes, 3 coders, and the
 coders' codebook.txt; see its README). Skipped with a message when the folder is absent.
@@ -486,12 +487,78 @@ def run(seeds: list[int], json_path: Path | None, settings_path: Path | None = N
     return results
 
 
+def document_unit(settings_path: Path | None = None) -> None:
+    """`fieldnotes code` itself with `[coding] unit = "document"` on the answers as files (in a
+    temporary folder), definitions only and with the codebook's examples: its answer-level
+    suggestions must score as the "any excerpt" rows do, with at most one suggestion per answer
+    and code, and fewer to review than at sentence unit."""
+    import sqlite3
+
+    import numpy as np
+    from click.testing import CliRunner
+
+    from fieldnotes.cli import cli
+
+    if not DATA.is_dir():
+        print(f"skipped: {DATA} is absent")
+        return
+    coded = load_coded()
+    parsed = parse_codebook(DATA / "codebook.txt")
+    ids = [code_id(c) for c in CODES]
+    extra = settings_path.read_text(encoding="utf-8") if settings_path is not None else ""
+    with tempfile.TemporaryDirectory(prefix="fieldnotes-factcheck-") as tmp:
+        tmp = Path(tmp)
+        corpus = tmp / "answers"
+        corpus.mkdir()
+        for r, text in enumerate(coded.texts):
+            (corpus / f"answer-{r:03d}.txt").write_text(text, encoding="utf-8")
+        for variant in ("definitions", "examples"):
+            book = write_codebook(tmp / variant, codebook_data(parsed, variant))
+            for unit in ("document", "sentence"):
+                settings = tmp / variant / f"{unit}.toml"
+                settings.write_text(
+                    f'{extra}\n[coding]\nunit = "{unit}"\n[themes]\nenabled = false\n', encoding="utf-8"
+                )
+                out = tmp / variant / f"out-{unit}"
+                args = ["code", str(corpus), "--codebook", str(book), "--out", str(out), "--settings", str(settings)]
+                done = CliRunner().invoke(cli, args)
+                if done.exit_code != 0:
+                    raise SystemExit(done.output)
+                db = sqlite3.connect(out / "fieldnotes.db")
+                rows = db.execute(
+                    """SELECT d.path, s.code_id FROM suggestions s JOIN excerpts e USING (excerpt_id)
+                       JOIN documents d ON d.document_id = e.document_id
+                       WHERE e.active = 1 AND s.status = 'suggested'"""
+                ).fetchall()
+                db.close()
+                predicted = np.zeros(coded.gold.shape, dtype=bool)
+                cells: dict[tuple[int, str], int] = {}
+                for path, code in rows:
+                    r = int(Path(path).stem.split("-")[1])
+                    predicted[r, ids.index(code)] = True
+                    cells[r, code] = cells.get((r, code), 0) + 1
+                m = measure(predicted, coded.gold, np.arange(len(coded.texts)))
+                print(
+                    f"{variant:<11} unit {unit:<8}: {len(rows)} suggestions to review, at most "
+                    f"{max(cells.values(), default=0)} per answer and code; micro-F1 {m['micro_f1']:.2f}, "
+                    f"mean kappa {m['mean_kappa']:.2f}"
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="0,1,2", help="seeds for drawing the reference answers (default 0,1,2)")
     parser.add_argument("--json", type=Path, help="write the figures (numbers, ids and code names) to FILE")
     parser.add_argument("--settings", type=Path, help="a fieldnotes settings file (default: the shipped defaults)")
+    parser.add_argument(
+        "--document-unit",
+        action="store_true",
+        help="instead: run `fieldnotes code` with unit 'document' and 'sentence' on the answers and score both",
+    )
     args = parser.parse_args()
+    if args.document_unit:
+        document_unit(args.settings)
+        return
     run([int(s) for s in args.seeds.split(",") if s.strip()], args.json, args.settings)
 
 

@@ -125,8 +125,8 @@ class Evaluation:
 def gold_excerpts(texts: list[str], settings: Settings) -> tuple[list[str], list[int], list[str]]:
     """Each gold text cut into the excerpts `fieldnotes code` would make of it as a passage
     (sentences by the language's splitter, short ones joined to a neighbour; the whole text with
-    `[coding] unit = "passage"`): the excerpt texts, the gold row each belongs to, and each
-    excerpt's language."""
+    `[coding] unit = "passage"`; sentences for unit "document" too, whose codes are any
+    sentence's): the excerpt texts, the gold row each belongs to, and each excerpt's language."""
     from fieldnotes.coding.excerpts import group_sentences
     from fieldnotes.ingest.segment import detect_language, splitters_for
 
@@ -179,7 +179,12 @@ def evaluate(gold_path: Path, loaded: LoadedCodebook, settings: Settings, store:
         else:
             pieces, owners, languages = gold_excerpts(gold.texts, settings)
             owner = np.array(owners, dtype=np.int64)
-            if len(pieces) != len(gold.texts):
+            if settings.coding.unit == "document":
+                notes.append(
+                    "unit 'document': each gold text is one document, cut into sentences as `fieldnotes code` "
+                    "cuts them; it gets a code when any of its sentences does, as `code` then suggests it once"
+                )
+            elif len(pieces) != len(gold.texts):
                 notes.append(
                     f"{len(gold.texts)} gold texts cut into {len(pieces)} excerpts as `fieldnotes code` cuts "
                     "passages; a text gets a code when any of its excerpts does"

@@ -1,4 +1,5 @@
-"""Excerpts: the sentence-level spans that codes are attached to."""
+"""Excerpts: the sentence-level spans that codes are attached to, and the document unit's
+reduction of their suggestions to one per code and document."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from fieldnotes.records import Excerpt
+from fieldnotes.records import Excerpt, Suggestion
 
 
 def excerpt_id(passage_id: str, text: str, occurrence: int) -> str:
@@ -69,3 +70,64 @@ def build_excerpts(
             )
             seen[key] += 1
     return excerpts
+
+
+def document_parts(excerpts: Sequence[Excerpt]) -> list[int]:
+    """For `[coding] unit = "document"`: the part of its document each excerpt belongs to, as an
+    index per excerpt. A part is a document's run of consecutive excerpts at one site, so a
+    document about one site is one part and a document that moves from Nagoya to Osaka is two
+    (every coding belongs to one site, and the site comparison counts by site)."""
+    parts: list[int] = []
+    part, previous = -1, None
+    for excerpt in excerpts:
+        key = (excerpt.document_id, excerpt.site)
+        if key != previous:
+            part, previous = part + 1, key
+        parts.append(part)
+    return parts
+
+
+def one_per_document(
+    suggestions: Sequence[Suggestion], excerpts: Sequence[Excerpt], decided: Iterable[tuple[str, str, str]] = ()
+) -> list[Suggestion]:
+    """The document unit's suggestions: each code at most once per document part
+    (`document_parts`), on the excerpt that scores it highest (the first in the text on a tie),
+    so a researcher decides once per document and sees the sentence that carries the code. A code
+    already decided (accepted or rejected) on any excerpt of a part, a hand-made one included, is
+    not suggested there again; the decided suggestion itself is passed on unchanged. `decided`:
+    (excerpt id, passage id, code) of each decision.
+    `excerpts` are the scored ones, whole parts, in document order."""
+    from dataclasses import replace
+
+    part_of = dict(zip((e.excerpt_id for e in excerpts), document_parts(excerpts), strict=True))
+    order = {e.excerpt_id: row for row, e in enumerate(excerpts)}
+    part_of_passage = {e.passage_id: part_of[e.excerpt_id] for e in excerpts}
+    decisions = list(decided)
+    on_excerpt = {(excerpt_id, code) for excerpt_id, _, code in decisions}
+    closed = {(part_of_passage[passage], code) for _, passage, code in decisions if passage in part_of_passage}
+    best: dict[tuple[int, str], Suggestion] = {}
+    reaching: Counter[tuple[int, str]] = Counter()
+    standing = []  # a decided suggestion itself goes through unchanged: the store keeps it as decided
+    for suggestion in suggestions:
+        key = (part_of[suggestion.excerpt_id], suggestion.code_id)
+        if (suggestion.excerpt_id, suggestion.code_id) in on_excerpt:
+            standing.append(suggestion)
+            continue
+        if key in closed:
+            continue
+        reaching[key] += 1
+        held = best.get(key)
+        if held is None or (suggestion.score, -order[suggestion.excerpt_id]) > (held.score, -order[held.excerpt_id]):
+            best[key] = suggestion
+    kept = list(standing)
+    for key, suggestion in best.items():
+        others = reaching[key] - 1
+        where = f"; {others} other excerpt(s) of it reach the threshold too" if others else ""
+        kept.append(
+            replace(
+                suggestion,
+                rationale=f"for the whole document (its strongest excerpt{where}): {suggestion.rationale}",
+                components={**suggestion.components, "document_excerpts_at_threshold": reaching[key]},
+            )
+        )
+    return sorted(kept, key=lambda s: (order[s.excerpt_id], s.code_id))

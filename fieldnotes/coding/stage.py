@@ -83,9 +83,12 @@ def code_excerpts(job: CodingJob) -> CodingResult:
         fresh = current(job.store, *CODER, result.coder_key, CoderState)
         job.store.freshness.forget(*CODER)  # a run that stops half-way leaves no claim to freshness
     todo = excerpts if fresh is None else [e for e in excerpts if e.excerpt_id not in stored]
+    if todo and fresh is not None and job.settings.coding.unit == "document":
+        todo = _whole_parts(excerpts, todo)  # a document's codes are chosen among all its excerpts
     result.scored = "all" if fresh is None else ("new excerpts" if todo else "reused")
     if fresh is None or todo:
-        keep = set() if fresh is None else {e.excerpt_id for e in excerpts if e.excerpt_id in stored}
+        scored = {e.excerpt_id for e in todo}
+        keep = set() if fresh is None else {e.excerpt_id for e in excerpts if e.excerpt_id in stored} - scored
         state = _score(job, result, excerpts, todo, keep, japanese)
     else:
         run_id, state = fresh
@@ -100,6 +103,16 @@ def code_excerpts(job: CodingJob) -> CodingResult:
     _reattach_and_write(job, result)
     record(job.store, *CODER, result.coder_key, job.run_id, state)
     return result
+
+
+def _whole_parts(excerpts: Sequence[Excerpt], todo: Sequence[Excerpt]) -> list[Excerpt]:
+    """Every excerpt of each document part (`document_parts`) that has an excerpt in `todo`."""
+    from fieldnotes.coding.excerpts import document_parts
+
+    wanted = {e.excerpt_id for e in todo}
+    parts = document_parts(excerpts)
+    touched = {part for part, e in zip(parts, excerpts, strict=True) if e.excerpt_id in wanted}
+    return [e for part, e in zip(parts, excerpts, strict=True) if part in touched]
 
 
 def _note_other_codebooks(job: CodingJob, result: CodingResult) -> None:
@@ -209,6 +222,17 @@ def _score(
             scorings.insert(0, coder.scoring)
             threshold = coder.threshold
             notes[:0] = coder.notes
+    if job.settings.coding.unit == "document":
+        from fieldnotes.coding.excerpts import one_per_document
+
+        states = job.store.reads.suggestion_states(job.loaded.codebook.id)
+        decided = [
+            (excerpt_id, row["passage_id"], code)
+            for (excerpt_id, code), row in states.items()
+            if row["status"] in ("accepted", "rejected")
+        ]
+        suggestions = one_per_document(suggestions, todo, decided)
+        notes.append("unit 'document': each code is suggested at most once per document (per site within one)")
     with job.clock.stage("code"):
         counts = job.store.coding.save_suggestions(job.run_id, job.loaded.codebook.id, suggestions, keep)
     result.reviewed_kept, result.withdrawn = counts["kept"], counts["withdrawn"]

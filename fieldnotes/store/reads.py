@@ -184,9 +184,10 @@ class ReadModels:
         ).fetchall()
 
     def suggestion_states(self, codebook_id: str) -> dict[tuple[str, str], sqlite3.Row]:
-        """(excerpt id, code) -> the suggestion's status, who set it and when, and the excerpt's text."""
+        """(excerpt id, code) -> the suggestion's status, who set it and when, and the excerpt's
+        text and passage."""
         rows = self.connection.execute(
-            f"""SELECT s.excerpt_id, s.code_id, s.status, s.status_by, s.status_at, e.text, e.active
+            f"""SELECT s.excerpt_id, s.code_id, s.status, s.status_by, s.status_at, e.text, e.active, e.passage_id
                 FROM {SUGGESTION_EXCERPTS} WHERE s.codebook_id = ?""",
             (codebook_id,),
         )

@@ -143,7 +143,7 @@ def _current_excerpts(
     if {e.excerpt_id: (e.start, e.end) for e in excerpts} == stored:
         store.coding.touch_excerpts(job.run_id)
     else:
-        store.coding.save_excerpts(job.run_id, excerpts)
+        store.coding.save_excerpts(job.run_id, excerpts, stored)
     result.excerpts = len(excerpts)
     result.excerpt_digest = inputs_digest(
         [(e.excerpt_id, e.start, e.end) for e in excerpts], [(p["passage_id"], p["site"]) for p in passages]

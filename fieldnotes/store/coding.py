@@ -29,14 +29,28 @@ class CodingRepository:
 
     # --- excerpts -----------------------------------------------------------------------
 
-    def save_excerpts(self, run_id: int, excerpts: Sequence[ExcerptLike]) -> None:
-        """Store the current excerpts; earlier ones not among them become inactive (never deleted)."""
+    def save_excerpts(
+        self, run_id: int, excerpts: Sequence[ExcerptLike], active: dict[str, tuple[int, int]] | None = None
+    ) -> None:
+        """Store the current excerpts; earlier ones not among them become inactive (never deleted).
+        `active`: the current sentence excerpts as `active_sentence_excerpts` read them in this
+        run; when given, only the excerpts that are new, moved or gone are written (after an edit
+        of one document, a few rows instead of every excerpt of the corpus)."""
         with transaction(self.connection) as db:
             # The last run that saw the current excerpts: one not seen then comes back from a break.
             previous = db.execute(
                 "SELECT COALESCE(MAX(last_run), 0) FROM excerpts WHERE active = 1 AND kind = 'sentence'"
             ).fetchone()[0]
-            db.execute("UPDATE excerpts SET active = 0 WHERE active = 1 AND kind = 'sentence'")
+            if active is None:
+                db.execute("UPDATE excerpts SET active = 0 WHERE active = 1 AND kind = 'sentence'")
+            else:
+                current = {e.excerpt_id for e in excerpts}
+                db.executemany(
+                    "UPDATE excerpts SET active = 0 WHERE excerpt_id = ?",
+                    [(excerpt_id,) for excerpt_id in active if excerpt_id not in current],
+                )
+                db.execute("UPDATE excerpts SET last_run = ? WHERE active = 1 AND kind = 'sentence'", (run_id,))
+                excerpts = [e for e in excerpts if active.get(e.excerpt_id) != (e.start, e.end)]
             # Hand-marked excerpts live as long as their passage does.
             db.execute(
                 """UPDATE excerpts SET active = (passage_id IN (SELECT passage_id FROM passages WHERE active = 1))

@@ -218,3 +218,44 @@ def test_accented_words_are_theme_words_whole():
     from fieldnotes.themes.tokenizer import LemmaTokenizer
 
     assert "café" in LemmaTokenizer(set())("The café opened next to the clinic.")
+
+
+def test_passage_vectors_are_read_back_and_only_a_changed_passage_is_summed_again(
+    coded_store, embedder, settings, tmp_path, monkeypatch
+):
+    import fieldnotes.embedding
+    from fieldnotes.embedding import open_embedding_cache
+    from fieldnotes.themes.run import passage_vectors
+
+    store = coded_store
+    passages = [dict(row) for row in store.corpus.active_passages()]
+    saved = tmp_path / "cache" / "passage-vectors.npz"
+    with open_embedding_cache(settings.embedding, store) as (cache, _):
+        fresh, _ = passage_vectors(store, cache, embedder, passages)
+        assert not saved.exists()
+        first, _ = passage_vectors(store, cache, embedder, passages, saved)
+        assert saved.is_file() and np.array_equal(first, fresh)
+
+        summed: list[str] = []
+        real = fieldnotes.embedding.embed_cached
+
+        def counting(texts, *args, **kwargs):
+            summed.extend(texts)
+            return real(texts, *args, **kwargs)
+
+        monkeypatch.setattr(fieldnotes.embedding, "embed_cached", counting)
+        again, _ = passage_vectors(store, cache, embedder, passages, saved)
+        assert summed == [] and np.array_equal(again, fresh)  # bit for bit, nothing read from the cache
+
+        # A passage with other text (a new id, no excerpts yet): only it is embedded.
+        changed = [dict(passages[0], passage_id="p-new", text="Volunteers cooked lunch for the han."), *passages[1:]]
+        edited, _ = passage_vectors(store, cache, embedder, changed, saved)
+        assert summed == ["Volunteers cooked lunch for the han."]
+        assert np.array_equal(edited[1:], fresh[1:])
+        assert np.isclose(np.linalg.norm(edited[0]), 1.0) and not np.allclose(edited[0], fresh[0])
+
+        # A damaged file is derived data: computed again, the same vectors.
+        saved.write_bytes(b"not a numpy file")
+        summed.clear()
+        rebuilt, _ = passage_vectors(store, cache, embedder, passages, saved)
+        assert summed and np.array_equal(rebuilt, fresh)

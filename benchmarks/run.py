@@ -335,7 +335,7 @@ def run_size(
     result.corpus = synthetic.describe(corpus)
     echo(f"[{requested}] corpus: {result.corpus} (written in {result.generate_seconds} s)")
     out = work / "out"
-    from fieldnotes.coding.run import make_embedder
+    from fieldnotes.embedding import make_embedder
     from fieldnotes.settings import load_settings
 
     settings = load_settings()

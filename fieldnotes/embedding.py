@@ -23,7 +23,7 @@ from fieldnotes.timing import ENCODE, MODEL_LOAD, book_model_time, book_texts_en
 if TYPE_CHECKING:
     import numpy as np
 
-    from fieldnotes.settings import EmbeddingSettings
+    from fieldnotes.settings import EmbeddingSettings, Settings
     from fieldnotes.store import Store
 
 
@@ -237,6 +237,27 @@ class JoinedEmbedder:
 
         scale = np.float32(1.0 / np.sqrt(len(self.parts)))
         return np.hstack([part * scale for part in vectors]).astype(np.float32)
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedding backend named in `[embedding] backend`, built from the embedding settings;
+    joined with the backends of `[embedding] ensemble`, when it names any."""
+    from fieldnotes import registry
+
+    names = [settings.embedding.backend, *settings.embedding.ensemble]
+    parts = [registry.embedders.get(name)(settings.embedding) for name in names]
+    return parts[0] if len(parts) == 1 else JoinedEmbedder(parts)
+
+
+def make_japanese_embedder(settings: Settings, main: Embedder) -> Embedder:
+    """The `[embedding] japanese_backend` encoder. When the main embedder is an ensemble that
+    holds the same encoder (USE multilingual, by default), that part itself, so its model loads
+    once per run."""
+    from fieldnotes import registry
+
+    encoder = registry.embedders.get(settings.embedding.japanese_backend)(settings.embedding)
+    parts = main.parts if isinstance(main, JoinedEmbedder) else []
+    return next((part for part in parts if part.model_id == encoder.model_id), encoder)
 
 
 EMBED_CHUNK = 4096  # texts per encode call and per saved batch

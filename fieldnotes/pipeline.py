@@ -71,8 +71,7 @@ def code_corpus(
     """
     say = stages or (lambda line: None)
     from fieldnotes.codebook import load_codebook
-    from fieldnotes.coding.run import make_embedder
-    from fieldnotes.embedding import open_embedding_cache
+    from fieldnotes.embedding import make_embedder, open_embedding_cache
 
     workspace = Workspace.at(out_dir)
     with workspace.locked("code"):
@@ -186,7 +185,7 @@ def _measures(clock: Stopwatch) -> dict[str, object]:
 
 def themes_alone(out_dir: Path, settings: Settings) -> ThemesReport:
     """`fieldnotes themes`: fit themes over what an earlier ingest or code run stored."""
-    from fieldnotes.coding.run import make_embedder
+    from fieldnotes.embedding import make_embedder
     from fieldnotes.errors import CorpusError
     from fieldnotes.themes.run import run_themes
 

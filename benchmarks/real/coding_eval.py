@@ -70,7 +70,7 @@ class FileCachedEmbedder:
     It reports the real model id, so a coder built with it checks its calibration as usual."""
 
     def __init__(self, settings: Settings, cache_name: str) -> None:
-        from fieldnotes.coding.run import make_embedder
+        from fieldnotes.embedding import make_embedder
 
         # Built now (the model itself loads on first use), before any registry swap in system_coder.
         self._inner = make_embedder(settings)

@@ -18,13 +18,18 @@ from fieldnotes.coding.run import (
     build_coder,
     build_suggesters,
     cached_encoder,
-    make_embedder,
-    make_japanese_embedder,
     reference_training,
     suggester_features,
 )
 from fieldnotes.coding.suggest import Batch, Calibration, Prototypes, choose_threshold, fit_calibration
-from fieldnotes.embedding import Embedder, VectorCache, open_embedding_cache, vector_space
+from fieldnotes.embedding import (
+    Embedder,
+    VectorCache,
+    make_embedder,
+    make_japanese_embedder,
+    open_embedding_cache,
+    vector_space,
+)
 from fieldnotes.settings import Settings
 
 if TYPE_CHECKING:

@@ -29,7 +29,12 @@ from fieldnotes.coding.suggest import (
     SuggesterFactory,
     rationale,
 )
-from fieldnotes.embedding import Embedder, JoinedEmbedder, VectorCache, embed_cached, vector_space
+from fieldnotes.embedding import (
+    Embedder,
+    VectorCache,
+    embed_cached,
+    vector_space,
+)
 from fieldnotes.records import Excerpt, Suggestion
 from fieldnotes.resources import installed_version
 from fieldnotes.settings import Settings
@@ -93,27 +98,6 @@ def cached_encoder(embedder: Embedder, cache: VectorCache) -> Callable[[Sequence
         return embed_cached(list(texts), embedder, cache)[0]
 
     return embed
-
-
-def make_embedder(settings: Settings) -> Embedder:
-    """The embedding backend named in `[embedding] backend`, built from the embedding settings;
-    joined with the backends of `[embedding] ensemble`, when it names any."""
-    from fieldnotes import registry
-
-    names = [settings.embedding.backend, *settings.embedding.ensemble]
-    parts = [registry.embedders.get(name)(settings.embedding) for name in names]
-    return parts[0] if len(parts) == 1 else JoinedEmbedder(parts)
-
-
-def make_japanese_embedder(settings: Settings, main: Embedder) -> Embedder:
-    """The `[embedding] japanese_backend` encoder. When the main embedder is an ensemble that
-    holds the same encoder (USE multilingual, by default), that part itself, so its model loads
-    once per run."""
-    from fieldnotes import registry
-
-    encoder = registry.embedders.get(settings.embedding.japanese_backend)(settings.embedding)
-    parts = main.parts if isinstance(main, JoinedEmbedder) else []
-    return next((part for part in parts if part.model_id == encoder.model_id), encoder)
 
 
 def suggester_features(names: Sequence[str]) -> dict[str, tuple[str, ...]]:

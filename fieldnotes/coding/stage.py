@@ -166,7 +166,8 @@ def _score(
     corpus. Excerpts of Japanese passages (`japanese`) are scored by a coder of their own on the
     `[embedding] japanese_backend` encoder, which puts them in one space with the codebook's
     English definitions and examples."""
-    from fieldnotes.coding.run import build_coder, make_japanese_embedder, suggest
+    from fieldnotes.coding.run import build_coder, suggest
+    from fieldnotes.embedding import make_japanese_embedder
 
     groups = [(job.embedder, list(excerpts), list(todo), "")]
     if japanese and job.settings.embedding.japanese_backend:

@@ -252,6 +252,11 @@ def _fit_topic_model(documents: list[str], embeddings: np.ndarray, embedding_mod
     # The labelling models (which embed candidate words) run once, after outliers are
     # reassigned, rather than also inside fit_transform, where their result would be replaced.
     model = BERTopic(
+        # Not "english" (the default), whose preprocessing deletes every character outside
+        # A-Z and 0-9 before the theme words are counted: Japanese passages and accented words
+        # would vanish when no embedding model is passed. Nothing is loaded for it: the
+        # embeddings are always given.
+        language="multilingual",
         embedding_model=embedding_model,
         umap_model=reducer,
         hdbscan_model=clusterer,

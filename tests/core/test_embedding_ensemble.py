@@ -43,7 +43,7 @@ def test_an_empty_batch_and_a_single_encoder_are_handled(embedder):
 
 
 def test_the_default_settings_build_the_ensemble_and_an_empty_list_builds_one_encoder(tmp_path: Path, shared_embedder):
-    from fieldnotes.coding.run import make_embedder
+    from fieldnotes.embedding import make_embedder
 
     assert make_embedder(load_settings()).model_id == shared_embedder.model_id
     single = tmp_path / "single.toml"
@@ -94,7 +94,7 @@ def test_an_ensemble_is_cached_part_by_part_so_either_encoder_alone_reuses_it(em
 
 
 def test_japanese_excerpts_use_the_ensembles_own_use_encoder_so_it_loads_once(tmp_path: Path, shared_embedder):
-    from fieldnotes.coding.run import make_embedder, make_japanese_embedder
+    from fieldnotes.embedding import make_embedder, make_japanese_embedder
 
     main = make_embedder(load_settings())
     assert make_japanese_embedder(load_settings(), main) is main.parts[1]

@@ -259,3 +259,29 @@ def test_passage_vectors_are_read_back_and_only_a_changed_passage_is_summed_agai
         summed.clear()
         rebuilt, _ = passage_vectors(store, cache, embedder, passages, saved)
         assert summed and np.array_equal(rebuilt, fresh)
+
+
+def test_japanese_theme_words_survive_without_an_embedding_model(settings):
+    texts = [
+        "班会で血圧を測り、塩分の話をした。" if i % 2 else "訪問介護の職員が足りず、夜勤が続いた。" for i in range(12)
+    ]
+    vectors = np.random.default_rng(0).normal(size=(12, 8)).astype(np.float32)
+    result = fit_themes(texts, vectors, settings.themes, set())  # no embedding model: BERTopic alone counts words
+    words = {word for terms in result.words.values() for word in terms}
+    assert words & {"血圧", "班会", "職員", "夜勤"}, result.words
+
+
+def test_passages_in_two_languages_get_themes_from_the_cross_lingual_encoder(settings, shared_embedder):
+    from fieldnotes.themes.run import ThemesReport, theme_embedder
+
+    english = [{"language": "en"}] * 40
+    japanese = [{"language": "ja"}] * settings.themes.min_topic_size
+    report = ThemesReport()
+    chosen = theme_embedder(settings, shared_embedder, english + japanese, report)
+    assert chosen is shared_embedder.parts[1]  # USE multilingual, the pair's own part: loaded once
+    assert "themes are fitted with" in report.notes[0] and "rather than by language" in report.notes[0]
+    # One language, or too few passages in the second to form a theme: the run's own encoder.
+    for passages in (english, english + japanese[1:]):
+        assert theme_embedder(settings, shared_embedder, passages, ThemesReport()) is shared_embedder
+    off = settings.model_copy(update={"embedding": settings.embedding.model_copy(update={"japanese_backend": ""})})
+    assert theme_embedder(off, shared_embedder, english + japanese, ThemesReport()) is shared_embedder

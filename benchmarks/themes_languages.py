@@ -4,8 +4,8 @@
 
 For each set, each text with one gold code is embedded by MiniLM, by USE multilingual and by the
 two together (the default pair), and themes are fitted with `fieldnotes.themes.model.fit_themes`
-at the default settings (PCA + k-means below 300 passages) and on the large-corpus path
-(UMAP + HDBSCAN, `small_corpus = 50`). Printed: the number of themes, their normalised mutual
+with PCA + k-means (the default `[themes] method`) and with UMAP + HDBSCAN (`method =
+"umap-hdbscan"`). Printed: the number of themes, their normalised mutual
 information (NMI) with the gold codes (higher: themes follow content) and with the language
 (lower: they do not follow language), the share of themes of 5 or more texts that are at least
 90% one language, and, without any clustering, how many of each text's 10 nearest neighbours
@@ -91,8 +91,8 @@ def measure(name: str, texts: list[str], codes: list[str], languages: list[str])
         nearest = np.argsort(-similarity, axis=1, kind="stable")[:, :10]
         other = float((language[nearest] != language[:, None]).mean())
         same = float((code[nearest] == code[:, None]).mean())
-        for path, small in (("k-means", 300), ("UMAP+HDBSCAN", 50)):
-            topics = np.array(fit_themes(texts, vectors, ThemeSettings(small_corpus=small), set()).topics)
+        for path, method in (("k-means", "kmeans"), ("UMAP+HDBSCAN", "umap-hdbscan")):
+            topics = np.array(fit_themes(texts, vectors, ThemeSettings(method=method), set()).topics)
             shares = [float((language[topics == t] == "ja").mean()) for t in set(topics) if (topics == t).sum() >= 5]
             pure = float(np.mean([max(s, 1 - s) >= 0.9 for s in shares])) if shares else float("nan")
             print(

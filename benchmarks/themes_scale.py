@@ -15,10 +15,10 @@ averages excerpt vectors, a passage is embedded as one text.
 Everything runs in one process, in the order a `fieldnotes code` run pays for it:
 sentence-transformers and the model load first (the coding stage needs them), then
 `import bertopic` (only its cost beyond what is already loaded), then `fit_themes`
-twice with the UMAP + HDBSCAN path. The first fit carries the numba compilation of
-UMAP and pynndescent and the lazy imports inside `fit_themes`; numba caches some of
-its compiled functions on disk, so the very first run on a machine can be slower than
-later ones. Last, the PCA + k-means path runs once, with `small_corpus` set above N.
+twice with the UMAP + HDBSCAN path (`method = "umap-hdbscan"`). The first fit carries the
+numba compilation of UMAP and pynndescent and the lazy imports inside `fit_themes`; numba
+caches some of its compiled functions on disk, so the very first run on a machine can be
+slower than later ones. Last, the PCA + k-means path (the default method) runs once.
 """
 
 from __future__ import annotations
@@ -237,10 +237,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     drop = site_words(settings) if settings.themes.drop_site_names else set()
     fits = []
+    umap = settings.model_copy(update={"themes": settings.themes.model_copy(update={"method": "umap-hdbscan"})})
     if args.passages >= settings.themes.small_corpus:
-        fits.append(timed_fit(texts, vectors, settings, drop, model, repeat=True))
-    small = settings.model_copy(update={"themes": settings.themes.model_copy(update={"small_corpus": len(texts) + 1})})
-    fits.append(timed_fit(texts, vectors, small, drop, model, repeat=False))
+        fits.append(timed_fit(texts, vectors, umap, drop, model, repeat=True))
+    kmeans = settings.model_copy(update={"themes": settings.themes.model_copy(update={"method": "kmeans"})})
+    fits.append(timed_fit(texts, vectors, kmeans, drop, model, repeat=False))
 
     print()
     print(table(len(texts), fits, import_seconds, encode_seconds, cached))

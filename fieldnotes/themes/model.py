@@ -28,6 +28,7 @@ SEED = 42
 # one thread once UMAP is seeded: 42 s of a 51 s UMAP fit at 10,000 passages. Blocked matrix
 # products find the exact neighbours in about a second there (quadratic, but BLAS is fast);
 # above this many passages UMAP's own approximate search takes over again.
+SILHOUETTE_SAMPLE = 5000  # passages the silhouette is computed on, beyond this many
 EXACT_NEIGHBOURS_FROM = 4096
 EXACT_NEIGHBOURS_UP_TO = 100_000
 NEIGHBOUR_BLOCK_FLOATS = 1 << 22  # similarities computed at a time: 16 MB (and 32 MB of indexes)
@@ -133,6 +134,8 @@ def _kmeans_k(reduced: np.ndarray, max_topics: int) -> int:
 
     n = len(reduced)
     candidates = range(2, max(2, min(max_topics, n // 4)) + 1)
+    # The silhouette compares every pair of passages: on a large corpus, a fixed sample of them.
+    sample = {"sample_size": SILHOUETTE_SAMPLE, "random_state": SEED} if n > SILHOUETTE_SAMPLE else {}
     best_k, best_score = 1, -1.0
     for k in candidates:
         if k >= n:
@@ -140,7 +143,7 @@ def _kmeans_k(reduced: np.ndarray, max_topics: int) -> int:
         labels = KMeans(n_clusters=k, random_state=0, n_init=10).fit_predict(reduced)
         if len(set(labels)) < 2:
             continue
-        score = float(silhouette_score(reduced, labels))
+        score = float(silhouette_score(reduced, labels, **sample))
         if score > best_score + 1e-9:
             best_k, best_score = k, score
     return best_k
@@ -206,13 +209,15 @@ def fit_themes(
 
 
 def _reducer_and_clusterer(embeddings: np.ndarray, settings: ThemeSettings) -> tuple[object, object, str]:
-    """The dimension reduction and clustering for a corpus of this size, and how to name them:
-    PCA and k-means below `small_corpus` passages, UMAP and HDBSCAN from there on."""
+    """The dimension reduction and clustering `[themes] method` asks for, and how to name them:
+    PCA and k-means ("kmeans"; "auto" below `small_corpus` passages, and any method when there are
+    too few passages for UMAP's neighbours), or UMAP and HDBSCAN."""
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
 
     n = len(embeddings)
-    if n < settings.small_corpus:
+    umap = settings.method == "umap-hdbscan" or (settings.method == "auto" and n >= settings.small_corpus)
+    if not umap or n <= settings.umap_neighbors:
         components = min(5, n - 1, embeddings.shape[1])
         reduced = PCA(n_components=components, random_state=SEED).fit_transform(embeddings)
         k = _kmeans_k(reduced, settings.max_topics)

@@ -15,6 +15,7 @@ from fieldnotes.records import Theme
 from fieldnotes.settings import GENERAL_SITE, Settings
 from fieldnotes.store import Store
 from fieldnotes.store.records import StoredTheme
+from fieldnotes.themes.tokenizer import THEME_WORDS_VERSION
 from fieldnotes.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -355,6 +356,7 @@ def themes_key(passages: list[dict], settings: Settings, model_id: str) -> str:
             "themes": settings.themes.model_dump(mode="json", exclude={"refit_share"}),
             "sites": sorted(site_words(settings)),
             "model": model_id,
+            "words": THEME_WORDS_VERSION,
         },
         sort_keys=True,
     )

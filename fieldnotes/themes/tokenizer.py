@@ -11,6 +11,8 @@ from fieldnotes.text import LATIN
 # for its word counts (three times: fit, label update, per-site words): the tokenizer splits
 # there and tokenizes each passage once, in its own language.
 PASSAGE_END = "\u2029"
+# Raised whenever what the tokenizer makes of a text changes, so stored themes are labelled again.
+THEME_WORDS_VERSION = 2
 
 
 def _pieces(text: str, limit: int) -> list[str]:
@@ -24,6 +26,18 @@ def _pieces(text: str, limit: int) -> list[str]:
         text = text[cut:]
     return [*pieces, text] if text else pieces
 
+
+# Web addresses, DOIs and e-mail addresses say where a text is, not what it says: reference
+# lists otherwise label their theme "https, pdf, doi".
+_ADDRESS = re.compile(r"(?:https?://|www\.|doi:\s*)\S+|\b10\.\d{4,9}/\S+|\S+@\S+\.\w+", re.IGNORECASE)
+# Words of citations and file names that are not content.
+_CITATION_WORDS = frozenset({"http", "https", "www", "doi", "org", "com", "pdf", "html", "htm", "isbn", "issn"})
+# Lookup lemmas that change what the word means in these texts ("data protection" is not
+# "datum protection").
+_KEEP_AS_WRITTEN = frozenset({"data", "media"})
+# The plural endings a hyphenated compound's last part loses ("care-workers" -> "care-worker");
+# other inflections stay ("well-being", "data-driven", "health-related" are words of their own).
+_PLURAL = re.compile(r"(?:ies|s)$")
 
 # Auxiliaries that negate the verb or adjective before them (ない, ず, ぬ; ん has the lemma ぬ).
 _NEGATIONS = frozenset({"ない", "ず", "ぬ"})
@@ -70,7 +84,7 @@ class LemmaTokenizer:
         # word as written -> its token or None: BERTopic tokenizes every passage three times.
         self._english: dict[str, str | None] = {}
         self._passages: dict[str, list[str]] = {}  # passage text -> its tokens
-        self.stop = {word.lower() for word in STOP_WORDS} | {word.lower() for word in drop}
+        self.stop = {word.lower() for word in STOP_WORDS} | {word.lower() for word in drop} | _CITATION_WORDS
 
     def _ja(self):
         if self.japanese is None:
@@ -81,7 +95,11 @@ class LemmaTokenizer:
 
     def _lemma(self, word: str) -> str:
         head, _, last = word.rpartition("-")
+        if last in _KEEP_AS_WRITTEN:
+            return word
         lemma = self.lemmas.get(last, last)
+        if head and not (_PLURAL.search(last) and last.startswith(lemma.removesuffix("y"))):
+            return word  # only a plural is undone inside a compound
         return f"{head}-{lemma}" if head else lemma
 
     def __call__(self, text: str) -> list[str]:
@@ -110,7 +128,7 @@ class LemmaTokenizer:
             return tokens
         tokens = []
         known = self._english
-        for written in self._ENGLISH_WORD.findall(text):
+        for written in self._ENGLISH_WORD.findall(_ADDRESS.sub(" ", text)):
             if written not in known:
                 known[written] = self._english_token(written)
             token = known[written]

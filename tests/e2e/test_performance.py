@@ -196,7 +196,7 @@ def test_large_corpus_themes_place_new_passages_until_refit_share(tmp_path, sett
 
     corpus = synthetic.generate(tmp_path / "corpus", 60, seed=5)
     out = tmp_path / "out"
-    themes = settings.themes.model_copy(update={"small_corpus": 20, "min_topic_size": 4})
+    themes = settings.themes.model_copy(update={"method": "auto", "small_corpus": 20, "min_topic_size": 4})
     settings = settings.model_copy(update={"themes": themes})
     embedder = HashEmbedder()
     ingest_corpus(corpus.root, out, settings)

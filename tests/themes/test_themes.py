@@ -62,7 +62,7 @@ def test_themes_are_deterministic(settings):
 
 def test_large_corpus_path_uses_umap_and_hdbscan(settings):
     texts, vectors = corpus(60, seed=1)
-    large = settings.themes.model_copy(update={"small_corpus": 10, "min_topic_size": 5})
+    large = settings.themes.model_copy(update={"method": "auto", "small_corpus": 10, "min_topic_size": 5})
     result = fit_themes(texts, vectors, large, set())
     assert result.method.startswith("UMAP") and -1 not in result.topics and len(result.topics) == 60
 
@@ -115,7 +115,7 @@ def test_exact_neighbours_match_brute_force_with_duplicates_first_and_ties_by_in
 def test_large_corpus_path_with_exact_neighbours_finds_the_themes(settings, monkeypatch):
     monkeypatch.setattr(theme_model, "EXACT_NEIGHBOURS_FROM", 50)
     texts, vectors = corpus(60, seed=1)
-    large = settings.themes.model_copy(update={"small_corpus": 10, "min_topic_size": 5})
+    large = settings.themes.model_copy(update={"method": "auto", "small_corpus": 10, "min_topic_size": 5})
     result = fit_themes(texts, vectors, large, set())
     assert result.method.startswith("UMAP") and len(set(result.topics)) == 3
     assert all(result.topics[i] == result.topics[i % 3] for i in range(60))
@@ -285,3 +285,31 @@ def test_passages_in_two_languages_get_themes_from_the_cross_lingual_encoder(set
         assert theme_embedder(settings, shared_embedder, passages, ThemesReport()) is shared_embedder
     off = settings.model_copy(update={"embedding": settings.embedding.model_copy(update={"japanese_backend": ""})})
     assert theme_embedder(off, shared_embedder, english + japanese, ThemesReport()) is shared_embedder
+
+
+def test_theme_words_drop_addresses_and_keep_compounds_and_data_as_written():
+    tokens = LemmaTokenizer(set())(
+        "Well-being, data-driven and health-related work by care-workers; data protection in the media. "
+        "See https://doi.org/10.1016/j.socscimed.2016.01.001, www.example.org/report.pdf or info@coop.jp."
+    )
+    assert tokens == [
+        "well-being",
+        "data-driven",
+        "health-related",
+        "work",
+        "care-worker",
+        "data",
+        "protection",
+        "media",
+    ]
+
+
+def test_default_themes_stay_the_same_when_the_vectors_move_in_their_last_bits(settings):
+    # Another CPU computes the same vectors up to their last bits; the default method must not care.
+    texts, vectors = corpus(400, seed=4)
+    vectors = vectors + np.random.default_rng(9).normal(scale=0.05, size=vectors.shape).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    first = fit_themes(texts, vectors, settings.themes, set())
+    moved = vectors * (1 + np.random.default_rng(1).uniform(-3e-7, 3e-7, size=vectors.shape)).astype(np.float32)
+    again = fit_themes(texts, moved, settings.themes, set())
+    assert first.method.startswith("PCA(5) + k-means") and first.topics == again.topics

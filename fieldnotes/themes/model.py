@@ -219,11 +219,14 @@ def _reducer_and_clusterer(embeddings: np.ndarray, settings: ThemeSettings) -> t
     umap = settings.method == "umap-hdbscan" or (settings.method == "auto" and n >= settings.small_corpus)
     if not umap or n <= settings.umap_neighbors:
         components = min(5, n - 1, embeddings.shape[1])
-        reduced = PCA(n_components=components, random_state=SEED).fit_transform(embeddings)
-        k = _kmeans_k(reduced, settings.max_topics)
+        if settings.topics is not None and settings.topics < n:
+            k, chosen = settings.topics, "[themes] topics"
+        else:
+            reduced = PCA(n_components=components, random_state=SEED).fit_transform(embeddings)
+            k, chosen = _kmeans_k(reduced, settings.max_topics), "best silhouette"
         reducer = PCA(n_components=components, random_state=SEED)
         clusterer = KMeans(n_clusters=k, random_state=0, n_init=10)
-        return reducer, clusterer, f"PCA({components}) + k-means (k={k}, best silhouette)"
+        return reducer, clusterer, f"PCA({components}) + k-means (k={k}, {chosen})"
     from hdbscan import HDBSCAN
     from umap import UMAP
 

@@ -313,3 +313,11 @@ def test_default_themes_stay_the_same_when_the_vectors_move_in_their_last_bits(s
     moved = vectors * (1 + np.random.default_rng(1).uniform(-3e-7, 3e-7, size=vectors.shape)).astype(np.float32)
     again = fit_themes(texts, moved, settings.themes, set())
     assert first.method.startswith("PCA(5) + k-means") and first.topics == again.topics
+
+
+def test_a_set_number_of_themes_replaces_the_silhouette_choice(settings):
+    texts, vectors = corpus(60, seed=2)
+    chosen = fit_themes(texts, vectors, settings.themes, set())
+    assert chosen.method == "PCA(5) + k-means (k=3, best silhouette)"
+    five = fit_themes(texts, vectors, settings.themes.model_copy(update={"topics": 5}), set())
+    assert five.method == "PCA(5) + k-means (k=5, [themes] topics)" and len(set(five.topics)) == 5

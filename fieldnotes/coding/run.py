@@ -29,12 +29,7 @@ from fieldnotes.coding.suggest import (
     SuggesterFactory,
     rationale,
 )
-from fieldnotes.embedding import (
-    Embedder,
-    VectorCache,
-    embed_cached,
-    vector_space,
-)
+from fieldnotes.embedding import Embedder, VectorCache, embed_cached, vector_space
 from fieldnotes.records import Excerpt, Suggestion
 from fieldnotes.resources import installed_version
 from fieldnotes.settings import Settings

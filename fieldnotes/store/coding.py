@@ -23,6 +23,10 @@ _UPSERT_SUGGESTION = """INSERT INTO suggestions (excerpt_id, code_id, codebook_i
    WHERE suggestions.status IN ('suggested', 'withdrawn')"""
 
 
+# Marks the current sentence excerpts as seen by a run (its id the one parameter).
+_TOUCH_SENTENCE_EXCERPTS = "UPDATE excerpts SET last_run = ? WHERE active = 1 AND kind = 'sentence'"
+
+
 class CodingRepository:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
@@ -49,7 +53,7 @@ class CodingRepository:
                     "UPDATE excerpts SET active = 0 WHERE excerpt_id = ?",
                     [(excerpt_id,) for excerpt_id in active if excerpt_id not in current],
                 )
-                db.execute("UPDATE excerpts SET last_run = ? WHERE active = 1 AND kind = 'sentence'", (run_id,))
+                db.execute(_TOUCH_SENTENCE_EXCERPTS, (run_id,))
                 excerpts = [e for e in excerpts if active.get(e.excerpt_id) != (e.start, e.end)]
             # Hand-marked excerpts live as long as their passage does.
             db.execute(
@@ -84,7 +88,7 @@ class CodingRepository:
     def touch_excerpts(self, run_id: int) -> None:
         """Mark the current sentence excerpts as seen in this run (save_excerpts when nothing changed)."""
         with transaction(self.connection) as db:
-            db.execute("UPDATE excerpts SET last_run = ? WHERE active = 1 AND kind = 'sentence'", (run_id,))
+            db.execute(_TOUCH_SENTENCE_EXCERPTS, (run_id,))
 
     def other_codebooks(self, codebook_id: str) -> dict[str, int]:
         """Other codebooks with suggestions or decisions here: id -> reviewed suggestions."""

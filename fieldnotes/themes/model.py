@@ -28,10 +28,11 @@ SEED = 42
 # one thread once UMAP is seeded: 42 s of a 51 s UMAP fit at 10,000 passages. Blocked matrix
 # products find the exact neighbours in about a second there (quadratic, but BLAS is fast);
 # above this many passages UMAP's own approximate search takes over again.
-SILHOUETTE_SAMPLE = 5000  # passages the silhouette is computed on, beyond this many
 EXACT_NEIGHBOURS_FROM = 4096
 EXACT_NEIGHBOURS_UP_TO = 100_000
 NEIGHBOUR_BLOCK_FLOATS = 1 << 22  # similarities computed at a time: 16 MB (and 32 MB of indexes)
+
+SILHOUETTE_SAMPLE = 5000  # passages the silhouette is computed on, beyond this many
 
 
 @dataclass

@@ -65,19 +65,19 @@ def passage_vectors(store: Store, cache: VectorCache, embedder, passages: list[d
     by_passage: dict[str, list[tuple[str, str]]] = {}
     for row in store.coding.active_excerpts():
         by_passage.setdefault(row["passage_id"], []).append((row["text"], row["text_hash"]))
+    parts_of = [by_passage.get(passage["passage_id"]) or [(passage["text"], "")] for passage in passages]
     model = getattr(embedder, "model_id", "").encode()
     digests = []
-    for passage in passages:
-        parts = by_passage.get(passage["passage_id"]) or [(passage["text"], "")]
+    for parts in parts_of:
         key = hashlib.sha256(model)
         for text, text_hash in parts:
             key.update(b"\x1e" + (text_hash or hashlib.sha256(text.encode()).hexdigest()).encode())
         digests.append(key.hexdigest()[:32])
     known = _saved_passage_vectors(saved)
     texts, owners = [], []
-    for index, (passage, digest) in enumerate(zip(passages, digests, strict=True)):
+    for index, (parts, digest) in enumerate(zip(parts_of, digests, strict=True)):
         if digest not in known:
-            for text, _ in by_passage.get(passage["passage_id"]) or [(passage["text"], "")]:
+            for text, _ in parts:
                 texts.append(text)
                 owners.append(index)
     matched = [index for index, digest in enumerate(digests) if digest in known]
@@ -143,9 +143,9 @@ def theme_embedder(settings: Settings, embedder, passages: list[dict], report: T
     with language 1.00, with the codes 0.01; USE alone 0.15 and 0.26). A second language counts
     from `[themes] min_topic_size` passages: fewer cannot form a theme of their own."""
     counts = sorted(Counter(p["language"] for p in passages if p["language"]).values(), reverse=True)
-    if embedder is None or len(counts) < 2 or counts[1] < settings.themes.min_topic_size:
+    if embedder is None or not settings.embedding.japanese_backend:
         return embedder
-    if not settings.embedding.japanese_backend:
+    if len(counts) < 2 or counts[1] < settings.themes.min_topic_size:
         return embedder
     from fieldnotes.embedding import make_japanese_embedder
 

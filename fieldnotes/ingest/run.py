@@ -16,7 +16,6 @@ from pathlib import Path
 
 from fieldnotes import __version__
 from fieldnotes.errors import CorpusError, DocumentError
-from fieldnotes.files import write_csv
 from fieldnotes.ingest.discover import CorpusFiles, Skipped, discover, read_manifest
 from fieldnotes.ingest.model import CleanDocument, SourceDocument
 from fieldnotes.ingest.readers import READERS, read_bytes_bounded, read_document
@@ -108,8 +107,11 @@ def _file_sha256(path: Path, relpath: str, max_bytes: int) -> str | None:
 
 
 def write_passages_csv(store: Store, path: Path) -> int:
-    """Write the active passages atomically (a crash never leaves half a file)."""
-    return write_csv(path, PASSAGE_COLUMNS, store.corpus.active_passages())
+    """Write the active passages atomically (a crash never leaves half a file), making rows only
+    for the documents that changed since the file was written (fieldnotes.document_csv)."""
+    from fieldnotes.document_csv import write_by_document
+
+    return write_by_document(store, path, PASSAGE_COLUMNS, store.corpus.active_passages)
 
 
 def process_document(

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from fieldnotes.errors import StoreError
 from fieldnotes.store.base import transaction
+from fieldnotes.store.changes import ChangeRepository
 from fieldnotes.store.coding import CodingRepository
 from fieldnotes.store.corpus import CorpusRepository
 from fieldnotes.store.decisions import DecisionRepository
@@ -84,6 +85,7 @@ class Store:
         self.topics = TopicRepository(connection)
         self.reads = ReadModels(connection)
         self.freshness = FreshnessRepository(connection)
+        self.changes = ChangeRepository(connection)
 
     @classmethod
     def open(cls, path: Path) -> Store:

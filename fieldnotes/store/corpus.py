@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from fieldnotes.store.base import transaction
 from fieldnotes.store.records import DocumentText, DocumentVersion, PassageLike, PassageSpan, StoredDocument
@@ -199,17 +199,19 @@ class CorpusRepository:
         """The sites of the current passages."""
         return [row[0] for row in self.connection.execute("SELECT DISTINCT site FROM passages WHERE active = 1")]
 
-    def active_passages(self) -> list[sqlite3.Row]:
+    def active_passages(self, documents: Collection[str] | None = None) -> list[sqlite3.Row]:
         """The current passages with their document's path and format and their sentence count,
-        in document order (the columns of passages.csv)."""
+        in document order (the columns of passages.csv); only those of `documents` when given."""
+        only = "" if documents is None else " AND p.document_id IN (SELECT value FROM json_each(?))"
         return self.connection.execute(
-            """SELECT p.passage_id, p.document_id, d.path AS document, d.format, p.site, p.site_evidence,
+            f"""SELECT p.passage_id, p.document_id, d.path AS document, d.format, p.site, p.site_evidence,
                       p.section, p.start, p.end, p.language,
                       (SELECT COUNT(*) FROM sentences s WHERE s.passage_id = p.passage_id) AS n_sentences,
                       p.text
                FROM passages p JOIN documents d USING (document_id)
-               WHERE p.active = 1 AND d.status != 'missing'
-               ORDER BY d.path, p.seq"""
+               WHERE p.active = 1 AND d.status != 'missing'{only}
+               ORDER BY d.path, d.document_id, p.seq""",
+            [] if documents is None else [json.dumps(sorted(documents))],
         ).fetchall()
 
     def passages_with_sentences(self) -> tuple[list[dict], dict[str, list[tuple[int, int]]], dict[str, str]]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -62,9 +63,21 @@ class ReadModels:
 
     # --- excerpts.csv and exports -------------------------------------------------------
 
-    def coded_excerpts(self, codebook_id: str) -> list[sqlite3.Row]:
-        """Every live suggestion (suggested, accepted or rejected) with its excerpt, site and document."""
-        return self._select(_CODED_COLUMNS, _LIVE, [codebook_id], "ORDER BY d.path, e.start, s.code_id")
+    def coded_excerpts(self, codebook_id: str, documents: Collection[str] | None = None) -> list[sqlite3.Row]:
+        """Every live suggestion (suggested, accepted or rejected) with its excerpt, site and document
+        (and the document's id), in document order; only those of `documents` when given."""
+        where, params = _LIVE, [codebook_id]
+        if documents is not None:
+            where, params = (
+                f"{where} AND e.document_id IN (SELECT value FROM json_each(?))",
+                [
+                    codebook_id,
+                    json.dumps(sorted(documents)),
+                ],
+            )
+        return self._select(
+            f"{_CODED_COLUMNS}, e.document_id", where, params, "ORDER BY d.path, e.document_id, e.start, s.code_id"
+        )
 
     def export_rows(self, codebook_id: str, statuses: Sequence[str]) -> list[sqlite3.Row]:
         """Coded excerpts with the given statuses, in document order, for exports."""
@@ -174,15 +187,6 @@ class ReadModels:
             (codebook_id,),
         ).fetchall()
 
-    def machine_suggestions(self, codebook_id: str) -> list[sqlite3.Row]:
-        """Live machine-made suggestions on current excerpts, with the excerpt's site."""
-        return self.connection.execute(
-            f"""SELECT s.excerpt_id, s.code_id, s.status, s.score, s.components_json, p.site
-                FROM {SUGGESTION_EXCERPTS}{_WITH_PASSAGE}
-                WHERE s.codebook_id = ? AND s.status != 'withdrawn' AND s.score IS NOT NULL AND e.active = 1""",
-            (codebook_id,),
-        ).fetchall()
-
     def suggestion_states(self, codebook_id: str) -> dict[tuple[str, str], sqlite3.Row]:
         """(excerpt id, code) -> the suggestion's status, who set it and when, and the excerpt's
         text and passage."""
@@ -193,14 +197,23 @@ class ReadModels:
         )
         return {(row["excerpt_id"], row["code_id"]): row for row in rows}
 
-    def standing_suggestions(self, codebook_id: str) -> list[tuple[str, str]]:
-        """(code, site) of every suggestion the tool stands by: machine suggestions still to review,
-        and reviewed ones whose machine score reached the threshold it was scored against."""
-        standing = []
-        for row in self.machine_suggestions(codebook_id):
-            if row["status"] != "suggested":
-                threshold = json.loads(row["components_json"] or "{}").get("threshold")
-                if threshold is None or row["score"] < threshold:
-                    continue
-            standing.append((row["code_id"], row["site"]))
+    def standing_suggestions(self, codebook_id: str) -> Counter[tuple[str, str]]:
+        """How many suggestions the tool stands by, per (code, site): machine suggestions still to
+        review, and reviewed ones whose machine score reached the threshold it was scored against."""
+        live = f"""FROM {SUGGESTION_EXCERPTS}{_WITH_PASSAGE}
+                   WHERE s.codebook_id = ? AND s.score IS NOT NULL AND e.active = 1"""
+        standing: Counter[tuple[str, str]] = Counter()
+        # Counted in the database: a large corpus has hundreds of thousands of suggestions to review.
+        for code, site, count in self.connection.execute(
+            f"SELECT s.code_id, p.site, count(*) {live} AND s.status = 'suggested' GROUP BY s.code_id, p.site",
+            (codebook_id,),
+        ):
+            standing[(code, site)] += count
+        for row in self.connection.execute(
+            f"SELECT s.code_id, p.site, s.score, s.components_json {live} AND s.status IN ('accepted', 'rejected')",
+            (codebook_id,),
+        ):
+            threshold = json.loads(row["components_json"] or "{}").get("threshold")
+            if threshold is not None and row["score"] >= threshold:
+                standing[(row["code_id"], row["site"])] += 1
         return standing

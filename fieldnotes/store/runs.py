@@ -46,6 +46,11 @@ class RunRepository:
         ).fetchone()
         return row["codebook_id"] if row else None
 
+    def last_id(self) -> int | None:
+        """The id of the most recent run of any command (None: no run yet)."""
+        row = self.connection.execute("SELECT max(run_id) FROM runs").fetchone()
+        return row[0]
+
     def latest(self, command: str) -> RunRecord | None:
         """The most recent run of a command, finished or not."""
         row = self.connection.execute(

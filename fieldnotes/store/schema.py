@@ -15,7 +15,7 @@ from fieldnotes.errors import StoreError
 from fieldnotes.store.base import unwritable_folder
 from fieldnotes.store.embeddings import EMBEDDINGS_TABLE
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -206,6 +206,79 @@ ALTER TABLE runs ADD COLUMN codebook_id TEXT;
 UPDATE runs SET codebook_id = (SELECT codebook_id FROM suggestions ORDER BY run_id LIMIT 1)
     WHERE codebook_hash IS NOT NULL;
 """
+
+
+# Version 9: which documents' rows changed, and when, for the files written by document
+# (fieldnotes.document_csv): a trigger on each table a file row is made from moves the change
+# clock on and stamps the row's document with it. Columns that only say which run last saw a row
+# (first_run, last_run, activated_run, run_id) and the scoring details (components_json) are in
+# no file, so setting them stamps nothing; nor does setting a column to the value it had.
+_DOCUMENT_OF = {
+    "documents": "{row}.document_id",
+    "passages": "{row}.document_id",
+    "excerpts": "{row}.document_id",
+    "sentences": "(SELECT document_id FROM passages WHERE passage_id = {row}.passage_id)",
+    "suggestions": "(SELECT document_id FROM excerpts WHERE excerpt_id = {row}.excerpt_id)",
+}
+_SHOWN_COLUMNS = {
+    "documents": ("path", "format", "raw_hash", "text_hash", "title", "text", "status", "error"),
+    "passages": (
+        "document_id",
+        "seq",
+        "start",
+        "end",
+        "text",
+        "section",
+        "language",
+        "site",
+        "site_evidence",
+        "active",
+    ),
+    "excerpts": ("passage_id", "document_id", "start", "end", "text", "active"),
+    "sentences": ("passage_id", "seq", "start", "end"),
+    "suggestions": (
+        "excerpt_id",
+        "code_id",
+        "codebook_id",
+        "score",
+        "suggested_by",
+        "rationale",
+        "status",
+        "status_by",
+        "status_at",
+        "memo",
+    ),
+}
+
+
+def _stamp(document: str) -> str:
+    return f"""UPDATE change_clock SET value = value + 1;
+    INSERT INTO document_changes (document_id, change) SELECT {document}, value FROM change_clock
+        WHERE {document} IS NOT NULL
+        ON CONFLICT (document_id) DO UPDATE SET change = excluded.change;"""
+
+
+def _change_triggers() -> str:
+    parts = []
+    for table, document in _DOCUMENT_OF.items():
+        new, old = document.format(row="NEW"), document.format(row="OLD")
+        changed = " OR ".join(f'OLD."{column}" IS NOT NEW."{column}"' for column in _SHOWN_COLUMNS[table])
+        parts.append(f"CREATE TRIGGER {table}_inserted AFTER INSERT ON {table} BEGIN {_stamp(new)} END;")
+        parts.append(f"CREATE TRIGGER {table}_deleted AFTER DELETE ON {table} BEGIN {_stamp(old)} END;")
+        # The old document too: a row moved to another document leaves the first one changed.
+        parts.append(
+            f"CREATE TRIGGER {table}_updated AFTER UPDATE ON {table} WHEN {changed} "
+            f"BEGIN {_stamp(new)} {_stamp(old)} END;"
+        )
+    return "\n".join(parts)
+
+
+_SCHEMA_V9 = f"""
+CREATE TABLE change_clock (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+INSERT INTO change_clock (id, value) VALUES (1, 0);
+CREATE TABLE document_changes (document_id TEXT PRIMARY KEY, change INTEGER NOT NULL);
+{_change_triggers()}
+"""
 MIGRATIONS = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
@@ -215,6 +288,7 @@ MIGRATIONS = {
     6: _SCHEMA_V6,
     7: _SCHEMA_V7,
     8: _SCHEMA_V8,
+    9: _SCHEMA_V9,
 }
 
 

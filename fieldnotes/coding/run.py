@@ -146,6 +146,10 @@ def _file_digest(path: Path | None) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None and path.is_file() else ""
 
 
+# Passages the coder scores no excerpt of (fieldnotes.citations), named in every coder key.
+NOT_CODED = "reference lists"
+
+
 def coder_key(loaded: LoadedCodebook, settings: Settings, model_id: str, store: Store) -> str:
     """A digest of everything an excerpt's suggestions depend on besides its own text: the
     codebook, its reference excerpts, the calibration, the coding and embedding settings, the
@@ -170,6 +174,8 @@ def coder_key(loaded: LoadedCodebook, settings: Settings, model_id: str, store: 
         "model": model_id,
         "decisions": store.decisions.fingerprint(loaded.codebook.id),
         "versions": versions,
+        # What is left uncoded; a change to it scores every excerpt again once.
+        "not_coded": NOT_CODED,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 

@@ -77,7 +77,11 @@ def code_excerpts(job: CodingJob) -> CodingResult:
     result = CodingResult(job.loaded.describe(), job.embedder.model_id, run_id=job.run_id)
     _note_other_codebooks(job, result)
     with job.clock.stage("segment"):
-        excerpts, stored, japanese = _current_excerpts(job, result)
+        excerpts, stored, japanese, references = _current_excerpts(job, result)
+        # Reference lists are not coded: their excerpts are neither scored nor ranked against.
+        if references:
+            result.notes.append(f"{len(references)} excerpts of reference lists not scored (they can be coded by hand)")
+            excerpts = [e for e in excerpts if e.excerpt_id not in references]
     with job.clock.stage("code_setup"):
         result.coder_key = coder_key(job.loaded, job.settings, job.embedder.model_id, job.store)
         fresh = current(job.store, *CODER, result.coder_key, CoderState)
@@ -128,9 +132,11 @@ def _note_other_codebooks(job: CodingJob, result: CodingResult) -> None:
 
 def _current_excerpts(
     job: CodingJob, result: CodingResult
-) -> tuple[list[Excerpt], dict[str, tuple[int, int]], set[str]]:
+) -> tuple[list[Excerpt], dict[str, tuple[int, int]], set[str], set[str]]:
     """The excerpts of the current passages, stored (touched when unchanged); those stored before;
-    and the ids of the excerpts of Japanese passages."""
+    the ids of the excerpts of Japanese passages, and of those of reference lists
+    (fieldnotes.citations)."""
+    from fieldnotes.citations import is_reference_list
     from fieldnotes.coding.excerpts import build_excerpts
 
     store = job.store
@@ -139,6 +145,8 @@ def _current_excerpts(
     excerpts = build_excerpts(passages, sentences, texts, coding.min_excerpt_chars, coding.unit)
     japanese_passages = {p["passage_id"] for p in passages if p["language"] == "ja"}
     japanese = {e.excerpt_id for e in excerpts if e.passage_id in japanese_passages}
+    listed = {p["passage_id"] for p in passages if is_reference_list(p["text"], p["section"])}
+    references = {e.excerpt_id for e in excerpts if e.passage_id in listed}
     stored = store.coding.active_sentence_excerpts()
     if {e.excerpt_id: (e.start, e.end) for e in excerpts} == stored:
         store.coding.touch_excerpts(job.run_id)
@@ -148,7 +156,7 @@ def _current_excerpts(
     result.excerpt_digest = inputs_digest(
         [(e.excerpt_id, e.start, e.end) for e in excerpts], [(p["passage_id"], p["site"]) for p in passages]
     )
-    return excerpts, stored, japanese
+    return excerpts, stored, japanese, references
 
 
 def _score(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fieldnotes.citations import is_reference_list
 from fieldnotes.errors import FieldnotesError
 from fieldnotes.files import atomic_text, safe_cell
 from fieldnotes.settings import GENERAL_SITE, Settings
@@ -86,10 +87,15 @@ def _frames(store: Store, codebook_id: str, statuses: tuple[str, ...]) -> tuple[
                 "words": count_words(row["text"]),
             }
             for row in store.corpus.active_passages()
+            # A reference list is not a site's text (fieldnotes.citations): it is not coded either.
+            if not is_reference_list(row["text"], row["section"])
         ],
         columns=["passage_id", "document", "site", "text", "words"],
     )
-    return passages, store.reads.coded_frame(codebook_id, statuses)
+    coded = store.reads.coded_frame(codebook_id, statuses)
+    # Counted against the same passages it is divided by: a code put on a reference list by hand
+    # stays in the database and the exports, not in the comparison.
+    return passages, coded[coded.passage_id.isin(set(passages.passage_id))].reset_index(drop=True)
 
 
 def _atomic_csv(frame: pd.DataFrame, path: Path) -> Path:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
+from fieldnotes.citations import reads_as_references
 from fieldnotes.ingest.model import BlockKind, CleanBlock
 from fieldnotes.records import Passage
 from fieldnotes.settings import GENERAL_SITE, Site
@@ -52,9 +53,6 @@ _CONTRAST_BEFORE = re.compile(
     r"(?:\s+(?:in|at|with))?(?:\s+the)?\s*$",
     re.I,
 )
-_CITATION_YEAR = re.compile(r"(?:\(|,\s|\.\s)(?:19|20)\d{2}[a-z]?(?:\)|[.,;:])")
-_CITED_NAME = re.compile(r"\b[A-Z][\w'’-]+,\s(?:[A-Z]\.\s?){1,3}")
-_CITATION_LINK = re.compile(r"\b(?:doi|https?://|www\.|retrieved from|vol\.|pp\.)", re.I)
 
 
 def _not_about(text: str, start: int, end: int) -> bool:
@@ -64,14 +62,6 @@ def _not_about(text: str, start: int, end: int) -> bool:
     return bool(
         _INSTITUTION_AFTER.match(after) or _INSTITUTION_BEFORE.search(before) or _CONTRAST_BEFORE.search(before)
     )
-
-
-def reads_as_references(text: str) -> bool:
-    """A passage of citations (a reference list, a bibliography entry): author names with
-    initials, years in citation punctuation, DOIs and URLs make most of it."""
-    words = max(1, len(text.split()))
-    marks = len(_CITATION_YEAR.findall(text)) + len(_CITED_NAME.findall(text)) + len(_CITATION_LINK.findall(text))
-    return marks >= 3 and marks * 12 >= words
 
 
 def _is_cjk(text: str) -> bool:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fieldnotes.citations import is_reference_list
 from fieldnotes.files import write_csv
 from fieldnotes.records import Theme
 from fieldnotes.settings import GENERAL_SITE, Settings
@@ -179,7 +180,10 @@ def run_themes(
             return run_themes(out_dir, settings, store, embedder, run_id, shared)
     started = time.perf_counter()
     report = ThemesReport()
-    passages = [dict(row) for row in store.corpus.active_passages()]
+    # Reference lists make no theme (fieldnotes.citations): their words are authors and journals.
+    passages = [
+        dict(row) for row in store.corpus.active_passages() if not is_reference_list(row["text"], row["section"])
+    ]
     report.passages = len(passages)
     if run_id is None:
         run_id = store.runs.begin("themes", "", settings.digest(), json.dumps(settings.model_dump(mode="json")), {})

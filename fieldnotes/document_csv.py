@@ -24,7 +24,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fieldnotes.files import ByColumn, atomic_path, safe_cell
+from fieldnotes.files import ByColumn, atomic_path, row_cells
 from fieldnotes.freshness import current, inputs_digest, record
 
 if TYPE_CHECKING:
@@ -46,7 +46,6 @@ class DocumentCsvState:
     clock: int  # the change clock read before the rows were
     size: int
     mtime_ns: int
-    header: int  # bytes of the header line
     blocks: list[list[Any]]  # [document id, path, offset, bytes, rows] in file order
 
 
@@ -60,12 +59,13 @@ class _Block:
     rows: int
 
 
-def _encoded(rows: Iterable[ByColumn], columns: Sequence[str]) -> tuple[bytes, int]:
+def _csv_bytes(lines: Iterable[Sequence[Any]]) -> tuple[bytes, int]:
+    """CSV lines as write_csv writes them (its csv.writer dialect), UTF-8, and how many."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
     count = 0
-    for row in rows:
-        writer.writerow([safe_cell(row[column]) for column in columns])
+    for cells in lines:
+        writer.writerow(cells)
         count += 1
     return buffer.getvalue().encode("utf-8"), count
 
@@ -74,7 +74,7 @@ def _made_blocks(rows: Iterable[ByColumn], columns: Sequence[str], path_column: 
     blocks = []
     for document_id, group in groupby(rows, key=lambda row: row["document_id"]):
         members = list(group)
-        data, count = _encoded(members, columns)
+        data, count = _csv_bytes(row_cells(row, columns) for row in members)
         blocks.append(_Block(document_id, members[0][path_column], data, 0, len(data), count))
     return blocks
 
@@ -85,6 +85,10 @@ def _recorded_file(path: Path, state: DocumentCsvState) -> bool:
     except OSError:
         return False
     return stat.st_size == state.size and stat.st_mtime_ns == state.mtime_ns
+
+
+class _Stale(Exception):
+    """The old file is not what its layout says."""
 
 
 def _write(path: Path, header: bytes, blocks: Sequence[_Block], copy_from: Path | None) -> DocumentCsvState:
@@ -106,7 +110,7 @@ def _write(path: Path, header: bytes, blocks: Sequence[_Block], copy_from: Path 
                 layout.append([block.document_id, block.path, offset, block.size, block.rows])
                 offset += block.size
         stat = temporary.stat()  # a rename keeps size and modification time
-    return DocumentCsvState(0, stat.st_size, stat.st_mtime_ns, len(header), layout)
+    return DocumentCsvState(0, stat.st_size, stat.st_mtime_ns, layout)
 
 
 def write_by_document(
@@ -126,7 +130,7 @@ def write_by_document(
     clock = store.changes.clock()  # before the rows: a change made while writing is redone next time
     found = current(store, FILE_STAGE, subject, digest, DocumentCsvState)
     old = found[1] if found is not None and _recorded_file(path, found[1]) else None
-    header, _ = _encoded([dict(zip(columns, columns, strict=True))], columns)
+    header, _ = _csv_bytes([columns])
     state = None
     if old is not None:
         changed = store.changes.documents_changed_since(old.clock)
@@ -145,7 +149,3 @@ def write_by_document(
     if run_id is not None:  # without a run to name there is no record: the next write is whole
         record(store, FILE_STAGE, subject, digest, run_id, state)
     return sum(block[4] for block in state.blocks)
-
-
-class _Stale(Exception):
-    """The old file is not what its layout says."""

@@ -51,6 +51,12 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
+def row_cells(row: ByColumn | Mapping[str, Any], columns: Sequence[str], raw: bool = False) -> list[Any]:
+    """A row's cells in `columns` order, neutralised for spreadsheets (safe_cell) unless `raw`."""
+    values = [row[column] for column in columns]
+    return values if raw else [safe_cell(value) for value in values]
+
+
 def write_csv(
     path: Path,
     columns: Sequence[str],
@@ -64,7 +70,6 @@ def write_csv(
         writer = csv.writer(handle)
         writer.writerow(columns)
         for row in rows:
-            values = [row[column] for column in columns]
-            writer.writerow(values if raw else [safe_cell(value) for value in values])
+            writer.writerow(row_cells(row, columns, raw))
             count += 1
     return count

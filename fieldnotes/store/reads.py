@@ -66,17 +66,13 @@ class ReadModels:
     def coded_excerpts(self, codebook_id: str, documents: Collection[str] | None = None) -> list[sqlite3.Row]:
         """Every live suggestion (suggested, accepted or rejected) with its excerpt, site and document
         (and the document's id), in document order; only those of `documents` when given."""
-        where, params = _LIVE, [codebook_id]
-        if documents is not None:
-            where, params = (
-                f"{where} AND e.document_id IN (SELECT value FROM json_each(?))",
-                [
-                    codebook_id,
-                    json.dumps(sorted(documents)),
-                ],
-            )
+        only = "" if documents is None else " AND e.document_id IN (SELECT value FROM json_each(?))"
+        params = [codebook_id] + ([] if documents is None else [json.dumps(sorted(documents))])
         return self._select(
-            f"{_CODED_COLUMNS}, e.document_id", where, params, "ORDER BY d.path, e.document_id, e.start, s.code_id"
+            f"{_CODED_COLUMNS}, e.document_id",
+            _LIVE + only,
+            params,
+            "ORDER BY d.path, e.document_id, e.start, s.code_id",
         )
 
     def export_rows(self, codebook_id: str, statuses: Sequence[str]) -> list[sqlite3.Row]:

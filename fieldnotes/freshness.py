@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ class CoderState:
     threshold: float
     notes: list[str]
     reviewed_kept: int
+    # A digest per input (fieldnotes.coding.run.coder_inputs), so the next run can say what changed.
+    inputs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -51,15 +53,24 @@ class ReportState:
 
 def current(store: Store, stage: str, subject: str, digest: str, kind: type[State]) -> tuple[int, State] | None:
     """(run id, state) recorded for these inputs, or None when the stage must run."""
-    record = store.freshness.get(stage, subject)
-    if record is None or record.digest != digest:
+    found = store.freshness.get(stage, subject)
+    if found is None or found.digest != digest:
+        return None
+    return recorded(store, stage, subject, kind)
+
+
+def recorded(store: Store, stage: str, subject: str, kind: type[State]) -> tuple[int, State] | None:
+    """(run id, state) the stage last recorded, whatever its inputs were; None when there is none
+    or it was written by another version."""
+    found = store.freshness.get(stage, subject)
+    if found is None:
         return None
     try:
-        data = json.loads(record.state_json)
+        data = json.loads(found.state_json)
         state = kind(**{f.name: data[f.name] for f in fields(kind)})  # type: ignore[arg-type]
     except (ValueError, KeyError, TypeError):
         return None  # written by another version: run the stage again
-    return record.run_id, state
+    return found.run_id, state
 
 
 def record(store: Store, stage: str, subject: str, digest: str, run_id: int, state: object) -> None:

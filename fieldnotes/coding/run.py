@@ -150,11 +150,24 @@ def _file_digest(path: Path | None) -> str:
 NOT_CODED = "reference lists"
 
 
-def coder_key(loaded: LoadedCodebook, settings: Settings, model_id: str, store: Store) -> str:
-    """A digest of everything an excerpt's suggestions depend on besides its own text: the
-    codebook, its reference excerpts, the calibration, the coding and embedding settings, the
-    model, the researchers' decisions (training data) and the libraries that fit and match.
-    While it is unchanged, suggestions made before stand, and only new excerpts need scoring."""
+# What each part of a coder's inputs is called when a run says why it scored everything again.
+CODER_INPUTS = {
+    "codebook": "the codebook",
+    "reference": "its reference set",
+    "calibration": "its calibration",
+    "settings": "the [coding] or [embedding] settings",
+    "model": "the encoder",
+    "decisions": "the reviewed decisions",
+    "versions": "the installed libraries",
+    "not_coded": "what is left uncoded",
+}
+
+
+def coder_inputs(loaded: LoadedCodebook, settings: Settings, model_id: str, store: Store) -> dict[str, str]:
+    """A digest of each thing an excerpt's suggestions depend on besides its own text (the
+    names of `CODER_INPUTS`): the codebook, its reference excerpts, the calibration, the coding
+    and embedding settings, the model, the researchers' decisions (training data), the libraries
+    that fit and match, and what is left uncoded."""
     import hashlib
 
     from fieldnotes import __version__
@@ -174,10 +187,27 @@ def coder_key(loaded: LoadedCodebook, settings: Settings, model_id: str, store: 
         "model": model_id,
         "decisions": store.decisions.fingerprint(loaded.codebook.id),
         "versions": versions,
-        # What is left uncoded; a change to it scores every excerpt again once.
+        # A change to it scores every excerpt again once.
         "not_coded": NOT_CODED,
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return {
+        name: hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
+        for name, part in payload.items()
+    }
+
+
+def coder_key(inputs: dict[str, str]) -> str:
+    """One digest of `coder_inputs`: while it is unchanged, suggestions made before stand, and
+    only new excerpts need scoring."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def changed_inputs(before: dict[str, str], now: dict[str, str]) -> list[str]:
+    """What changed between two runs' `coder_inputs`, in words (`CODER_INPUTS`)."""
+    names = sorted(set(before) | set(now))
+    return [CODER_INPUTS.get(name, name) for name in names if before.get(name) != now.get(name)]
 
 
 def build_coder(

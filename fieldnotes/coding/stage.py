@@ -9,13 +9,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fieldnotes.codebook import LoadedCodebook
 from fieldnotes.embedding import Embedder, VectorCache, embed_cached
 from fieldnotes.files import write_csv
-from fieldnotes.freshness import CoderState, current, inputs_digest, record
+from fieldnotes.freshness import CoderState, current, inputs_digest, record, recorded
 from fieldnotes.records import EXCERPT_COLUMNS, ORPHAN_COLUMNS, Excerpt, Suggestion
 from fieldnotes.settings import Settings
 from fieldnotes.store import Store
@@ -72,7 +72,7 @@ def _time_left(done: int, total: int, seconds: float) -> str:
 
 def code_excerpts(job: CodingJob) -> CodingResult:
     """Suggest codes for the current excerpts, keep every decision, write excerpts.csv."""
-    from fieldnotes.coding.run import coder_key
+    from fieldnotes.coding.run import changed_inputs, coder_inputs, coder_key
 
     result = CodingResult(job.loaded.describe(), job.embedder.model_id, run_id=job.run_id)
     _note_other_codebooks(job, result)
@@ -83,8 +83,13 @@ def code_excerpts(job: CodingJob) -> CodingResult:
             result.notes.append(f"{len(references)} excerpts of reference lists not scored (they can be coded by hand)")
             excerpts = [e for e in excerpts if e.excerpt_id not in references]
     with job.clock.stage("code_setup"):
-        result.coder_key = coder_key(job.loaded, job.settings, job.embedder.model_id, job.store)
+        inputs = coder_inputs(job.loaded, job.settings, job.embedder.model_id, job.store)
+        result.coder_key = coder_key(inputs)
         fresh = current(job.store, *CODER, result.coder_key, CoderState)
+        before = recorded(job.store, *CODER, CoderState) if fresh is None else None
+        if before is not None and before[1].inputs:
+            changed = ", ".join(changed_inputs(before[1].inputs, inputs)) or "the way suggestions are keyed"
+            result.notes.append(f"every excerpt scored again: {changed} changed since run {before[0]}")
         job.store.freshness.forget(*CODER)  # a run that stops half-way leaves no claim to freshness
     todo = excerpts if fresh is None else [e for e in excerpts if e.excerpt_id not in stored]
     if todo and fresh is not None and job.settings.coding.unit == "document":
@@ -105,7 +110,7 @@ def code_excerpts(job: CodingJob) -> CodingResult:
             result.suggestions_by_code[code] += count
             result.suggestions_by_site[site] += count
     _reattach_and_write(job, result)
-    record(job.store, *CODER, result.coder_key, job.run_id, state)
+    record(job.store, *CODER, result.coder_key, job.run_id, replace(state, inputs=inputs))
     return result
 
 

@@ -50,3 +50,21 @@ def test_a_coding_run_that_fails_half_way_leaves_everything_to_score_again(
     assert again.scored == "all"
     fresh = code_corpus(mini_corpus, tmp_path / "fresh", quick)
     assert again.suggestions_by_code == fresh.suggestions_by_code
+
+
+def test_a_run_that_scores_everything_again_says_what_changed(tmp_path, settings, mini_corpus) -> None:
+    from fieldnotes.pipeline import code_corpus
+
+    quick = settings.model_copy(update={"themes": settings.themes.model_copy(update={"enabled": False})})
+    out = tmp_path / "out"
+    code_corpus(mini_corpus, out, quick)
+    unchanged = code_corpus(mini_corpus, out, quick)
+    assert unchanged.scored == "reused"
+    assert not any(note.startswith("every excerpt scored again") for note in unchanged.notes)
+    stricter = quick.model_copy(update={"coding": quick.coding.model_copy(update={"threshold": 0.45})})
+    again = code_corpus(mini_corpus, out, stricter)
+    assert again.scored == "all"
+    said = [note for note in again.notes if note.startswith("every excerpt scored again")]
+    assert said == [
+        f"every excerpt scored again: the [coding] or [embedding] settings changed since run {unchanged.run_id}"
+    ]

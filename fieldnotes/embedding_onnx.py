@@ -3,8 +3,9 @@
 on a laptop CPU, and a run that only encodes never imports torch.
 
 The ONNX file is made once per model, on first use, from the installed weights (torch and the
-`onnx` package do the export, in that run only) and kept in the user cache beside the embedding
-cache, under a name derived from the model id. Nothing is downloaded.
+`onnx` package do the export, in a child process, so even that run never holds torch in memory)
+and kept in the user cache beside the embedding cache, under a name derived from the model id.
+Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -291,7 +292,7 @@ class OnnxEmbedder(_TimedEmbedder):
                 file=sys.stderr,
                 flush=True,
             )
-        export_model(self.folder, self.source_id, self.path, self.pipeline, self.threads)
+        export_in_child(self.folder, self.source_id, self.path, self.threads)
         self.exported_now = True
 
     def _vectors(self, model, texts: Sequence[str]) -> np.ndarray:
@@ -312,9 +313,47 @@ class OnnxEmbedder(_TimedEmbedder):
         return result
 
 
+# The child's exit status when it refused with a ModelError (its message is its last line on stderr).
+_MODEL_ERROR_EXIT = 3
+
+
+def export_in_child(folder: Path, source_id: str, target: Path, threads: int) -> None:
+    """`export_model` in a child Python process: torch, transformers and onnx take several
+    hundred MB that a run would otherwise keep to its end (at 50,000 passages the first run
+    peaked at 2.2 GB instead of 1.8 GB). Its ModelError is raised here with the same message."""
+    import subprocess
+
+    command = [sys.executable, "-m", "fieldnotes.embedding_onnx", str(folder), source_id, str(target), str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode == 0:
+        return
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    if done.returncode == _MODEL_ERROR_EXIT and lines:
+        raise ModelError(lines[-1])
+    detail = lines[-1] if lines else f"exit status {done.returncode}"
+    raise ModelError(
+        f'exporting {source_id} to ONNX failed ({detail}); or set [embedding] backend = "sentence-transformers"'
+    )
+
+
+def _export_main(argv: Sequence[str]) -> int:
+    """python -m fieldnotes.embedding_onnx FOLDER SOURCE_ID TARGET THREADS (see export_in_child)."""
+    folder, source_id, target, threads = argv
+    try:
+        export_model(Path(folder), source_id, Path(target), _read_pipeline(Path(folder)), int(threads))
+    except ModelError as exc:
+        print(str(exc).replace("\n", " "), file=sys.stderr)
+        return _MODEL_ERROR_EXIT
+    return 0
+
+
 def onnx_backend(settings: EmbeddingSettings) -> OnnxEmbedder:
     """The registered "onnx" backend (fieldnotes.registry.embedders): `[embedding] model` run by
     ONNX Runtime, exported into `models/` beside the embedding cache."""
     from fieldnotes.workspace import embedding_cache_path
 
     return OnnxEmbedder(settings.model, embedding_cache_path(settings).parent / MODELS_FOLDER, settings.batch_size)
+
+
+if __name__ == "__main__":
+    sys.exit(_export_main(sys.argv[1:]))

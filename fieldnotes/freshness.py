@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
@@ -67,7 +67,13 @@ def recorded(store: Store, stage: str, subject: str, kind: type[State]) -> tuple
         return None
     try:
         data = json.loads(found.state_json)
-        state = kind(**{f.name: data[f.name] for f in fields(kind)})  # type: ignore[arg-type]
+        # A field added later with a default is optional, so adding one costs no re-run.
+        values = {
+            f.name: data[f.name]
+            for f in fields(kind)  # type: ignore[arg-type]
+            if f.name in data or (f.default is MISSING and f.default_factory is MISSING)
+        }
+        state = kind(**values)
     except (ValueError, KeyError, TypeError):
         return None  # written by another version: run the stage again
     return found.run_id, state

@@ -68,3 +68,11 @@ def test_a_run_that_scores_everything_again_says_what_changed(tmp_path, settings
     assert said == [
         f"every excerpt scored again: the [coding] or [embedding] settings changed since run {unchanged.run_id}"
     ]
+
+
+def test_a_state_recorded_before_a_field_with_a_default_was_added_still_stands(tmp_path) -> None:
+    with Store.open(tmp_path / "fieldnotes.db") as store:
+        run = store.runs.begin("code", "", "", "{}", {})
+        before = '{"calibration": "c.json", "notes": [], "reviewed_kept": 0, "threshold": 0.4}'  # no "inputs"
+        store.freshness.put("coder", "s", "d1", run, before)
+        assert current(store, "coder", "s", "d1", CoderState) == (run, CoderState("c.json", 0.4, [], 0))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from fieldnotes.store.base import transaction
 from fieldnotes.store.records import ExcerptLike, SuggestionLike
@@ -108,11 +108,30 @@ class CodingRepository:
             )
         }
 
-    def active_excerpts(self) -> list[sqlite3.Row]:
-        """The current excerpts (excerpt_id, passage_id, text, text_hash), in passage order."""
-        return self.connection.execute(
-            "SELECT excerpt_id, passage_id, text, text_hash FROM excerpts WHERE active = 1 ORDER BY passage_id, start"
-        ).fetchall()
+    def active_excerpt_hashes(self) -> dict[str, list[str]]:
+        """passage id -> the text hashes of its current excerpts, in passage order (no texts: a
+        caller that needs only some passages' texts asks `active_excerpt_texts`)."""
+        hashes: dict[str, list[str]] = {}
+        for passage_id, text_hash in self.connection.execute(
+            "SELECT passage_id, text_hash FROM excerpts WHERE active = 1 ORDER BY passage_id, start"
+        ):
+            hashes.setdefault(passage_id, []).append(text_hash)
+        return hashes
+
+    def active_excerpt_texts(self, passage_ids: Collection[str]) -> dict[str, list[str]]:
+        """passage id -> the texts of its current excerpts, in the order of `active_excerpt_hashes`."""
+        texts: dict[str, list[str]] = {}
+        ids = sorted(set(passage_ids))
+        for start in range(0, len(ids), 500):  # within SQLite's limit on bound parameters
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for passage_id, text in self.connection.execute(
+                f"SELECT passage_id, text FROM excerpts WHERE active = 1 AND passage_id IN ({marks}) "
+                "ORDER BY passage_id, start",
+                chunk,
+            ):
+                texts.setdefault(passage_id, []).append(text)
+        return texts
 
     def current_excerpt_with_text(self, document_id: str, text_hash: str) -> str | None:
         """The first current excerpt of a document with this text, if any."""

@@ -63,24 +63,23 @@ def passage_vectors(store: Store, cache: VectorCache, embedder, passages: list[d
 
     from fieldnotes.embedding import embed_cached
 
-    by_passage: dict[str, list[tuple[str, str]]] = {}
-    for row in store.coding.active_excerpts():
-        by_passage.setdefault(row["passage_id"], []).append((row["text"], row["text_hash"]))
-    parts_of = [by_passage.get(passage["passage_id"]) or [(passage["text"], "")] for passage in passages]
+    hashes_of = store.coding.active_excerpt_hashes()
     model = getattr(embedder, "model_id", "").encode()
     digests = []
-    for parts in parts_of:
+    for passage in passages:
         key = hashlib.sha256(model)
-        for text, text_hash in parts:
-            key.update(b"\x1e" + (text_hash or hashlib.sha256(text.encode()).hexdigest()).encode())
+        for text_hash in hashes_of.get(passage["passage_id"]) or [hashlib.sha256(passage["text"].encode()).hexdigest()]:
+            key.update(b"\x1e" + text_hash.encode())
         digests.append(key.hexdigest()[:32])
     known = _saved_passage_vectors(saved)
+    # Only the passages with no saved vector need their excerpts' texts (and vectors).
+    missing = [index for index, digest in enumerate(digests) if digest not in known]
+    texts_of = store.coding.active_excerpt_texts([passages[index]["passage_id"] for index in missing])
     texts, owners = [], []
-    for index, (parts, digest) in enumerate(zip(parts_of, digests, strict=True)):
-        if digest not in known:
-            for text, _ in parts:
-                texts.append(text)
-                owners.append(index)
+    for index in missing:
+        for text in texts_of.get(passages[index]["passage_id"]) or [passages[index]["text"]]:
+            texts.append(text)
+            owners.append(index)
     matched = [index for index, digest in enumerate(digests) if digest in known]
     width = known[digests[matched[0]]].shape[0] if matched else 0
     result = np.zeros((len(passages), width), dtype=np.float32)

@@ -127,7 +127,7 @@ def build_report_data(
     run_id, topic_rows, assignments = latest.run_id, latest.themes, latest.assignments
     themes = _themes(passages, topic_rows, assignments, sites) if run_id is not None else None
     topic_table, topic_test = (themes.table, themes.test) if themes is not None else (None, None)
-    top_excerpts = _top_excerpts(coded)
+    top_excerpts = _top_excerpts(coded, store)
     figures.mkdir(parents=True, exist_ok=True)
     chart_paths = _charts(code_table, topic_table, loaded, sites, labels, figures)
     documents = store.corpus.documents_by_format()
@@ -207,14 +207,16 @@ def _themes(
     return _Themes(topic_table, topic_test, themes)
 
 
-def _top_excerpts(coded: pd.DataFrame) -> list[dict]:
-    """The TOP_EXCERPTS best excerpts per code and site, accepted ones first."""
+def _top_excerpts(coded: pd.DataFrame, store: Store) -> list[dict]:
+    """The TOP_EXCERPTS best excerpts per code and site, accepted ones first, with their texts."""
     top = (
         coded.assign(accepted=coded.status.eq("accepted"))
         .sort_values(["code", "site", "accepted", "score", "excerpt_id"], ascending=[True, True, False, False, True])
         .groupby(["code", "site"], sort=False)
         .head(TOP_EXCERPTS)
     )
+    texts = store.reads.excerpt_texts(top.excerpt_id.tolist())
+    top = top.assign(text=[texts.get(excerpt, "") for excerpt in top.excerpt_id])
     return [{k: row[k] for k in ("code", "site", "text", "document", "score", "status")} for _, row in top.iterrows()]
 
 

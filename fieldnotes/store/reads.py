@@ -32,7 +32,9 @@ _EXPORT_COLUMNS = """e.excerpt_id, e.passage_id, e.document_id, d.path AS docume
 _REVIEW_COLUMNS = """s.excerpt_id, s.code_id, s.score, s.rationale, s.status, s.status_by, s.memo,
     s.suggested_by, e.start, e.end, e.text, e.kind, p.passage_id, p.start AS passage_start,
     p.text AS passage_text, p.site, p.section, d.path AS document"""
-_FRAME_COLUMNS = "s.excerpt_id, e.passage_id, p.site, s.code_id AS code, s.score, s.status, e.text, d.path AS document"
+# No texts: at 50,000 passages they made most of the frame's reading time; the report asks
+# `excerpt_texts` for the few excerpts it quotes.
+_FRAME_COLUMNS = "s.excerpt_id, e.passage_id, p.site, s.code_id AS code, s.score, s.status, d.path AS document"
 REVIEW_LIMIT = 2000  # suggestions the review page shows at a time
 
 
@@ -165,7 +167,7 @@ class ReadModels:
 
     def coded_frame(self, codebook_id: str, statuses: Sequence[str]) -> pd.DataFrame:
         """Current excerpts coded with the given statuses, with site and document, as a DataFrame
-        (excerpt_id, passage_id, site, code, score, status, text, document)."""
+        (excerpt_id, passage_id, site, code, score, status, document)."""
         import pandas as pd
 
         where = f"s.codebook_id = ? AND s.status IN ({_marks(statuses)}) AND e.active = 1 AND p.active = 1"
@@ -174,6 +176,18 @@ class ReadModels:
             self.connection,
             params=[codebook_id, *statuses],
         )
+
+    def excerpt_texts(self, excerpt_ids: Collection[str]) -> dict[str, str]:
+        """excerpt id -> its text, for the given excerpts."""
+        ids = sorted(set(excerpt_ids))
+        texts: dict[str, str] = {}
+        for start in range(0, len(ids), 500):  # within SQLite's limit on bound parameters
+            chunk = ids[start : start + 500]
+            rows = self.connection.execute(
+                f"SELECT excerpt_id, text FROM excerpts WHERE excerpt_id IN ({_marks(chunk)})", chunk
+            )
+            texts.update((row["excerpt_id"], row["text"]) for row in rows)
+        return texts
 
     def current_suggestions(self, codebook_id: str) -> list[sqlite3.Row]:
         """(excerpt_id, code_id, status, score) of every suggestion on a current excerpt, withdrawn too."""

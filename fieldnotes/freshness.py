@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from fieldnotes.store import Store
+    from fieldnotes.store.freshness import FreshnessRecord
 
 State = TypeVar("State")
 
@@ -56,15 +57,17 @@ def current(store: Store, stage: str, subject: str, digest: str, kind: type[Stat
     found = store.freshness.get(stage, subject)
     if found is None or found.digest != digest:
         return None
-    return recorded(store, stage, subject, kind)
+    return _state(found, kind)
 
 
 def recorded(store: Store, stage: str, subject: str, kind: type[State]) -> tuple[int, State] | None:
     """(run id, state) the stage last recorded, whatever its inputs were; None when there is none
     or it was written by another version."""
     found = store.freshness.get(stage, subject)
-    if found is None:
-        return None
+    return None if found is None else _state(found, kind)
+
+
+def _state(found: FreshnessRecord, kind: type[State]) -> tuple[int, State] | None:
     try:
         data = json.loads(found.state_json)
         # A field added later with a default is optional, so adding one costs no re-run.

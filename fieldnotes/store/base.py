@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,3 +41,14 @@ def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         connection.execute("ROLLBACK")
         raise
     connection.execute("COMMIT")
+
+
+IN_CHUNK = 500  # values per `IN (...)` query: below SQLite's limit on bound parameters
+
+
+def in_chunks(values: Sequence[str]) -> Iterator[tuple[list[str], str]]:
+    """`values` in pieces of IN_CHUNK, each with its "?,?,..." placeholders, for queries that
+    select rows by a list of keys of any length."""
+    for offset in range(0, len(values), IN_CHUNK):
+        chunk = list(values[offset : offset + IN_CHUNK])
+        yield chunk, ",".join("?" * len(chunk))

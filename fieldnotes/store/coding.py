@@ -10,7 +10,7 @@ import json
 import sqlite3
 from collections.abc import Collection, Sequence
 
-from fieldnotes.store.base import transaction
+from fieldnotes.store.base import in_chunks, transaction
 from fieldnotes.store.records import ExcerptLike, SuggestionLike
 
 _UPSERT_SUGGESTION = """INSERT INTO suggestions (excerpt_id, code_id, codebook_id, score, suggested_by, rationale,
@@ -121,10 +121,7 @@ class CodingRepository:
     def active_excerpt_texts(self, passage_ids: Collection[str]) -> dict[str, list[str]]:
         """passage id -> the texts of its current excerpts, in the order of `active_excerpt_hashes`."""
         texts: dict[str, list[str]] = {}
-        ids = sorted(set(passage_ids))
-        for start in range(0, len(ids), 500):  # within SQLite's limit on bound parameters
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(sorted(set(passage_ids))):
             for passage_id, text in self.connection.execute(
                 f"SELECT passage_id, text FROM excerpts WHERE active = 1 AND passage_id IN ({marks}) "
                 "ORDER BY passage_id, start",

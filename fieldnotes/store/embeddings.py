@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-from fieldnotes.store.base import transaction
+from fieldnotes.store.base import in_chunks, transaction
 
 # Exactly as schema version 2 created it (results folders' databases hold this text).
 EMBEDDINGS_TABLE = """CREATE TABLE IF NOT EXISTS embeddings (
@@ -25,7 +25,6 @@ EMBEDDINGS_TABLE = """CREATE TABLE IF NOT EXISTS embeddings (
     vector BLOB NOT NULL,
     PRIMARY KEY (model, text_hash)
 );"""
-_CHUNK = 500  # hashes per query: below SQLite's limit on bound parameters
 
 
 class EmbeddingRepository:
@@ -43,10 +42,7 @@ class EmbeddingRepository:
         import numpy as np
 
         found: dict[str, np.ndarray] = {}
-        wanted = list(hashes)
-        for offset in range(0, len(wanted), _CHUNK):
-            chunk = wanted[offset : offset + _CHUNK]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(list(hashes)):
             for row in self.connection.execute(
                 f"SELECT text_hash, vector FROM embeddings WHERE model = ? AND text_hash IN ({marks})",
                 [model, *chunk],

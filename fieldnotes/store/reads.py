@@ -13,6 +13,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from fieldnotes.store.base import in_chunks
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -179,12 +181,10 @@ class ReadModels:
 
     def excerpt_texts(self, excerpt_ids: Collection[str]) -> dict[str, str]:
         """excerpt id -> its text, for the given excerpts."""
-        ids = sorted(set(excerpt_ids))
         texts: dict[str, str] = {}
-        for start in range(0, len(ids), 500):  # within SQLite's limit on bound parameters
-            chunk = ids[start : start + 500]
+        for chunk, marks in in_chunks(sorted(set(excerpt_ids))):
             rows = self.connection.execute(
-                f"SELECT excerpt_id, text FROM excerpts WHERE excerpt_id IN ({_marks(chunk)})", chunk
+                f"SELECT excerpt_id, text FROM excerpts WHERE excerpt_id IN ({marks})", chunk
             )
             texts.update((row["excerpt_id"], row["text"]) for row in rows)
         return texts

@@ -4,10 +4,11 @@ A stage computes `inputs_digest(...)` of everything its results depend on, asks 
 the state it recorded with the same digest, and reuses its results when there is one (and its
 files still exist); otherwise it does its work and `record()`s the digest with its new state.
 The state is a small typed record (a frozen dataclass of JSON values), written and read here
-only. Stages that use it: the coder (suggestions, `coder`), the comparison report (`report`);
-documents compare their own digests (raw bytes and ingest settings, kept with each document),
-and themes keep theirs with the fitted themes, because a small change places new passages in
-the themes instead of refitting them (fieldnotes.themes.run).
+only. Stages that use it: the coder (suggestions, `coder`), the excerpts (`segment`, which keeps
+the change clock it built them at), the comparison report (`report`); documents compare their
+own digests (raw bytes and ingest settings, kept with each document), and themes keep theirs
+with the fitted themes, because a small change places new passages in the themes instead of
+refitting them (fieldnotes.themes.run).
 """
 
 from __future__ import annotations
@@ -40,6 +41,16 @@ class CoderState:
     reviewed_kept: int
     # A digest per input (fieldnotes.coding.run.coder_inputs), so the next run can say what changed.
     inputs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SegmentState:
+    """Where the stored excerpts stand: the change clock (fieldnotes.store.changes) when they
+    were last built, and the reference-list passages then, as [passage id, document id] pairs,
+    so the next run builds the excerpts of the documents changed since and no others."""
+
+    clock: int
+    listed: list[list[str]]
 
 
 @dataclass(frozen=True)

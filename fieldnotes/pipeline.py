@@ -161,6 +161,7 @@ def _summary(report: CodeReport) -> dict[str, object]:
         "calibration": report.calibration,
         "threshold": report.threshold,
         "excerpts": report.excerpts,
+        "excerpts_built": report.excerpts_built,
         "embedded": report.embedded,
         "suggestions": sum(report.suggestions_by_code.values()),
         "suggestions_by_code": dict(report.suggestions_by_code),

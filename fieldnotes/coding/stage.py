@@ -13,9 +13,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fieldnotes.codebook import LoadedCodebook
+from fieldnotes.coding.current import CurrentExcerpts
 from fieldnotes.embedding import Embedder, VectorCache, embed_cached
 from fieldnotes.files import write_csv
-from fieldnotes.freshness import CoderState, current, inputs_digest, record, recorded
+from fieldnotes.freshness import CoderState, current, record, recorded
 from fieldnotes.records import EXCERPT_COLUMNS, ORPHAN_COLUMNS, Excerpt, Suggestion
 from fieldnotes.settings import Settings
 from fieldnotes.store import Store
@@ -34,6 +35,7 @@ class CodingResult:
     threshold: float = 0.0
     run_id: int = 0
     excerpts: int = 0
+    excerpts_built: int = 0  # built again in this run: only the changed documents' when it can
     suggestions_by_code: Counter[str] = field(default_factory=Counter)
     suggestions_by_site: Counter[str] = field(default_factory=Counter)
     reviewed_kept: int = 0
@@ -72,16 +74,11 @@ def _time_left(done: int, total: int, seconds: float) -> str:
 
 def code_excerpts(job: CodingJob) -> CodingResult:
     """Suggest codes for the current excerpts, keep every decision, write excerpts.csv."""
+    from fieldnotes.coding.current import current_excerpts, record_built, without
     from fieldnotes.coding.run import changed_inputs, coder_inputs, coder_key
 
     result = CodingResult(job.loaded.describe(), job.embedder.model_id, run_id=job.run_id)
     _note_other_codebooks(job, result)
-    with job.clock.stage("segment"):
-        excerpts, stored, japanese, references = _current_excerpts(job, result)
-        # Reference lists are not coded: their excerpts are neither scored nor ranked against.
-        if references:
-            result.notes.append(f"{len(references)} excerpts of reference lists not scored (they can be coded by hand)")
-            excerpts = [e for e in excerpts if e.excerpt_id not in references]
     with job.clock.stage("code_setup"):
         inputs = coder_inputs(job.loaded, job.settings, job.embedder.model_id, job.store)
         result.coder_key = coder_key(inputs)
@@ -91,14 +88,24 @@ def code_excerpts(job: CodingJob) -> CodingResult:
             changed = ", ".join(changed_inputs(before[1].inputs, inputs)) or "the way suggestions are keyed"
             result.notes.append(f"every excerpt scored again: {changed} changed since run {before[0]}")
         job.store.freshness.forget(*CODER)  # a run that stops half-way leaves no claim to freshness
-    todo = excerpts if fresh is None else [e for e in excerpts if e.excerpt_id not in stored]
+    with job.clock.stage("segment"):
+        # A coder that scores everything needs every excerpt; one that scores the new ones, only
+        # the excerpts of the documents that changed.
+        now = current_excerpts(job.store, job.settings, job.run_id, everything=fresh is None)
+        result.excerpts, result.excerpts_built, result.excerpt_digest = len(now.spans), len(now.built), now.digest
+        # Reference lists are not coded: their excerpts are neither scored nor ranked against.
+        if now.references:
+            listed = len(now.references)
+            result.notes.append(f"{listed} excerpts of reference lists not scored (they can be coded by hand)")
+        built = without(now.built, now.references)
+    todo = built if fresh is None else [e for e in built if e.excerpt_id not in now.stored]
     if todo and fresh is not None and job.settings.coding.unit == "document":
-        todo = _whole_parts(excerpts, todo)  # a document's codes are chosen among all its excerpts
+        todo = _whole_parts(built, todo)  # a document's codes are chosen among all its excerpts
     result.scored = "all" if fresh is None else ("new excerpts" if todo else "reused")
     if fresh is None or todo:
         scored = {e.excerpt_id for e in todo}
-        keep = set() if fresh is None else {e.excerpt_id for e in excerpts if e.excerpt_id in stored} - scored
-        state = _score(job, result, excerpts, todo, keep, japanese)
+        keep = set() if fresh is None else (now.spans.keys() & now.stored.keys()) - now.references - scored
+        state = _score(job, result, now, todo, keep)
     else:
         run_id, state = fresh
         result.reviewed_kept = state.reviewed_kept
@@ -111,6 +118,7 @@ def code_excerpts(job: CodingJob) -> CodingResult:
             result.suggestions_by_site[site] += count
     _reattach_and_write(job, result)
     record(job.store, *CODER, result.coder_key, job.run_id, replace(state, inputs=inputs))
+    record_built(job.store, job.settings, now, job.run_id)
     return result
 
 
@@ -135,76 +143,59 @@ def _note_other_codebooks(job: CodingJob, result: CodingResult) -> None:
         )
 
 
-def _current_excerpts(
-    job: CodingJob, result: CodingResult
-) -> tuple[list[Excerpt], dict[str, tuple[int, int]], set[str], set[str]]:
-    """The excerpts of the current passages, stored (touched when unchanged); those stored before;
-    the ids of the excerpts of Japanese passages, and of those of reference lists
-    (fieldnotes.citations)."""
-    from fieldnotes.citations import is_reference_list
-    from fieldnotes.coding.excerpts import build_excerpts
+@dataclass
+class _Group:
+    """Excerpts scored by one encoder: how many of the current ones it ranks (`size`), those it
+    scores in this run (`todo`); `only` / `exclude`: which current excerpts are its own."""
 
-    store = job.store
-    passages, sentences, texts = store.corpus.passages_with_sentences()
-    coding = job.settings.coding
-    excerpts = build_excerpts(passages, sentences, texts, coding.min_excerpt_chars, coding.unit)
-    japanese_passages = {p["passage_id"] for p in passages if p["language"] == "ja"}
-    japanese = {e.excerpt_id for e in excerpts if e.passage_id in japanese_passages}
-    listed = {p["passage_id"] for p in passages if is_reference_list(p["text"], p["section"])}
-    references = {e.excerpt_id for e in excerpts if e.passage_id in listed}
-    stored = store.coding.active_sentence_excerpts()
-    if {e.excerpt_id: (e.start, e.end) for e in excerpts} == stored:
-        store.coding.touch_excerpts(job.run_id)
-    else:
-        store.coding.save_excerpts(job.run_id, excerpts, stored)
-    result.excerpts = len(excerpts)
-    result.excerpt_digest = inputs_digest(
-        [(e.excerpt_id, e.start, e.end) for e in excerpts], [(p["passage_id"], p["site"]) for p in passages]
-    )
-    return excerpts, stored, japanese, references
+    embedder: Embedder
+    size: int
+    todo: list[Excerpt]
+    label: str = ""
+    only: set[str] | None = None
+    exclude: set[str] = field(default_factory=set)
+
+    def pool(self, now: CurrentExcerpts) -> list[Excerpt]:
+        """The current excerpts it ranks (read in full only when a label-free scorer needs them)."""
+        mine = [e for e in now.everything() if e.excerpt_id not in now.references and e.excerpt_id not in self.exclude]
+        return mine if self.only is None else [e for e in mine if e.excerpt_id in self.only]
 
 
 def _score(
-    job: CodingJob,
-    result: CodingResult,
-    excerpts: Sequence[Excerpt],
-    todo: Sequence[Excerpt],
-    keep: set[str],
-    japanese: set[str],
+    job: CodingJob, result: CodingResult, now: CurrentExcerpts, todo: Sequence[Excerpt], keep: set[str]
 ) -> CoderState:
     """Build the coder, score `todo` in chunks and save the suggestions; `keep`: current excerpts
     whose suggestions stand (scored before by the same coder). Others' machine suggestions that
-    were not made again are withdrawn. A label-free scorer is prepared on all current
-    `excerpts` it scores, so an excerpt scored in an incremental run is ranked against the whole
-    corpus. Excerpts of Japanese passages (`japanese`) are scored by a coder of their own on the
-    `[embedding] japanese_backend` encoder, which puts them in one space with the codebook's
+    were not made again are withdrawn. A label-free scorer is prepared on all current excerpts
+    it scores (`now`), so an excerpt scored in an incremental run is ranked against the whole
+    corpus. Excerpts of Japanese passages (`now.japanese`) are scored by a coder of their own on
+    the `[embedding] japanese_backend` encoder, which puts them in one space with the codebook's
     English definitions and examples."""
     from fieldnotes.coding.run import build_coder, suggest
     from fieldnotes.embedding import make_japanese_embedder
 
-    groups = [(job.embedder, list(excerpts), list(todo), "")]
+    japanese = now.japanese - now.references
+    groups = [_Group(job.embedder, len(now.spans) - len(now.references), list(todo))]
     if japanese and job.settings.embedding.japanese_backend:
         with job.clock.stage("code_setup"):
             encoder = make_japanese_embedder(job.settings, job.embedder)
         if encoder.model_id != job.embedder.model_id:
             groups = [
-                (
+                _Group(
                     job.embedder,
-                    [e for e in excerpts if e.excerpt_id not in japanese],
+                    groups[0].size - len(japanese),
                     [e for e in todo if e.excerpt_id not in japanese],
-                    "",
+                    exclude=japanese,
                 ),
-                (
-                    encoder,
-                    [e for e in excerpts if e.excerpt_id in japanese],
-                    [e for e in todo if e.excerpt_id in japanese],
-                    "Japanese excerpts",
+                _Group(
+                    encoder, len(japanese), [e for e in todo if e.excerpt_id in japanese], "Japanese excerpts", japanese
                 ),
             ]
     suggestions: list[Suggestion] = []
     scorings, notes, threshold = [], [], None
-    for embedder, pool, part, label in groups:
-        if label and not pool:
+    for group in groups:
+        embedder, part, label = group.embedder, group.todo, group.label
+        if label and not group.size:
             continue
         with job.clock.stage("code_setup"):
             coder = build_coder(job.loaded, job.settings, job.store, embedder, job.cache)
@@ -213,6 +204,7 @@ def _score(
             # to prepare the scorer and then to score (rules are not matched twice).
             pool_evidence, row_of = None, {}
             if part and not coder.scorer.prepared:
+                pool = group.pool(now)
                 texts = [e.text for e in pool]
                 pool_evidence = coder.prepare(texts, embed_cached(texts, embedder, job.cache)[0])
                 row_of = {e.excerpt_id: row for row, e in enumerate(pool)}
@@ -231,7 +223,7 @@ def _score(
                 suggestions.extend(suggest(coder, chunk, vectors))
         if label:
             scorings.append(f"{label}: {coder.scoring} ({embedder.model_id})")
-            notes.append(f"{len(pool)} {label} scored with {embedder.model_id}: {coder.scorer.description()}")
+            notes.append(f"{group.size} {label} scored with {embedder.model_id}: {coder.scorer.description()}")
         else:
             scorings.insert(0, coder.scoring)
             threshold = coder.threshold

@@ -34,12 +34,20 @@ class CodingRepository:
     # --- excerpts -----------------------------------------------------------------------
 
     def save_excerpts(
-        self, run_id: int, excerpts: Sequence[ExcerptLike], active: dict[str, tuple[int, int]] | None = None
-    ) -> None:
+        self,
+        run_id: int,
+        excerpts: Sequence[ExcerptLike],
+        active: dict[str, tuple[int, int]] | None = None,
+        documents: Collection[str] | None = None,
+    ) -> list[str]:
         """Store the current excerpts; earlier ones not among them become inactive (never deleted).
         `active`: the current sentence excerpts as `active_sentence_excerpts` read them in this
         run; when given, only the excerpts that are new, moved or gone are written (after an edit
-        of one document, a few rows instead of every excerpt of the corpus)."""
+        of one document, a few rows instead of every excerpt of the corpus). `documents` (with
+        `active`): `excerpts` are the current excerpts of these documents only, and those of the
+        other documents stay as they are. Returns the ids of the excerpts it made inactive when
+        `active` is given (an empty list otherwise)."""
+        gone: list[str] = []
         with transaction(self.connection) as db:
             # The last run that saw the current excerpts: one not seen then comes back from a break.
             previous = db.execute(
@@ -49,10 +57,19 @@ class CodingRepository:
                 db.execute("UPDATE excerpts SET active = 0 WHERE active = 1 AND kind = 'sentence'")
             else:
                 current = {e.excerpt_id for e in excerpts}
-                db.executemany(
-                    "UPDATE excerpts SET active = 0 WHERE excerpt_id = ?",
-                    [(excerpt_id,) for excerpt_id in active if excerpt_id not in current],
-                )
+                candidates: Collection[str] = active
+                if documents is not None:
+                    candidates = [
+                        row[0]
+                        for chunk, marks in in_chunks(sorted(set(documents)))
+                        for row in db.execute(
+                            "SELECT excerpt_id FROM excerpts WHERE active = 1 AND kind = 'sentence'"
+                            f" AND document_id IN ({marks})",
+                            chunk,
+                        )
+                    ]
+                gone = [excerpt_id for excerpt_id in candidates if excerpt_id not in current]
+                db.executemany("UPDATE excerpts SET active = 0 WHERE excerpt_id = ?", [(i,) for i in gone])
                 db.execute(_TOUCH_SENTENCE_EXCERPTS, (run_id,))
                 excerpts = [e for e in excerpts if active.get(e.excerpt_id) != (e.start, e.end)]
             # Hand-marked excerpts live as long as their passage does.
@@ -84,6 +101,7 @@ class CodingRepository:
                     for e in excerpts
                 ],
             )
+        return gone
 
     def touch_excerpts(self, run_id: int) -> None:
         """Mark the current sentence excerpts as seen in this run (save_excerpts when nothing changed)."""
@@ -105,6 +123,17 @@ class CodingRepository:
             row["excerpt_id"]: (row["start"], row["end"])
             for row in self.connection.execute(
                 "SELECT excerpt_id, start, end FROM excerpts WHERE active = 1 AND kind = 'sentence'"
+            )
+        }
+
+    def active_sentence_excerpts_of(self, passage_ids: Collection[str]) -> set[str]:
+        """The ids of the current sentence excerpts of these passages."""
+        return {
+            row[0]
+            for chunk, marks in in_chunks(sorted(set(passage_ids)))
+            for row in self.connection.execute(
+                f"SELECT excerpt_id FROM excerpts WHERE active = 1 AND kind = 'sentence' AND passage_id IN ({marks})",
+                chunk,
             )
         }
 

@@ -214,17 +214,47 @@ class CorpusRepository:
             [] if documents is None else [json.dumps(sorted(documents))],
         ).fetchall()
 
-    def passages_with_sentences(self) -> tuple[list[dict], dict[str, list[tuple[int, int]]], dict[str, str]]:
-        """Active passages (with site and document path), their sentence spans, document texts."""
-        passages = [dict(row) for row in self.active_passages()]
+    def passages_with_sentences(
+        self, documents: Collection[str] | None = None
+    ) -> tuple[list[dict], dict[str, list[tuple[int, int]]], dict[str, str]]:
+        """Active passages (with site and document path), their sentence spans, document texts;
+        only those of `documents` when given."""
+        only = "" if documents is None else " AND p.document_id IN (SELECT value FROM json_each(?))"
+        wanted = [] if documents is None else [json.dumps(sorted(documents))]
+        passages = [dict(row) for row in self.active_passages(documents)]
         sentences: dict[str, list[tuple[int, int]]] = {}
         for row in self.connection.execute(
-            """SELECT s.passage_id, s.start, s.end FROM sentences s
-               JOIN passages p USING (passage_id) WHERE p.active = 1 ORDER BY s.passage_id, s.seq"""
+            f"""SELECT s.passage_id, s.start, s.end FROM sentences s
+               JOIN passages p USING (passage_id) WHERE p.active = 1{only} ORDER BY s.passage_id, s.seq""",
+            wanted,
         ):
             sentences.setdefault(row["passage_id"], []).append((row["start"], row["end"]))
         texts = {
             row["document_id"]: row["text"]
-            for row in self.connection.execute("SELECT document_id, text FROM documents WHERE status != 'missing'")
+            for row in self.connection.execute(
+                f"SELECT document_id, text FROM documents d WHERE status != 'missing'{only.replace('p.', 'd.')}",
+                wanted,
+            )
         }
         return passages, sentences, texts
+
+    def passages_in_language(self, language: str) -> set[str]:
+        """The ids of the current passages in this language (as `active_passages` has them)."""
+        return {
+            row[0]
+            for row in self.connection.execute(
+                """SELECT p.passage_id FROM passages p JOIN documents d USING (document_id)
+                   WHERE p.active = 1 AND d.status != 'missing' AND p.language = ?""",
+                (language,),
+            )
+        }
+
+    def active_passage_sites(self) -> list[tuple[str, str]]:
+        """(passage id, site) of every current passage (as `active_passages` has them), by passage id."""
+        return [
+            (row[0], row[1])
+            for row in self.connection.execute(
+                """SELECT p.passage_id, p.site FROM passages p JOIN documents d USING (document_id)
+                   WHERE p.active = 1 AND d.status != 'missing' ORDER BY p.passage_id"""
+            )
+        ]

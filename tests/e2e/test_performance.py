@@ -154,6 +154,13 @@ def test_rerun_reuses_edit_scores_only_new_text_and_matches_a_full_run(
         patch.setattr(learned, "_fit_weights", lambda *args: pytest.fail("fitted again"))
         edited = code_corpus(corpus, out, settings)
     assert code_summary(out)["scored"] == "new excerpts"
+    # Only the edited document's excerpts were built again.
+    with Store.open(out / "fieldnotes.db") as store:
+        (in_note,) = store.connection.execute(
+            "SELECT COUNT(*) FROM excerpts e JOIN documents d USING (document_id)"
+            " WHERE e.active = 1 AND e.kind = 'sentence' AND d.path = 'osaka/clinic-notes.txt'"
+        ).fetchone()
+    assert 0 < code_summary(out)["excerpts_built"] == in_note < edited.excerpts
     # Only the new sentences were encoded for coding; the refitted themes may embed new words.
     assert 0 < code_summary(out)["encoded_by_stage"]["code"] <= 2
     assert edited.embedded == sum(code_summary(out)["encoded_by_stage"].values())

@@ -62,6 +62,7 @@ LEARNED_CACHE_PREFIX = "learned-"
 # (English and Japanese excerpts are scored in two vector spaces; a folder may hold several
 # codebooks), and each must find its own weights in the next run.
 LEARNED_CACHE_KEEP = 8
+LEARNED_SHARED_FOLDER = "learned"  # in the user cache: weights any results folder may reuse
 
 
 class LearnedSuggester:
@@ -70,7 +71,9 @@ class LearnedSuggester:
     With `cache_dir`, the fitted weights are kept there under a digest of the training data,
     the regularisation and scikit-learn's version: a re-run with the same training data (an
     edited document, no new decisions) reads them instead of importing scikit-learn and fitting
-    again. Scoring is the logistic function of the linear score, computed with numpy, as
+    again. With `shared_cache_dir` too, they are also looked for and kept there, so a new
+    results folder with the same training data (the same codebook and reference set) reads them.
+    Scoring is the logistic function of the linear score, computed with numpy, as
     scikit-learn's `predict_proba` computes it.
     """
 
@@ -83,19 +86,32 @@ class LearnedSuggester:
         """Trained on the codebook's examples, plus the context's labelled rows when there are any."""
         base = codebook_training(context.codebook, context.prototypes)
         training = merge(base, context.training) if context.training else base
-        return cls(context.codebook, training, cache_dir=context.cache_dir)
+        return cls(context.codebook, training, cache_dir=context.cache_dir, shared_cache_dir=context.shared_cache_dir)
 
     def __init__(
-        self, codebook: Codebook, training: TrainingSet, c: float = 4.0, cache_dir: Path | None = None
+        self,
+        codebook: Codebook,
+        training: TrainingSet,
+        c: float = 4.0,
+        cache_dir: Path | None = None,
+        shared_cache_dir: Path | None = None,
     ) -> None:
         self.codebook = codebook
-        k = len(codebook.codes)
-        cache = Path(cache_dir) / f"{LEARNED_CACHE_PREFIX}{_training_digest(training, c)}.npz" if cache_dir else None
-        weights = _read_weights(cache, k, training.vectors.shape[1]) if cache is not None else None
+        k, dim = len(codebook.codes), training.vectors.shape[1]
+        name = f"{LEARNED_CACHE_PREFIX}{_training_digest(training, c)}.npz"
+        places = [Path(folder) / name for folder in (cache_dir, shared_cache_dir) if folder]
+        weights, missing = None, []
+        for place in places:
+            weights = _read_weights(place, k, dim)
+            if weights is not None:
+                break
+            missing.append(place)
         if weights is None:
             weights = _fit_weights(training, k, c)
-            if cache is not None:
-                _write_weights(cache, weights)
+        # Every place that had no readable copy gets one, and so does a later one without any.
+        missing += [place for place in places[len(missing) + 1 :] if not place.is_file()]
+        for place in missing:
+            _write_weights(place, weights)
         self.coefficients, self.intercepts, self.fitted = weights
 
     def evidence(self, batch: Batch) -> Evidence:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from fieldnotes.codebook import LoadedCodebook
 from fieldnotes.coding.calibration import borrowed_calibration_note, find_calibration, label_free_note
 from fieldnotes.coding.gold import GoldSet, load_gold
-from fieldnotes.coding.learned import TrainingSet, merge
+from fieldnotes.coding.learned import LEARNED_SHARED_FOLDER, TrainingSet, merge
 from fieldnotes.coding.ranked import RankedScorer
 from fieldnotes.coding.suggest import (
     Batch,
@@ -33,7 +33,7 @@ from fieldnotes.embedding import Embedder, VectorCache, embed_cached, vector_spa
 from fieldnotes.records import Excerpt, Suggestion
 from fieldnotes.resources import installed_version
 from fieldnotes.settings import Settings
-from fieldnotes.workspace import Workspace
+from fieldnotes.workspace import Workspace, embedding_cache_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -132,11 +132,12 @@ def build_suggesters(
     prototypes: Prototypes,
     training: TrainingSet | None,
     cache_dir: Path | None = None,
+    shared_cache_dir: Path | None = None,
 ) -> list[Suggester]:
     """The named suggesters from the registry, built for one codebook."""
     from fieldnotes import registry
 
-    context = SuggesterContext(loaded.codebook, prototypes, training, cache_dir)
+    context = SuggesterContext(loaded.codebook, prototypes, training, cache_dir, shared_cache_dir)
     return [registry.suggesters.get(name).build(context) for name in names]
 
 
@@ -226,9 +227,12 @@ def build_coder(
         if decided is not None:
             notes.append(f"learned suggester trained with {len(decided.vectors)} reviewed decisions")
             training = merge(training, decided) if training is not None else decided
-    # Fitted weights are kept in the results folder, so an edit that changes no training data refits nothing.
-    cache_dir = Workspace.at(Path(store.path).parent).cache  # fitted weights a re-run may reuse
-    suggesters = build_suggesters(settings.coding.suggesters, loaded, prototypes, training, cache_dir)
+    # Fitted weights are kept in the results folder, so an edit that changes no training data
+    # refits nothing, and in the user cache beside the vectors, so a new results folder with the
+    # same codebook and reference set fits nothing either (the weights are keyed by their inputs).
+    cache_dir = Workspace.at(Path(store.path).parent).cache
+    shared = embedding_cache_path(settings.embedding).parent / LEARNED_SHARED_FOLDER
+    suggesters = build_suggesters(settings.coding.suggesters, loaded, prototypes, training, cache_dir, shared)
     calibration_path = find_calibration(loaded)
     calibration = Calibration.load(calibration_path) if calibration_path is not None else None
     space = vector_space(embedder.model_id)

@@ -60,12 +60,15 @@ class Suggester(Protocol):
 class SuggesterContext:
     """What a suggester may be built from: the codebook, its embedded prototypes, labelled
     training rows (reference excerpts and reviewed decisions; None when there are none) and a
-    folder where it may keep fitted state between runs (None: keep nothing)."""
+    folder where it may keep fitted state between runs (None: keep nothing); `shared_cache_dir`:
+    a folder every results folder shares, for fitted state keyed by all of its inputs (so a new
+    results folder with the same codebook fits nothing)."""
 
     codebook: Codebook
     prototypes: Prototypes
     training: TrainingSet | None = None
     cache_dir: Path | None = None
+    shared_cache_dir: Path | None = None
 
 
 class SuggesterFactory(Protocol):

@@ -143,6 +143,22 @@ def test_learned_weights_score_as_scikit_learn_and_are_cached_by_training_data(m
     assert rebuilt.fitted[0] and rebuilt.fitted[1] and rebuilt.fitted[2] and not rebuilt.fitted[3:].any()
     assert damaged.stat().st_size > 100  # written again, whole
 
+    # The user cache is shared by every results folder: a new folder reads what another fitted
+    # (and keeps its own copy); a damaged shared copy is fitted again and replaced.
+    shared, folder_a, folder_b = tmp_path / "shared", tmp_path / "a", tmp_path / "b"
+    in_a = LearnedSuggester(mini.codebook, training, cache_dir=folder_a, shared_cache_dir=shared)
+    (fitted,) = shared.glob("learned-*.npz")
+    assert (folder_a / fitted.name).is_file()
+    monkeypatch.setattr(learned_module, "_fit_weights", lambda *args: pytest.fail("fitted again"))
+    read = LearnedSuggester(mini.codebook, training, cache_dir=folder_b, shared_cache_dir=shared)
+    batch = Batch([""] * 25, probe)
+    assert (read.evidence(batch).features["learned"] == in_a.evidence(batch).features["learned"]).all()
+    assert (folder_b / fitted.name).is_file()
+    monkeypatch.undo()
+    fitted.write_bytes(b"not an archive")
+    LearnedSuggester(mini.codebook, training, cache_dir=tmp_path / "c", shared_cache_dir=shared)
+    assert fitted.stat().st_size > 100
+
 
 def test_learned_suggester_and_calibration_on_precomputed_vectors(mini):
     # Three well separated directions stand for three codes: no model needed here.

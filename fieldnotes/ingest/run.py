@@ -322,8 +322,7 @@ def _finish(run: _Pass, workspace: Workspace, started: float) -> None:
     writing = time.perf_counter()
     write_passages_csv(store, workspace.passages_csv)
     add_seconds(report.timings, "write", time.perf_counter() - writing)
-    for row in store.corpus.active_passages():
-        report.passages_by_site[row["site"]] += 1
+    report.passages_by_site.update(store.corpus.passages_by_site())
     report.seconds = time.perf_counter() - started
     # Everything else (finding, reading and repairing files, storing them) is ingestion.
     report.timings["ingest"] = report.seconds - sum(report.timings.values())

@@ -249,6 +249,16 @@ class CorpusRepository:
             )
         }
 
+    def passages_by_site(self) -> dict[str, int]:
+        """How many current passages each site has (as `active_passages` has them)."""
+        return {
+            row[0]: int(row[1])
+            for row in self.connection.execute(
+                """SELECT p.site, COUNT(*) FROM passages p JOIN documents d USING (document_id)
+                   WHERE p.active = 1 AND d.status != 'missing' GROUP BY p.site ORDER BY p.site"""
+            )
+        }
+
     def active_passage_sites(self) -> list[tuple[str, str]]:
         """(passage id, site) of every current passage (as `active_passages` has them), by passage id."""
         return [

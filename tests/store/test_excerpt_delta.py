@@ -117,7 +117,9 @@ def test_other_excerpt_settings_build_every_document_again(tmp_path, settings) -
     _build_run(out, settings)
     assert not _build_run(out, settings).complete
     longer = settings.model_copy(
-        update={"coding": settings.coding.model_copy(update={"min_excerpt_chars": settings.coding.min_excerpt_chars + 30})}
+        update={
+            "coding": settings.coding.model_copy(update={"min_excerpt_chars": settings.coding.min_excerpt_chars + 30})
+        }
     )
     again = _build_run(out, longer)
     assert again.complete and again.built and again.spans != again.stored
